@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from visualizer.runs import record_run
+from visualizer.scenarios import SCENARIOS
+from visualizer.server_process import DaphneServer
+
+
+@pytest.fixture(scope="session")
+def server_data_dir() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="visualizer-test-") as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
+def traced_server(server_data_dir: str) -> Iterator[DaphneServer]:
+    """The app under a real Daphne process, tracing on."""
+    with DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}) as server:
+        yield server
+
+
+def record(server: DaphneServer, slug: str, requests: int = 1, **params: int) -> dict[str, Any]:
+    """Send real concurrent requests to a scenario and return the recorded trace."""
+    return asyncio.run(
+        record_run(server.base_url, SCENARIOS[slug], requests=requests, params=params)
+    )
+
+
+def kinds(document: dict[str, Any], request: str | None = None) -> list[str]:
+    return [e["kind"] for e in document["events"] if request is None or e["request"] == request]
+
+
+def of_kind(
+    document: dict[str, Any], kind: str, request: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in document["events"]
+        if e["kind"] == kind and (request is None or e["request"] == request)
+    ]

@@ -1,0 +1,149 @@
+"""Real requests through Daphne and Django's ASGI handler, traced end to end."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import time
+
+from tests.conftest import kinds, of_kind, record
+from visualizer import scenario_views
+
+
+def line_of(function: object, text: str) -> int:
+    lines, start = inspect.getsourcelines(function)  # type: ignore[arg-type]
+    for offset, line in enumerate(lines):
+        if text in line:
+            return start + offset
+    raise AssertionError(f"{text!r} not in the source")
+
+
+def test_it_records_every_step_of_async_io_in_order(traced_server):
+    trace = record(traced_server, "async-io", delay_ms=150)
+
+    assert kinds(trace) == [
+        "request.received",
+        "view.type_checked",
+        "view.started",
+        "await.suspended",
+        "await.resumed",
+        "view.returned",
+        "response.started",
+        "response.finished",
+    ]
+    assert [e["seq"] for e in trace["events"]] == list(range(1, 9))
+    checked = of_kind(trace, "view.type_checked")[0]
+    assert checked["is_async"] is True
+    assert checked["runs_on"] == "event_loop"
+    await_line = line_of(scenario_views.async_io, "await fetch_data(")
+    suspended, resumed = of_kind(trace, "await.suspended")[0], of_kind(trace, "await.resumed")[0]
+    assert suspended["line"] == resumed["line"] == await_line
+    assert suspended["awaiting"] == "fetch_data(delay_ms)"
+    assert 150_000_000 <= resumed["duration_ns"] < 2_000_000_000
+    assert of_kind(trace, "response.started")[0]["status"] == 200
+    assert trace["scenario"]["slug"] == "async-io"
+    assert trace["requests"][0]["status"] == 200
+
+
+def test_it_shows_data_unset_before_the_await_and_fetched_after(traced_server):
+    trace = record(traced_server, "async-io", delay_ms=50)
+
+    suspended = of_kind(trace, "await.suspended")[0]
+    assert "data" not in suspended["locals"]
+    assert suspended["locals"]["delay_ms"] == "50"
+    for kind in ("await.resumed", "view.returned"):
+        data = of_kind(trace, kind)[0]["locals"]["data"]
+        assert "'waited_ms': 50" in data and "'reading':" in data
+
+
+def test_it_records_the_sync_view_handed_to_a_worker_thread(traced_server):
+    trace = record(traced_server, "sync-io", delay_ms=100)
+
+    assert kinds(trace) == [
+        "request.received",
+        "view.type_checked",
+        "thread.handoff",
+        "view.started",
+        "call.blocking",
+        "view.returned",
+        "response.started",
+        "response.finished",
+    ]
+    checked = of_kind(trace, "view.type_checked")[0]
+    assert checked["is_async"] is False
+    assert checked["adapter"] == "sync_to_async(thread_sensitive=True)"
+    handoff = of_kind(trace, "thread.handoff")[0]
+    assert handoff["from_thread"] == "MainThread"
+    assert handoff["to_thread"] != "MainThread"
+    blocking = of_kind(trace, "call.blocking")[0]
+    assert blocking["callable"] == "fetch_data_blocking"
+    assert blocking["thread"] == handoff["to_thread"]
+    assert blocking["on_event_loop"] is False
+    assert blocking["waiting"] is True
+    assert blocking["duration_ns"] >= 100_000_000
+    assert blocking["line"] == line_of(scenario_views.sync_io, "fetch_data_blocking(")
+
+
+def test_it_overlaps_concurrent_async_io_and_keeps_requests_apart(traced_server):
+    started = time.monotonic()
+    trace = record(traced_server, "async-io", requests=4, delay_ms=300)
+    wall = time.monotonic() - started
+
+    assert len(trace["requests"]) == 4
+    # Four 300 ms waits overlap: together they take about as long as one.
+    assert wall < 2 * 0.3 + 0.5
+    spans = [
+        (
+            of_kind(trace, "await.suspended", r["id"])[0]["t_ns"],
+            of_kind(trace, "await.resumed", r["id"])[0]["t_ns"],
+        )
+        for r in trace["requests"]
+    ]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
+    # Each request's events carry its own task, and its own fetched value.
+    readings = set()
+    for request in trace["requests"]:
+        mine = [e for e in trace["events"] if e["request"] == request["id"]]
+        assert len({e["task"] for e in mine}) == 1
+        readings.add(of_kind(trace, "view.returned", request["id"])[0]["locals"]["data"])
+    assert len(readings) == 4
+    assert len({e["task"] for e in trace["events"]}) == 4
+
+
+def test_it_runs_concurrent_async_cpu_one_at_a_time_and_names_the_culprit(traced_server):
+    trace = record(traced_server, "async-cpu", requests=4, work=60_000)
+
+    spans = sorted(
+        (
+            of_kind(trace, "view.started", r["id"])[0]["t_ns"],
+            of_kind(trace, "view.returned", r["id"])[0]["t_ns"],
+        )
+        for r in trace["requests"]
+    )
+    for (_, end), (next_start, _) in itertools.pairwise(spans):
+        assert end <= next_start
+    stalls = of_kind(trace, "loop.blocked")
+    assert len(stalls) == 4
+    culprit_line = line_of(scenario_views.async_cpu, "count_primes(")
+    for stall in stalls:
+        assert stall["line"] == culprit_line
+        assert stall["function"] == "async_cpu"
+        assert stall["held_by"] == "count_primes"
+        assert stall["duration_ns"] >= 20_000_000
+    assert {s["request"] for s in stalls} == {r["id"] for r in trace["requests"]}
+
+
+def test_it_runs_concurrent_sync_io_on_parallel_worker_threads(traced_server):
+    trace = record(traced_server, "sync-io", requests=4, delay_ms=300)
+
+    threads = {of_kind(trace, "view.started", r["id"])[0]["thread"] for r in trace["requests"]}
+    assert len(threads) == 4
+    assert "MainThread" not in threads
+    spans = [
+        (
+            of_kind(trace, "view.started", r["id"])[0]["t_ns"],
+            of_kind(trace, "view.returned", r["id"])[0]["t_ns"],
+        )
+        for r in trace["requests"]
+    ]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)

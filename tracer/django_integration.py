@@ -1,0 +1,279 @@
+"""The Django glue: settings, the ASGI wrapper that sees requests arrive and responses
+leave, and the view middleware that records Django's view-type check.
+
+Everything else in ``tracer`` is plain Python and knows nothing of Django.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import django
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+from django.core.handlers import base as django_handler
+from django.http import HttpRequest, HttpResponseBase
+
+from tracer import events
+from tracer.instrumentation import Instrumentation, traced_view_info
+from tracer.recorder import RecordingStore, RequestTrace, current_request
+
+DEFAULTS: dict[str, Any] = {
+    # Off: scenario views run exactly as they would without this project.
+    "ENABLED": True,
+    # The event loop running nothing else for this long is reported as loop.blocked.
+    "LOOP_BLOCK_THRESHOLD_MS": 20,
+    # A call from a traced view that keeps its thread this long is a call.blocking.
+    "BLOCKING_CALL_THRESHOLD_MS": 2,
+    "MAX_RECORDINGS": 64,
+    "MAX_EVENTS_PER_RECORDING": 200_000,
+}
+
+# Requests sent with this header share one recording (for example N concurrent requests).
+RECORDING_HEADER = b"x-trace-recording"
+_RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@functools.cache
+def get_config() -> dict[str, Any]:
+    """The tracer settings: DEFAULTS overridden by ``settings.TRACER``."""
+    config = dict(DEFAULTS)
+    config.update(getattr(settings, "TRACER", {}))
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown TRACER settings: {', '.join(sorted(unknown))}")
+    return config
+
+
+class Tracer:
+    """The process's instrumentation and recordings, built from the settings."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.instrumentation = Instrumentation(
+            loop_block_threshold_ns=int(config["LOOP_BLOCK_THRESHOLD_MS"] * 1_000_000),
+            blocking_call_threshold_ns=int(config["BLOCKING_CALL_THRESHOLD_MS"] * 1_000_000),
+        )
+        self.store = RecordingStore(
+            max_recordings=config["MAX_RECORDINGS"],
+            max_events=config["MAX_EVENTS_PER_RECORDING"],
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.instrumentation.enabled
+
+
+@functools.cache
+def get_tracer() -> Tracer:
+    return Tracer(get_config())
+
+
+def enable_tracing() -> bool:
+    """Instrument the registered views if the settings allow it; True if tracing is on."""
+    if not get_config()["ENABLED"]:
+        return False
+    get_tracer().instrumentation.enable()
+    return True
+
+
+def disable_tracing() -> None:
+    get_tracer().instrumentation.disable()
+
+
+@dataclass
+class _Arrival:
+    """An HTTP request the server handed to the app, before its view is known."""
+
+    scope: dict[str, Any]
+    received_ns: int
+    trace: RequestTrace | None = None
+
+
+_arrival: ContextVar[_Arrival | None] = ContextVar("traced_arrival", default=None)
+
+
+class TraceRequests:
+    """ASGI middleware: notes when each HTTP request arrives and what the app sends back.
+
+    Wraps Django's ASGI handler from the outside, so ``request.received`` is the moment the
+    server called the application and ``response.*`` are the messages the server received.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        tracer = get_tracer()
+        if scope["type"] != "http" or not tracer.enabled:
+            await self.app(scope, receive, send)
+            return
+        arrival = _Arrival(scope, time.monotonic_ns())
+        token = _arrival.set(arrival)
+
+        async def observed_send(message: dict[str, Any]) -> None:
+            if arrival.trace is not None:
+                _observe_response(arrival.trace, message, tracer)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            _arrival.reset(token)
+            if arrival.trace is not None:
+                tracer.instrumentation.request_finished(arrival.trace)
+
+
+def _observe_response(trace: RequestTrace, message: dict[str, Any], tracer: Tracer) -> None:
+    # Recorded before the message is passed on, so a client that has the whole response
+    # can be sure its events are recorded.
+    try:
+        if message["type"] == "http.response.start":
+            trace.status = message["status"]
+            trace.emit(events.RESPONSE_STARTED, status=trace.status)
+        elif message["type"] == "http.response.body":
+            trace.bytes_sent += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                finished = time.monotonic_ns()
+                trace.finished_ns = finished
+                trace.emit(
+                    events.RESPONSE_FINISHED,
+                    t_ns=finished,
+                    status=trace.status,
+                    bytes=trace.bytes_sent,
+                    duration_ns=finished - trace.received_ns,
+                )
+    except Exception:
+        tracer.instrumentation._failed()
+
+
+class TraceViewMiddleware:
+    """Records Django's view-type check for traced views, just before Django makes it.
+
+    Put it last in MIDDLEWARE, so its ``process_view`` runs right before Django decides
+    how to call the view. It works in both handler modes and adds no thread hop.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        if not get_config()["ENABLED"]:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+            self.process_view = self._process_view_async
+        else:
+            self.process_view = self._process_view_sync
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.get_response(request)
+
+    async def _process_view_async(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: Any
+    ) -> HttpResponseBase | None:
+        _note_view_type_check(request, view, handler_is_async=True)
+        return None
+
+    def _process_view_sync(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: Any
+    ) -> HttpResponseBase | None:
+        _note_view_type_check(request, view, handler_is_async=False)
+        return None
+
+
+def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: bool) -> None:
+    arrival = _arrival.get()
+    info = traced_view_info(view)
+    tracer = get_tracer()
+    if arrival is None or info is None or not tracer.enabled:
+        return
+    try:
+        trace = _start_request_trace(tracer, arrival, view, info)
+        # The very function Django's handler uses to choose how to call the view.
+        is_async = django_handler.iscoroutinefunction(view)
+        if handler_is_async:
+            runs_on = "event_loop" if is_async else "worker_thread"
+            adapter = None if is_async else "sync_to_async(thread_sensitive=True)"
+        else:
+            runs_on = "request_thread_new_event_loop" if is_async else "request_thread"
+            adapter = "async_to_sync" if is_async else None
+        code = view.__code__
+        trace.type_checked_ns = time.monotonic_ns()
+        trace.emit(
+            events.VIEW_TYPE_CHECKED,
+            t_ns=trace.type_checked_ns,
+            location=(code.co_filename, code.co_name, code.co_firstlineno),
+            view=trace.view,
+            is_async=is_async,
+            handler="async" if handler_is_async else "sync",
+            runs_on=runs_on,
+            adapter=adapter,
+        )
+        current_request.set(trace)
+    except Exception:
+        tracer.instrumentation._failed()
+
+
+def _start_request_trace(
+    tracer: Tracer, arrival: _Arrival, view: Any, info: dict[str, Any]
+) -> RequestTrace:
+    scope = arrival.scope
+    recording = tracer.store.get_or_create(_recording_id(scope))
+    if recording.scenario is None:
+        recording.scenario = dict(info)
+        recording.server = server_description(scope)
+        recording.tracer = {
+            "loop_block_threshold_ns": tracer.instrumentation.loop_block_threshold_ns,
+            "blocking_call_threshold_ns": tracer.instrumentation.blocking_call_threshold_ns,
+        }
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = scope["path"] + (f"?{query}" if query else "")
+    trace = recording.new_request(scope["method"], url, arrival.received_ns)
+    trace.view = f"{view.__module__}.{view.__qualname__}"
+    arrival.trace = trace
+    tracer.instrumentation.request_started(trace)
+    trace.emit(
+        events.REQUEST_RECEIVED,
+        t_ns=arrival.received_ns,
+        method=scope["method"],
+        path=scope["path"],
+        query=query,
+    )
+    return trace
+
+
+def _recording_id(scope: dict[str, Any]) -> str:
+    for name, value in scope.get("headers", []):
+        if name == RECORDING_HEADER:
+            candidate = value.decode("latin-1")
+            if _RECORDING_ID.fullmatch(candidate):
+                return candidate
+    return uuid.uuid4().hex[:16]
+
+
+def server_description(scope: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What served the request: interface, server software and versions."""
+    software = None
+    if "daphne.server" in sys.modules:
+        software = f"daphne {metadata.version('daphne')}"
+    return {
+        "interface": "asgi" if scope is not None else "wsgi",
+        "software": software,
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "pid": os.getpid(),
+    }

@@ -1,0 +1,477 @@
+"""Instrumentation of the traced views with sys.monitoring, and the event-loop stall detector.
+
+Only the code objects of registered views get local events, so the rest of the process runs
+at full speed. ``enable()`` and ``disable()`` are explicit and idempotent; nothing happens at
+import time. Every callback swallows its own errors: tracing must never change what a view
+does or returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import linecache
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import CodeType, FrameType
+from typing import Any
+
+from tracer import events
+from tracer.recorder import RequestTrace, current_request
+from tracer.safe_repr import safe_repr
+
+logger = logging.getLogger(__name__)
+
+TOOL_NAME = "django-async-visualizer"
+_monitoring = sys.monitoring
+_E = _monitoring.events
+LOCAL_EVENTS = _E.PY_START | _E.PY_RETURN | _E.PY_YIELD | _E.PY_RESUME | _E.CALL | _E.LINE
+
+
+@dataclass
+class TracedView:
+    """A registered view: its function and what the application says about it."""
+
+    function: Callable[..., Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# Views registered for tracing, by code object. Registration only notes the view; the
+# instrumentation is applied by Instrumentation.enable().
+REGISTRY: dict[CodeType, TracedView] = {}
+
+
+def register_view(function: Callable[..., Any], **info: Any) -> Callable[..., Any]:
+    """Mark ``function`` for tracing and return it unchanged (a wrapper would change how
+    Django classifies the view)."""
+    REGISTRY[function.__code__] = TracedView(function, info)
+    if _active is not None:
+        _active.instrument(function.__code__)
+    return function
+
+
+def traced_view_info(function: Any) -> dict[str, Any] | None:
+    """What was registered with ``function``, or None if it is not traced."""
+    code = getattr(function, "__code__", None)
+    view = REGISTRY.get(code) if isinstance(code, CodeType) else None
+    return view.info if view is not None else None
+
+
+@dataclass
+class _FrameState:
+    """What the callbacks remember about one running frame of a traced view."""
+
+    call_name: str | None = None
+    call_line: int | None = None
+    call_started_ns: int = 0
+    call_cpu_ns: int = 0
+    # The await in progress: where, since when, and how often the task went off the loop.
+    await_offset: int | None = None
+    awaiting: str | None = None
+    suspended_line: int | None = None
+    first_suspended_ns: int = 0
+    suspended_ns: int | None = None
+    resumed_ns: int | None = None
+    off_loop_ns: int = 0
+    suspensions: int = 0
+
+
+@dataclass
+class _LongestCall:
+    request: RequestTrace
+    location: tuple[str, str, int]
+    callable: str
+    duration_ns: int
+
+
+class Instrumentation:
+    """Turns the tracer on and off; while on, turns monitoring callbacks into events."""
+
+    def __init__(
+        self,
+        loop_block_threshold_ns: int = 20_000_000,
+        blocking_call_threshold_ns: int = 2_000_000,
+    ) -> None:
+        self.loop_block_threshold_ns = loop_block_threshold_ns
+        self.blocking_call_threshold_ns = blocking_call_threshold_ns
+        self.enabled = False
+        self.errors = 0
+        self._tool_id: int | None = None
+        self._instrumented: set[CodeType] = set()
+        self._await_texts: dict[tuple[CodeType, int], str] = {}
+        self._original_handle_run: Callable[[asyncio.Handle], None] | None = None
+        # Event-loop threads seen serving requests, and the requests in flight on each.
+        self._loop_threads: set[int] = set()
+        self._in_flight: dict[int, set[RequestTrace]] = {}
+        self._handle_state = threading.local()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def enable(self) -> None:
+        """Register the monitoring tool, instrument every registered view, time loop
+        callbacks. Calling it again does nothing."""
+        global _active
+        if self.enabled:
+            return
+        if _active is not None:
+            raise RuntimeError("another Instrumentation is already enabled")
+        self._tool_id = _claim_tool_id()
+        callbacks = {
+            _E.PY_START: self._on_start,
+            _E.PY_RETURN: self._on_return,
+            _E.PY_YIELD: self._on_yield,
+            _E.PY_RESUME: self._on_resume,
+            _E.CALL: self._on_call,
+            _E.LINE: self._on_line,
+        }
+        for event, handler in callbacks.items():
+            _monitoring.register_callback(self._tool_id, event, self._guarded(handler))
+        self.enabled = True
+        _active = self
+        for code in list(REGISTRY):
+            self.instrument(code)
+        self._patch_handle_run()
+
+    def disable(self) -> None:
+        """Undo everything enable() did, in reverse order. Calling it again does nothing."""
+        global _active
+        if not self.enabled:
+            return
+        tool_id = self._tool_id
+        assert tool_id is not None
+        try:
+            self._unpatch_handle_run()
+        finally:
+            try:
+                for code in self._instrumented:
+                    _monitoring.set_local_events(tool_id, code, 0)
+                for event in (
+                    _E.PY_START,
+                    _E.PY_RETURN,
+                    _E.PY_YIELD,
+                    _E.PY_RESUME,
+                    _E.CALL,
+                    _E.LINE,
+                ):
+                    _monitoring.register_callback(tool_id, event, None)
+            finally:
+                _monitoring.free_tool_id(tool_id)
+                self._instrumented.clear()
+                self._tool_id = None
+                self.enabled = False
+                _active = None
+
+    def instrument(self, code: CodeType) -> None:
+        if not self.enabled or code in self._instrumented:
+            return
+        assert self._tool_id is not None
+        _monitoring.set_local_events(self._tool_id, code, LOCAL_EVENTS)
+        self._instrumented.add(code)
+
+    @property
+    def instrumented(self) -> frozenset[CodeType]:
+        return frozenset(self._instrumented)
+
+    # -- requests in flight (called by the server glue) --------------------------------
+
+    def request_started(self, request: RequestTrace) -> None:
+        self._loop_threads.add(request.loop_thread_id)
+        self._in_flight.setdefault(request.loop_thread_id, set()).add(request)
+
+    def request_finished(self, request: RequestTrace) -> None:
+        self._in_flight.get(request.loop_thread_id, set()).discard(request)
+        for frame_id, state in list(request.frames.items()):
+            if state.resumed_ns is not None:
+                self._emit_resumed(request, None, state)
+            request.frames.pop(frame_id, None)
+
+    # -- monitoring callbacks ----------------------------------------------------------
+
+    def _guarded(self, handler: Callable[..., None]) -> Callable[..., None]:
+        """Wrap a handler as a monitoring callback: it runs only inside a traced request,
+        gets the traced frame, and can never raise into the traced code."""
+
+        def callback(*args: Any) -> None:
+            request = current_request.get()
+            if request is None:
+                return
+            try:
+                handler(request, sys._getframe(1), *args)
+            except Exception:
+                self._failed()
+
+        return callback
+
+    def _on_start(
+        self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int
+    ) -> None:
+        now = time.monotonic_ns()
+        if threading.get_ident() != request.loop_thread_id and not request.view_started:
+            request.emit(
+                events.THREAD_HANDOFF,
+                frame=frame,
+                from_thread=request.loop_thread_name,
+                to_thread=threading.current_thread().name,
+                waited_ns=now - (request.type_checked_ns or now),
+            )
+        request.view_started = True
+        request.emit(events.VIEW_STARTED, frame=frame, t_ns=now)
+
+    def _on_call(
+        self,
+        request: RequestTrace,
+        frame: FrameType,
+        code: CodeType,
+        offset: int,
+        called: object,
+        arg0: object,
+    ) -> None:
+        state = self._state(request, frame)
+        self._finish_previous_step(request, frame, state)
+        state.call_name = _callable_name(called, frame.f_globals.get("__name__"))
+        state.call_line = frame.f_lineno
+        state.call_cpu_ns = time.thread_time_ns()
+        state.call_started_ns = time.monotonic_ns()
+
+    def _on_line(self, request: RequestTrace, frame: FrameType, code: CodeType, line: int) -> None:
+        state = request.frames.get(id(frame))
+        if state is not None:
+            self._finish_previous_step(request, frame, state)
+
+    def _on_yield(
+        self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int, value: object
+    ) -> None:
+        state = self._state(request, frame)
+        self._end_call(request, frame, state)
+        now = time.monotonic_ns()
+        if state.resumed_ns is not None and state.await_offset == offset:
+            # The same await going off the loop again: the awaited code ran a little and
+            # waits once more. The view is still paused at one await.
+            state.off_loop_ns += state.resumed_ns - (state.suspended_ns or now)
+            state.suspensions += 1
+            state.suspended_ns, state.resumed_ns = now, None
+            return
+        self._flush_resumed(request, frame, state)
+        state.await_offset = offset
+        state.awaiting = self._await_text(code, offset)
+        state.suspended_line = frame.f_lineno
+        state.first_suspended_ns = state.suspended_ns = now
+        state.off_loop_ns, state.suspensions = 0, 1
+        request.emit(events.AWAIT_SUSPENDED, frame=frame, t_ns=now, awaiting=state.awaiting)
+
+    def _on_resume(
+        self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int
+    ) -> None:
+        state = request.frames.get(id(frame))
+        if state is not None and state.suspended_ns is not None:
+            # Announced at the frame's next step, so that its locals show what the await
+            # produced (for example the variable it was assigned to).
+            state.resumed_ns = time.monotonic_ns()
+
+    def _on_return(
+        self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int, value: object
+    ) -> None:
+        state = request.frames.pop(id(frame), None)
+        if state is not None:
+            self._finish_previous_step(request, frame, state)
+        request.emit(events.VIEW_RETURNED, frame=frame, returned=safe_repr(value))
+
+    # -- helpers of the callbacks ------------------------------------------------------
+
+    @staticmethod
+    def _state(request: RequestTrace, frame: FrameType) -> _FrameState:
+        state = request.frames.get(id(frame))
+        if state is None:
+            state = request.frames[id(frame)] = _FrameState()
+        return state
+
+    def _finish_previous_step(
+        self, request: RequestTrace, frame: FrameType, state: _FrameState
+    ) -> None:
+        """The frame moved on: end the call in progress and announce a pending resume."""
+        self._end_call(request, frame, state)
+        self._flush_resumed(request, frame, state)
+
+    def _end_call(self, request: RequestTrace, frame: FrameType, state: _FrameState) -> None:
+        if state.call_name is None:
+            return
+        now = time.monotonic_ns()
+        duration = now - state.call_started_ns
+        name, line = state.call_name, state.call_line or frame.f_lineno
+        state.call_name = None
+        if duration < self.blocking_call_threshold_ns:
+            return
+        cpu = time.thread_time_ns() - state.call_cpu_ns
+        on_loop = threading.get_ident() == request.loop_thread_id
+        location = (frame.f_code.co_filename, frame.f_code.co_name, line)
+        request.emit(
+            events.CALL_BLOCKING,
+            frame=frame,
+            t_ns=now,
+            location=location,
+            callable=name,
+            duration_ns=duration,
+            cpu_ns=cpu,
+            waiting=cpu * 2 < duration,
+            on_event_loop=on_loop,
+        )
+        longest = getattr(self._handle_state, "longest", None)
+        if on_loop and (longest is None or longest.duration_ns < duration):
+            self._handle_state.longest = _LongestCall(request, location, name, duration)
+
+    def _flush_resumed(self, request: RequestTrace, frame: FrameType, state: _FrameState) -> None:
+        if state.resumed_ns is not None:
+            self._emit_resumed(request, frame, state)
+
+    def _emit_resumed(
+        self, request: RequestTrace, frame: FrameType | None, state: _FrameState
+    ) -> None:
+        resumed, suspended = state.resumed_ns, state.suspended_ns
+        assert resumed is not None and suspended is not None
+        state.off_loop_ns += resumed - suspended
+        state.resumed_ns = state.suspended_ns = state.await_offset = None
+        code = frame.f_code if frame is not None else None
+        request.emit(
+            events.AWAIT_RESUMED,
+            frame=frame,
+            t_ns=resumed,
+            location=(
+                code.co_filename if code else None,
+                code.co_name if code else None,
+                state.suspended_line,
+            ),
+            awaiting=state.awaiting,
+            duration_ns=resumed - state.first_suspended_ns,
+            off_loop_ns=state.off_loop_ns,
+            suspensions=state.suspensions,
+        )
+
+    def _await_text(self, code: CodeType, offset: int) -> str:
+        """The source of the awaited expression at this yield, e.g. ``fetch_data(delay)``."""
+        key = (code, offset)
+        text = self._await_texts.get(key)
+        if text is None:
+            text = _source_at(code, offset)
+            self._await_texts[key] = text
+        return text
+
+    def _failed(self) -> None:
+        self.errors += 1
+        logger.exception("tracer callback failed; the traced code was not affected")
+
+    # -- event-loop stalls -------------------------------------------------------------
+
+    def _patch_handle_run(self) -> None:
+        original = asyncio.events.Handle._run
+        self._original_handle_run = original
+        instrumentation = self
+
+        def _run(handle: asyncio.Handle) -> None:
+            # Every callback is timed: whether its loop serves traced requests may only
+            # become known while it runs (the first request of a server, for example).
+            state = instrumentation._handle_state
+            state.longest = None
+            started = time.monotonic_ns()
+            try:
+                return original(handle)
+            finally:
+                elapsed = time.monotonic_ns() - started
+                if (
+                    elapsed >= instrumentation.loop_block_threshold_ns
+                    and threading.get_ident() in instrumentation._loop_threads
+                ):
+                    instrumentation._report_stall(handle, started, elapsed, state.longest)
+
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+
+    def _unpatch_handle_run(self) -> None:
+        if self._original_handle_run is not None:
+            asyncio.events.Handle._run = self._original_handle_run  # type: ignore[method-assign]
+            self._original_handle_run = None
+
+    def _report_stall(
+        self, handle: asyncio.Handle, started: int, elapsed: int, longest: _LongestCall | None
+    ) -> None:
+        try:
+            context = getattr(handle, "_context", None)
+            culprit = context.get(current_request) if context is not None else None
+            fields: dict[str, Any] = {
+                "duration_ns": elapsed,
+                "started_ns": started,
+                "held_by": longest.callable if longest else None,
+                "threshold_ns": self.loop_block_threshold_ns,
+            }
+            if culprit is not None:
+                location = longest.location if longest and longest.request is culprit else None
+                culprit.emit(
+                    events.LOOP_BLOCKED, t_ns=started + elapsed, location=location, **fields
+                )
+                return
+            # The loop was held by code no traced request was running: every request
+            # waiting on this loop was delayed, so each of their recordings hears of it.
+            waiting = self._in_flight.get(threading.get_ident(), set())
+            for recording in {request.recording for request in waiting}:
+                event: events.Event = {
+                    "seq": 0,
+                    "t_ns": started + elapsed,
+                    "kind": events.LOOP_BLOCKED,
+                    "request": None,
+                    "task": None,
+                    "thread": threading.current_thread().name,
+                    "file": None,
+                    "function": None,
+                    "line": None,
+                    "locals": {},
+                }
+                event.update(fields)
+                recording.append(event)
+        except Exception:
+            self._failed()
+
+
+_active: Instrumentation | None = None
+
+
+def _claim_tool_id() -> int:
+    # Ids 3 and 4 have no assigned role; fall back to the others if a debugger or
+    # profiler is not using them.
+    for tool_id in (3, 4, 2, 1, 0, 5):
+        if _monitoring.get_tool(tool_id) is None:
+            _monitoring.use_tool_id(tool_id, TOOL_NAME)
+            return tool_id
+    raise RuntimeError("every sys.monitoring tool id is in use")
+
+
+def _callable_name(called: object, caller_module: str | None) -> str:
+    """``module.qualname`` of what was called; just the qualname for builtins and for
+    functions of the caller's own module."""
+    try:
+        module = getattr(called, "__module__", None)
+        name = getattr(called, "__qualname__", None) or type(called).__qualname__
+        if not isinstance(module, str) or module in ("builtins", caller_module):
+            return str(name)
+        return f"{module}.{name}"
+    except Exception:
+        return type(called).__qualname__
+
+
+def _source_at(code: CodeType, offset: int) -> str:
+    positions = list(code.co_positions())
+    index = offset // 2
+    if index >= len(positions):
+        return ""
+    line, end_line, column, end_column = positions[index]
+    lines = linecache.getlines(code.co_filename)
+    if line is None or column is None or end_column is None or not lines:
+        return ""
+    end_line = end_line or line
+    if end_line == line:
+        text = lines[line - 1][column:end_column]
+    else:
+        middle = lines[line : end_line - 1]
+        text = " ".join([lines[line - 1][column:], *middle, lines[end_line - 1][:end_column]])
+    text = " ".join(text.split())
+    return text.removeprefix("await ").strip()

@@ -1,0 +1,209 @@
+"""Recordings: the events of one run of one or more requests, numbered in the order seen.
+
+A ``Recording`` collects events from any thread; a ``RequestTrace`` is one HTTP request
+inside it and is what the instrumentation finds in the current context. The
+``RecordingStore`` keeps the latest recordings in memory and tells its listeners (for
+example the live page) about every event as it is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from contextvars import ContextVar
+from types import FrameType
+from typing import Any
+
+from tracer import events
+from tracer.safe_repr import safe_repr
+
+logger = logging.getLogger(__name__)
+
+MAX_LOCALS = 24
+
+Listener = Callable[["Recording", events.Event], None]
+
+# The request whose code is running now; asgiref copies it into worker threads.
+current_request: ContextVar[RequestTrace | None] = ContextVar("traced_request", default=None)
+
+
+def snapshot_locals(frame: FrameType | None) -> dict[str, str]:
+    """A bounded copy of a frame's local variables, each as a safe repr."""
+    if frame is None:
+        return {}
+    snapshot = {}
+    for name, value in list(frame.f_locals.items())[:MAX_LOCALS]:
+        snapshot[name] = safe_repr(value)
+    return snapshot
+
+
+def where(thread: threading.Thread | None = None) -> tuple[str | None, str]:
+    """The current asyncio task's name (if any) and the current thread's name."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    thread = thread or threading.current_thread()
+    return (task.get_name() if task is not None else None), thread.name
+
+
+class RequestTrace:
+    """One HTTP request being traced, from the moment the server hands it to Django."""
+
+    def __init__(
+        self, recording: Recording, request_id: str, method: str, url: str, received_ns: int
+    ) -> None:
+        self.recording = recording
+        self.id = request_id
+        self.method = method
+        self.url = url
+        self.received_ns = received_ns
+        self.loop_thread_id = threading.get_ident()
+        self.loop_thread_name = threading.current_thread().name
+        self.status: int | None = None
+        self.bytes_sent = 0
+        self.finished_ns: int | None = None
+        self.view: str | None = None
+        self.view_started = False
+        self.type_checked_ns: int | None = None
+        # Per-frame bookkeeping of the instrumentation, keyed by id(frame).
+        self.frames: dict[int, Any] = {}
+
+    def emit(
+        self,
+        kind: str,
+        *,
+        frame: FrameType | None = None,
+        t_ns: int | None = None,
+        location: tuple[str | None, str | None, int | None] | None = None,
+        **fields: Any,
+    ) -> events.Event:
+        """Record one event of this request, with the view's locals if a frame is given."""
+        task, thread = where()
+        if location is None and frame is not None:
+            location = (frame.f_code.co_filename, frame.f_code.co_name, frame.f_lineno)
+        file, function, line = location or (None, None, None)
+        event: events.Event = {
+            "seq": 0,
+            "t_ns": t_ns if t_ns is not None else time.monotonic_ns(),
+            "kind": kind,
+            "request": self.id,
+            "task": task,
+            "thread": thread,
+            "file": file,
+            "function": function,
+            "line": line,
+            "locals": snapshot_locals(frame),
+        }
+        event.update(fields)
+        self.recording.append(event)
+        return event
+
+    def summary(self) -> dict[str, Any]:
+        """This request as listed in the trace document's ``requests``."""
+        finished = self.finished_ns
+        return {
+            "id": self.id,
+            "method": self.method,
+            "url": self.url,
+            "view": self.view,
+            "status": self.status,
+            "bytes": self.bytes_sent,
+            "received_ns": self.received_ns,
+            "finished_ns": finished,
+            "duration_ns": finished - self.received_ns if finished is not None else None,
+        }
+
+
+class Recording:
+    """The events of one run: one or more requests recorded together."""
+
+    def __init__(self, recording_id: str, store: RecordingStore, max_events: int) -> None:
+        self.id = recording_id
+        self.store = store
+        self.max_events = max_events
+        self.recorded_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        self.scenario: dict[str, Any] | None = None
+        self.server: dict[str, Any] = {}
+        self.tracer: dict[str, Any] = {}
+        self.requests: list[RequestTrace] = []
+        self.events: list[events.Event] = []
+        self.dropped_events = 0
+        self._lock = threading.Lock()
+
+    def new_request(self, method: str, url: str, received_ns: int) -> RequestTrace:
+        with self._lock:
+            request = RequestTrace(self, f"r{len(self.requests) + 1}", method, url, received_ns)
+            self.requests.append(request)
+        return request
+
+    def append(self, event: events.Event) -> None:
+        """Number the event and keep it; listeners hear of it in the same order."""
+        with self._lock:
+            if len(self.events) >= self.max_events:
+                self.dropped_events += 1
+                return
+            event["seq"] = len(self.events) + 1
+            self.events.append(event)
+            self.store.notify(self, event)
+
+    def document(self) -> dict[str, Any]:
+        with self._lock:
+            recorded = list(self.events)
+            requests = [request.summary() for request in self.requests]
+        document = events.trace_document(
+            recording_id=self.id,
+            scenario=self.scenario,
+            server=self.server,
+            tracer=self.tracer,
+            recorded_at=self.recorded_at,
+            requests=requests,
+            events=recorded,
+        )
+        if self.dropped_events:
+            document["dropped_events"] = self.dropped_events
+        return document
+
+
+class RecordingStore:
+    """The most recent recordings, in memory, and the listeners told of each event."""
+
+    def __init__(self, max_recordings: int = 64, max_events: int = 200_000) -> None:
+        self.max_recordings = max_recordings
+        self.max_events = max_events
+        self._recordings: OrderedDict[str, Recording] = OrderedDict()
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def get_or_create(self, recording_id: str) -> Recording:
+        with self._lock:
+            recording = self._recordings.get(recording_id)
+            if recording is None:
+                recording = Recording(recording_id, self, self.max_events)
+                self._recordings[recording_id] = recording
+                while len(self._recordings) > self.max_recordings:
+                    self._recordings.popitem(last=False)
+            return recording
+
+    def get(self, recording_id: str) -> Recording | None:
+        with self._lock:
+            return self._recordings.get(recording_id)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def notify(self, recording: Recording, event: events.Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(recording, event)
+            except Exception:
+                # A broken listener must not break the traced request.
+                logger.exception("trace listener %r failed", listener)

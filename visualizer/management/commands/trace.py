@@ -1,0 +1,63 @@
+"""``manage.py trace SCENARIO``: record real requests to a scenario and print the trace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from visualizer.runs import RunFailed, record_run
+from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS
+from visualizer.scenarios import SCENARIOS
+from visualizer.server_process import DaphneServer
+from visualizer.steps import render_text
+
+MAX_REQUESTS = 200
+
+
+class Command(BaseCommand):
+    help = (
+        "Start the app under Daphne on a free loopback port, send N concurrent requests to a "
+        "scenario's real view, and print the execution table and variable tracker."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("scenario", help=f"one of: {', '.join(SCENARIOS)}")
+        parser.add_argument("--requests", type=int, default=1, help="concurrent requests (1-200)")
+        parser.add_argument("--json", action="store_true", help="print only the trace document")
+        parser.add_argument("--delay-ms", type=int, help="I/O delay of the I/O scenarios")
+        parser.add_argument("--work", type=int, help="CPU work size of async-cpu")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        scenario = SCENARIOS.get(options["scenario"])
+        if scenario is None:
+            raise CommandError(
+                f"Unknown scenario {options['scenario']!r}. Choose one of: {', '.join(SCENARIOS)}",
+                returncode=2,
+            )
+        count = options["requests"]
+        if not 1 <= count <= MAX_REQUESTS:
+            raise CommandError(f"--requests must be from 1 to {MAX_REQUESTS}", returncode=2)
+        params = {}
+        if options["delay_ms"] is not None:
+            if not 0 <= options["delay_ms"] <= MAX_DELAY_MS:
+                raise CommandError(f"--delay-ms must be from 0 to {MAX_DELAY_MS}", returncode=2)
+            params["delay_ms"] = options["delay_ms"]
+        if options["work"] is not None:
+            if not 0 <= options["work"] <= MAX_CPU_WORK:
+                raise CommandError(f"--work must be from 0 to {MAX_CPU_WORK}", returncode=2)
+            params["work"] = options["work"]
+
+        with DaphneServer(env={"TRACING_ENABLED": "true"}) as server:
+            try:
+                document = asyncio.run(
+                    record_run(server.base_url, scenario, requests=count, params=params)
+                )
+            except RunFailed as error:
+                raise CommandError(str(error)) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(document, indent=2))
+        else:
+            self.stdout.write(render_text(document))

@@ -1,0 +1,81 @@
+"""The scenarios: which real view each one runs, what it teaches, and its source code."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import reverse
+
+from tracer.instrumentation import register_view
+from visualizer import scenario_views as views
+
+
+@dataclass(frozen=True)
+class Scenario:
+    slug: str
+    title: str
+    summary: str
+    view: Callable[..., Any]
+    # Functions the view calls, shown below it.
+    helpers: tuple[Callable[..., Any], ...]
+    # Query parameters the view reads, and their meaning.
+    parameters: tuple[str, ...]
+
+    @property
+    def run_url(self) -> str:
+        """Where the real view answers."""
+        return reverse(f"run-{self.slug}")
+
+    def source(self) -> str:
+        """The real source of the view and its helpers, as the server runs it."""
+        return "\n\n".join(inspect.getsource(function) for function in (self.view, *self.helpers))
+
+    def source_start_line(self) -> int:
+        return inspect.getsourcelines(self.view)[1]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.slug: scenario
+    for scenario in (
+        Scenario(
+            slug="async-io",
+            title="Async view awaiting I/O",
+            summary="An async def view awaits a slow network call; the event loop serves "
+            "other requests meanwhile.",
+            view=views.async_io,
+            helpers=(views.fetch_data,),
+            parameters=("delay_ms",),
+        ),
+        Scenario(
+            slug="sync-io",
+            title="Sync view blocking on I/O",
+            summary="A plain def view makes the same call with a blocking client; Django "
+            "runs it in a worker thread that waits.",
+            view=views.sync_io,
+            helpers=(views.fetch_data_blocking,),
+            parameters=("delay_ms",),
+        ),
+        Scenario(
+            slug="async-cpu",
+            title="Async view doing CPU work",
+            summary="An async def view computes without awaiting; nothing else runs on the "
+            "event loop until it finishes.",
+            view=views.async_cpu,
+            helpers=(views.count_primes,),
+            parameters=("work",),
+        ),
+    )
+}
+
+
+def get_scenario(slug: str) -> Scenario | None:
+    return SCENARIOS.get(slug)
+
+
+def register_scenario_views() -> None:
+    """Mark every scenario view for tracing (instrumented once tracing is enabled)."""
+    for scenario in SCENARIOS.values():
+        register_view(scenario.view, slug=scenario.slug, title=scenario.title)

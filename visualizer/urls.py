@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from visualizer import views
+from visualizer.scenarios import SCENARIOS
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("recordings/<str:recording_id>.json", views.recording_json, name="recording-json"),
+    # Each scenario's real view, routed directly so Django sees the view itself.
+    *(path(f"run/{slug}/", s.view, name=f"run-{slug}") for slug, s in SCENARIOS.items()),
+]
