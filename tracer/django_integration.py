@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
 
 # Requests sent with this header share one recording (for example N concurrent requests).
 RECORDING_HEADER = b"x-trace-recording"
-_RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @functools.cache
@@ -260,7 +260,7 @@ def _recording_id(scope: dict[str, Any]) -> str:
     for name, value in scope.get("headers", []):
         if name == RECORDING_HEADER:
             candidate = value.decode("latin-1")
-            if _RECORDING_ID.fullmatch(candidate):
+            if RECORDING_ID.fullmatch(candidate):
                 return candidate
     return uuid.uuid4().hex[:16]
 

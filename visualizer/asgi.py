@@ -10,10 +10,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
 # Set Django up before importing anything that touches models or settings.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from tracer.django_integration import TraceRequests, enable_tracing  # noqa: E402
+from visualizer.routing import websocket_urlpatterns  # noqa: E402
 from visualizer.scenario_views import warm_up_clients  # noqa: E402
 
 
@@ -25,4 +27,9 @@ def build_http_app() -> object:
     return ASGIStaticFilesHandler(http_app)
 
 
-application = ProtocolTypeRouter({"http": build_http_app()})
+application = ProtocolTypeRouter(
+    {
+        "http": build_http_app(),
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+    }
+)

@@ -4,16 +4,69 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from tracer.django_integration import RECORDING_HEADER
+from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS
 from visualizer.scenarios import Scenario
+
+MAX_RUN_REQUESTS = 20
 
 
 class RunFailed(Exception):
     """A request of the run did not succeed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a visitor asked to run, checked: how many requests and the view's parameters."""
+
+    requests: int
+    params: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_values(cls, scenario: Scenario, values: Mapping[str, Any]) -> RunRequest:
+        """Read and check the values of a run form; ValueError says what is wrong."""
+        requests = _whole_number(values, "requests", 1, MAX_RUN_REQUESTS, default=1)
+        limits = {"delay_ms": MAX_DELAY_MS, "work": MAX_CPU_WORK}
+        params = {}
+        for name in scenario.parameters:
+            if values.get(name) not in (None, ""):
+                params[name] = _whole_number(values, name, 0, limits[name])
+        return cls(requests, params)
+
+
+def _whole_number(
+    values: Mapping[str, Any], name: str, low: int, high: int, default: int | None = None
+) -> int:
+    raw = values.get(name)
+    if raw in (None, "") and default is not None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}.")
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}.") from None
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}.")
+    return number
+
+
+def own_base_url(scope: Mapping[str, Any]) -> str:
+    """The loopback URL of the server that received this connection."""
+    host, port = scope.get("server") or ("127.0.0.1", 8000)
+    if host in ("0.0.0.0", "::", "", None):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def new_recording_id(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:16]}"
 
 
 async def record_run(
@@ -22,20 +75,24 @@ async def record_run(
     *,
     requests: int = 1,
     params: dict[str, int] | None = None,
+    recording_id: str | None = None,
     timeout: float = 120,
 ) -> dict[str, Any]:
     """Send ``requests`` concurrent GETs to the scenario's real view on the server at
     ``base_url``, all in one recording, and return that recording's trace document."""
-    recording_id = uuid.uuid4().hex[:16]
+    recording_id = recording_id or new_recording_id()
     headers = {RECORDING_HEADER.decode(): recording_id}
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
-        responses = await asyncio.gather(
-            *(
-                client.get(scenario.run_url, params=params or {}, headers=headers)
-                for _ in range(requests)
+        try:
+            responses = await asyncio.gather(
+                *(
+                    client.get(scenario.run_url, params=params or {}, headers=headers)
+                    for _ in range(requests)
+                )
             )
-        )
+        except httpx.HTTPError as error:
+            raise RunFailed(f"{scenario.run_url} could not be reached: {error}") from None
         for response in responses:
             if response.status_code != 200:
                 raise RunFailed(

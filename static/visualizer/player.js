@@ -1,0 +1,144 @@
+// The scenario page's few behaviours htmx does not cover: following a live run, keyboard
+// shortcuts, play/pause, noticing a missed step, and showing the connection state.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  let following = false;
+  let playTimer = null;
+  const speeds = { "0.5": 1600, "1": 800, "2": 400, "4": 200 };
+
+  const byId = (id) => document.getElementById(id);
+  const player = () => byId("player");
+  const pageRecording = () => (player() ? player().dataset.recording : "");
+
+  function setFollowing(on) {
+    following = on;
+    document.body.classList.toggle("following", on);
+    const status = byId("run-status");
+    const running = status && status.dataset.running === "true";
+    const follow = byId("follow-live");
+    if (follow) follow.hidden = on || !running;
+  }
+
+  function stepUrl(step) {
+    const params = new URLSearchParams(location.search);
+    const recording = pageRecording();
+    if (recording) params.set("recording", recording);
+    if (step) params.set("step", step); else params.delete("step");
+    return location.pathname + "?" + params.toString();
+  }
+
+  function resync() {
+    const step = following ? null : (player() && player().dataset.step);
+    htmx.ajax("GET", stepUrl(step), { target: "#player", swap: "outerHTML" });
+  }
+
+  // Step controls keep presenter mode and theme, whatever rendered their links.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.verb !== "get") return;
+    const current = new URLSearchParams(location.search);
+    for (const name of ["presenter", "theme"]) {
+      if (current.get(name) && !event.detail.parameters[name]) {
+        event.detail.parameters[name] = current.get(name);
+      }
+    }
+  });
+
+  // A page that is not following a live run keeps its own step: live messages then only
+  // add rows to the recording it shows.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const id = event.detail.target.id;
+    if (following) return;
+    if (id === "player" || id === "step-panels" || id === "announcer") {
+      event.detail.shouldSwap = false;
+    } else if (id === "rows") {
+      const row = event.detail.fragment.querySelector("tr");
+      if (row && row.dataset.recording !== pageRecording()) event.detail.shouldSwap = false;
+    }
+  });
+
+  document.addEventListener("htmx:wsAfterMessage", function (event) {
+    // Only frames that carry the marker end a step (a row frame comes before it).
+    if (String(event.detail.message).indexOf('id="live-marker"') < 0) return;
+    const marker = byId("live-marker");
+    if (!marker || marker.dataset.recording !== pageRecording()) return;
+    const rows = document.querySelectorAll("#rows tr").length;
+    if (Number(marker.dataset.seq) !== rows) {
+      resync(); // a step was missed or repeated: fetch the recording as it is now
+    } else if (following) {
+      history.replaceState(null, "", stepUrl(marker.dataset.seq));
+    }
+    setFollowing(following);
+  });
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    byId("connection").hidden = true;
+    // The server sends a snapshot of the recording named in the socket's URL; a run started
+    // since then is asked for by name.
+    const url = event.detail.elt.getAttribute("ws-connect") || "";
+    if (pageRecording() && !url.endsWith("recording=" + pageRecording())) {
+      event.detail.socketWrapper.send(JSON.stringify({ action: "sync", recording: pageRecording() }));
+    }
+  });
+  document.addEventListener("htmx:wsClose", function () { byId("connection").hidden = false; });
+
+  document.addEventListener("submit", function (event) {
+    if (event.target.id === "run-form") { stopPlaying(); setFollowing(true); }
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    const target = event.target.closest("button, a");
+    if (!target) return;
+    if (target.dataset.stepControl) setFollowing(false);
+    if (target.id === "play") togglePlay();
+    if (target.id === "follow-live") { setFollowing(true); resync(); }
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "step-slider") { setFollowing(false); stopPlaying(); }
+    if (event.target.id === "speed" && playTimer) { stopPlaying(); startPlaying(); }
+  });
+
+  function control(name) { return document.querySelector('[data-step-control="' + name + '"]'); }
+
+  function startPlaying() {
+    const speed = byId("speed");
+    const delay = speeds[speed ? speed.value : "1"] || 800;
+    setFollowing(false);
+    playTimer = setInterval(function () {
+      const next = control("next");
+      if (next) next.click(); else stopPlaying();
+    }, delay);
+    updatePlayButton();
+  }
+  function stopPlaying() {
+    if (playTimer) clearInterval(playTimer);
+    playTimer = null;
+    updatePlayButton();
+  }
+  function togglePlay() { if (playTimer) stopPlaying(); else startPlaying(); }
+  function updatePlayButton() {
+    const button = byId("play");
+    if (!button) return;
+    button.textContent = playTimer ? "Pause" : "Play";
+    button.setAttribute("aria-pressed", playTimer ? "true" : "false");
+  }
+  document.addEventListener("htmx:afterSwap", updatePlayButton);
+  document.addEventListener("htmx:oobAfterSwap", updatePlayButton);
+
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const field = event.target.closest("input, select, textarea, button, a, [contenteditable]");
+    const keys = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
+    if (keys[event.key]) {
+      if (field && field.matches("input, select, textarea")) return;
+      const link = control(keys[event.key]);
+      event.preventDefault();
+      stopPlaying();
+      if (link) link.click();
+    } else if (event.key === " " && !field) {
+      event.preventDefault();
+      togglePlay();
+    }
+  });
+})();

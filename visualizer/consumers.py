@@ -1,0 +1,155 @@
+"""The scenario page's WebSocket: start runs, and stream their steps as they happen."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from tracer.django_integration import get_tracer
+from visualizer.live import LIVE_PREFIX, broadcaster, group_name
+from visualizer.pages import (
+    RECORDING_ID,
+    load_document,
+    render_error,
+    render_snapshot,
+    render_status,
+)
+from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
+from visualizer.scenarios import Scenario, get_scenario
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4096
+# Keys the run form sends besides its fields (htmx adds HEADERS; Django's CSRF token).
+IGNORED_KEYS = {"HEADERS", "csrfmiddlewaretoken"}
+ACTIONS = {"run": {"action", "requests", "delay_ms", "work"}, "sync": {"action", "recording"}}
+
+
+class MessageRejected(Exception):
+    """A message from the browser that is not one we accept; the text says why."""
+
+
+def parse_message(text: str | None) -> dict[str, Any]:
+    """Check a browser message: a small JSON object with a known action and known keys."""
+    if text is None:
+        raise MessageRejected("Messages must be text (JSON), not binary.")
+    if len(text.encode()) > MAX_MESSAGE_BYTES:
+        raise MessageRejected(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        raise MessageRejected("Messages must be JSON objects.") from None
+    if not isinstance(message, dict):
+        raise MessageRejected("Messages must be JSON objects.")
+    action = message.get("action")
+    if action not in ACTIONS:
+        raise MessageRejected(f"Unknown action; expected one of: {', '.join(ACTIONS)}.")
+    unknown = set(message) - ACTIONS[action] - IGNORED_KEYS
+    if unknown:
+        raise MessageRejected(f"Unexpected fields for {action}: {', '.join(sorted(unknown))}.")
+    if action == "sync":
+        recording = message.get("recording")
+        if not isinstance(recording, str) or not RECORDING_ID.fullmatch(recording):
+            raise MessageRejected("sync needs a valid recording id.")
+    return message
+
+
+class ScenarioConsumer(AsyncWebsocketConsumer):
+    """One browser tab on a scenario page."""
+
+    scenario: Scenario
+    watching: str | None = None
+    run_task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        """Accept, then send the current snapshot of the recording the page shows."""
+        scenario = get_scenario(self.scope["url_route"]["kwargs"]["slug"])
+        if scenario is None:
+            await self.close(code=4404)
+            return
+        self.scenario = scenario
+        broadcaster.start()
+        await self.accept()
+        query = self.scope.get("query_string", b"").decode("latin-1")
+        recording = query.removeprefix("recording=") if query.startswith("recording=") else ""
+        if RECORDING_ID.fullmatch(recording):
+            await self.watch(recording)
+
+    async def disconnect(self, code: int) -> None:
+        if self.watching:
+            await self.channel_layer.group_discard(group_name(self.watching), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Called for every message from the browser; a bad one gets an error frame."""
+        try:
+            message = parse_message(text_data)
+            if message["action"] == "run":
+                await self.start_run(RunRequest.from_values(self.scenario, message))
+            else:
+                await self.watch(message["recording"])
+        except (MessageRejected, ValueError) as error:
+            await self.send(text_data=render_error(str(error)))
+
+    async def trace_step(self, message: dict[str, Any]) -> None:
+        """Called for each rendered step of the watched recording: pass it on."""
+        for frame in message["frames"]:
+            await self.send(text_data=frame)
+
+    async def watch(self, recording_id: str) -> None:
+        """Follow a recording's live steps, starting from a snapshot of what it holds."""
+        if self.watching != recording_id:
+            if self.watching:
+                await self.channel_layer.group_discard(group_name(self.watching), self.channel_name)
+            await self.channel_layer.group_add(group_name(recording_id), self.channel_name)
+            self.watching = recording_id
+        document = load_document(recording_id)
+        if document is not None:
+            await self.send(text_data=render_snapshot(self.scenario, document))
+
+    async def start_run(self, run: RunRequest) -> None:
+        if self.run_task is not None and not self.run_task.done():
+            raise MessageRejected("A run is already in progress; wait for it to finish.")
+        recording_id = new_recording_id(LIVE_PREFIX)
+        await self.watch(recording_id)
+        empty = render_snapshot(self.scenario, _empty_document(recording_id))
+        running = render_status(
+            f"Running {run.requests} request(s) against {self.scenario.run_url}…", running=True
+        )
+        await self.send(text_data=empty + running)
+        self.run_task = asyncio.create_task(self._run(run, recording_id))
+
+    async def _run(self, run: RunRequest, recording_id: str) -> None:
+        try:
+            document = await record_run(
+                own_base_url(self.scope),
+                self.scenario,
+                requests=run.requests,
+                params=run.params,
+                recording_id=recording_id,
+            )
+        except (RunFailed, OSError) as error:
+            broadcaster.send_after_pending_steps(
+                recording_id, render_status(f"The run failed: {error}", running=False)
+            )
+            return
+        slowest = max(r["duration_ns"] or 0 for r in document["requests"]) / 1_000_000
+        broadcaster.send_after_pending_steps(
+            recording_id,
+            render_status(
+                f"Finished: {len(document['requests'])} request(s), {len(document['events'])} "
+                f"steps; the slowest took {slowest:.0f} ms.",
+                running=False,
+            ),
+        )
+
+
+def _empty_document(recording_id: str) -> dict[str, Any]:
+    """A recording with nothing in it yet, so the page can show an empty table."""
+    recording = get_tracer().store.get(recording_id)
+    if recording is not None:
+        return recording.document()
+    return {"id": recording_id, "events": [], "requests": [], "scenario": None}
