@@ -12,6 +12,12 @@ from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import DaphneServer
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread while a browser is open, and asyncio.run() cannot start inside it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def server_data_dir() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="visualizer-test-") as path:

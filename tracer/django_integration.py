@@ -34,8 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "ENABLED": True,
     # The event loop running nothing else for this long is reported as loop.blocked.
     "LOOP_BLOCK_THRESHOLD_MS": 20,
-    # A call from a traced view that keeps its thread this long is a call.blocking.
-    "BLOCKING_CALL_THRESHOLD_MS": 2,
+    # A call from a traced view that keeps its thread this long is a call.blocking. Kept
+    # above Python's 5 ms thread switch interval: shorter waits can be a thread merely
+    # waiting its turn for the GIL.
+    "BLOCKING_CALL_THRESHOLD_MS": 10,
     "MAX_RECORDINGS": 64,
     "MAX_EVENTS_PER_RECORDING": 200_000,
 }
@@ -267,11 +269,16 @@ def _recording_id(scope: dict[str, Any]) -> str:
 
 def server_description(scope: dict[str, Any] | None = None) -> dict[str, Any]:
     """What served the request: interface, server software and versions."""
+    return {"interface": "asgi" if scope is not None else "wsgi", **_process_description()}
+
+
+@functools.cache
+def _process_description() -> dict[str, Any]:
+    # Looking up a package's version reads its metadata from disk: once per process.
     software = None
     if "daphne.server" in sys.modules:
         software = f"daphne {metadata.version('daphne')}"
     return {
-        "interface": "asgi" if scope is not None else "wsgi",
         "software": software,
         "python": platform.python_version(),
         "django": django.get_version(),

@@ -93,7 +93,7 @@ class Instrumentation:
     def __init__(
         self,
         loop_block_threshold_ns: int = 20_000_000,
-        blocking_call_threshold_ns: int = 2_000_000,
+        blocking_call_threshold_ns: int = 10_000_000,
     ) -> None:
         self.loop_block_threshold_ns = loop_block_threshold_ns
         self.blocking_call_threshold_ns = blocking_call_threshold_ns

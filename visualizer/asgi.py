@@ -10,12 +10,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
 # Set Django up before importing anything that touches models or settings.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from tracer.django_integration import TraceRequests, enable_tracing  # noqa: E402
-from visualizer.routing import websocket_urlpatterns  # noqa: E402
+from visualizer.routing import websocket_application  # noqa: E402
 from visualizer.scenario_views import warm_up_clients  # noqa: E402
 
 
@@ -30,6 +29,6 @@ def build_http_app() -> object:
 application = ProtocolTypeRouter(
     {
         "http": build_http_app(),
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": websocket_application(),
     }
 )

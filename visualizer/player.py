@@ -191,7 +191,12 @@ def narrate(step: Step, document: dict[str, Any]) -> str:
             "requests went on, each in a thread of its own."
         )
     if kind == kinds.LOOP_BLOCKED:
-        culprit = f" by {event['held_by']}() at line {event['line']}" if event["held_by"] else ""
+        if event["held_by"]:
+            culprit = f", held by {event['held_by']}() at line {event['line']}"
+        else:
+            culprit = (
+                ", in code outside the traced views (Django, the server, or this visualizer itself)"
+            )
         return (
             f"The event loop ran one piece of code for {ms(event['duration_ns'])} without a "
             f"break{culprit}. Every other request on this loop had to wait that long."

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -34,7 +35,7 @@ class DaphneServer:
         self.startup_timeout = startup_timeout
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
-        # Kept open for the life of the server; closed and removed by stop()/__exit__.
+        # Kept open for the life of the server; stop() closes and removes it.
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix="daphne-", suffix=".log", delete=False
         )
@@ -64,7 +65,7 @@ class DaphneServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"Daphne exited at start-up:\n{self.log_tail()}")
+                self._fail("Daphne exited at start-up")
             try:
                 urllib.request.urlopen(f"{self.base_url}/", timeout=2).close()
                 return self
@@ -72,12 +73,15 @@ class DaphneServer:
                 return self
             except OSError:
                 time.sleep(0.1)
+        self._fail(f"Daphne did not answer within {self.startup_timeout} s")
+
+    def _fail(self, reason: str) -> NoReturn:
+        message = f"{reason}:\n{self.log_tail()}"
         self.stop()
-        raise RuntimeError(
-            f"Daphne did not answer within {self.startup_timeout} s:\n{self.log_tail()}"
-        )
+        raise RuntimeError(message)
 
     def stop(self) -> None:
+        """Stop the process (if running) and remove its log; calling it again is harmless."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -86,6 +90,7 @@ class DaphneServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
@@ -102,4 +107,3 @@ class DaphneServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-        Path(self._log.name).unlink(missing_ok=True)

@@ -125,7 +125,7 @@ USE_TZ = True
 TRACER = {
     "ENABLED": env_bool("TRACING_ENABLED", True),
     "LOOP_BLOCK_THRESHOLD_MS": env_int("TRACER_LOOP_BLOCK_THRESHOLD_MS", 20),
-    "BLOCKING_CALL_THRESHOLD_MS": env_int("TRACER_BLOCKING_CALL_THRESHOLD_MS", 2),
+    "BLOCKING_CALL_THRESHOLD_MS": env_int("TRACER_BLOCKING_CALL_THRESHOLD_MS", 10),
 }
 
 # The scenarios' slow upstream service. Empty: the app starts one on a free loopback port.

@@ -120,7 +120,9 @@ def describe(event: dict[str, Any]) -> tuple[str, str, str]:
             held,
         )
     if kind == kinds.LOOP_BLOCKED:
-        culprit = f" by {event['held_by']}()" if event.get("held_by") else ""
+        culprit = (
+            f" by {event['held_by']}()" if event.get("held_by") else " outside the traced views"
+        )
         where = f" at line {event['line']}" if event["line"] else ""
         return (
             f"Event loop stalled for {ms(event['duration_ns'])}{culprit}{where}",

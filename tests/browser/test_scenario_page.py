@@ -1,0 +1,179 @@
+"""The scenario page in real Chromium against a real Daphne server."""
+
+from __future__ import annotations
+
+import http.client
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+RECORDING = "X-Trace-Recording"
+
+
+def open_scenario(page: Page, server, slug: str, query: str = "") -> None:
+    page.goto(f"{server.base_url}/scenarios/{slug}/{query}")
+    # The live stream is connected once the status line is hidden again.
+    expect(page.locator("#connection")).to_be_hidden()
+
+
+def row_numbers(page: Page) -> list[int]:
+    return [int(text.strip("▶ ")) for text in page.locator("#rows tr th").all_inner_texts()]
+
+
+def test_it_streams_rows_while_the_request_is_still_running(page, browser_server):
+    open_scenario(page, browser_server, "async-io")
+    page.get_by_label("Concurrent requests").fill("2")
+    page.get_by_label("I/O delay (ms)").fill("3000")
+
+    page.get_by_role("button", name="Run", exact=True).click()
+    # Both requests reach their await within a few hundred milliseconds (a fresh server's
+    # first request may add a step or two of its own, which is why this says "at least").
+    page.wait_for_function(
+        "document.querySelectorAll('#rows tr td:nth-child(3)').length >= 5 && "
+        "[...document.querySelectorAll('#rows tr td:nth-child(3)')]"
+        ".filter(cell => cell.textContent.includes('Pauses at line')).length === 2",
+        timeout=2500,
+    )
+
+    # Both requests are still waiting on their 3-second I/O: the run has not finished.
+    expect(page.locator("#run-status")).to_contain_text("Running")
+    arrived = row_numbers(page)
+    assert len(arrived) >= 5
+    assert arrived == list(range(1, len(arrived) + 1))
+    assert (
+        page.locator("#rows tr td:nth-child(3)").first.inner_text().startswith("Request received")
+    )
+    assert "Resumes" not in page.locator("#rows").inner_text()
+    expect(page.locator("#run-status")).to_contain_text("Finished", timeout=10_000)
+    total = len(row_numbers(page))
+    assert total >= 16
+    assert f"step={total}" in page.url
+
+
+def record_in_browser(page: Page, server, delay_ms: str = "50") -> str:
+    open_scenario(page, server, "sync-io")
+    page.get_by_label("I/O delay (ms)").fill(delay_ms)
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#run-status")).to_contain_text("Finished", timeout=10_000)
+    return page.locator("#player").get_attribute("data-recording") or ""
+
+
+def step_count(page: Page) -> int:
+    return page.locator("#rows tr").count()
+
+
+def current_step(page: Page) -> str:
+    return page.locator("#step-counter strong").inner_text()
+
+
+def test_it_steps_back_and_forth_by_keys_and_buttons(page, browser_server):
+    record_in_browser(page, browser_server)
+    total = str(step_count(page))
+    assert int(total) >= 8
+    expect(page.locator("#step-counter")).to_contain_text(f"Step {total} of {total}")
+
+    page.locator("body").press("ArrowLeft")
+    expect(page.locator("#step-counter strong")).to_have_text(str(int(total) - 1))
+    page.locator("body").press("Home")
+    expect(page.locator("#step-counter strong")).to_have_text("1")
+    expect(page.locator("#narration-text")).to_contain_text("has reached Django")
+    page.locator("body").press("ArrowRight")
+    expect(page.locator("#step-counter strong")).to_have_text("2")
+    expect(page.locator("#narration-text")).to_contain_text("plain function (def)")
+
+    page.get_by_role("link", name="Next step").click()
+    expect(page.locator("#step-counter strong")).to_have_text("3")
+    expect(page.locator(".flow-chart .node.current")).to_contain_text("worker thread")
+    assert "step=3" in page.url
+    page.get_by_role("link", name="Previous step").click()
+    expect(page.locator("#step-counter strong")).to_have_text("2")
+    page.locator("body").press("End")
+    expect(page.locator("#step-counter strong")).to_have_text(total)
+    page.get_by_role("link", name="First step").click()
+    expect(page.locator("#step-counter strong")).to_have_text("1")
+
+    page.go_back()
+    expect(page.locator("#step-counter strong")).to_have_text(total)
+
+
+def test_it_plays_through_the_steps_and_pauses(page, browser_server):
+    record_in_browser(page, browser_server)
+    page.get_by_role("link", name="First step").click()
+    page.get_by_label("Speed").select_option("4")
+
+    page.get_by_role("button", name="Play").click()
+    expect(page.locator("#step-counter strong")).to_have_text("4", timeout=5000)
+    page.get_by_role("button", name="Pause").click()
+    paused_at = current_step(page)
+    time.sleep(0.6)
+    assert current_step(page) == paused_at
+
+
+def test_it_renders_the_same_state_when_reloaded_at_a_step(page, browser, browser_server):
+    recording = record_in_browser(page, browser_server)
+    page.get_by_role("link", name="First step").click()
+    page.locator("body").press("ArrowRight")
+    page.locator("body").press("ArrowRight")
+    expect(page.locator("#step-counter strong")).to_have_text("3")
+    narration = page.locator("#narration-text").inner_text()
+    tracker = page.locator(".tracker-table").inner_text()
+    current_row = page.locator("#rows tr[aria-current=step]").inner_text()
+    assert f"recording={recording}" in page.url and "step=3" in page.url
+
+    page.reload()
+    expect(page.locator("#step-counter strong")).to_have_text("3")
+    assert page.locator("#narration-text").inner_text() == narration
+    assert page.locator(".tracker-table").inner_text() == tracker
+
+    no_script = browser.new_context(java_script_enabled=False)
+    plain = no_script.new_page()
+    plain.goto(page.url)
+    assert plain.locator("#step-counter strong").inner_text() == "3"
+    assert plain.locator("#narration-text").inner_text() == narration
+    assert plain.locator("#rows tr[aria-current=step]").inner_text() == current_row
+    plain.get_by_role("link", name="Next step").click()
+    assert plain.locator("#step-counter strong").inner_text() == "4"
+    no_script.close()
+
+
+def test_it_renders_presenter_mode_readable_from_the_back(browser, browser_server):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.goto(f"{browser_server.base_url}/scenarios/async-io/?presenter=1")
+
+    body_size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    code_size = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('.code')).fontSize)"
+    )
+    assert body_size >= 24
+    assert code_size >= 22
+    expect(page.locator(".lead")).to_be_hidden()
+    expect(page.get_by_role("link", name="Leave presenter mode")).to_be_visible()
+    for width, height in ((1280, 720), (3840, 2160)):
+        page.set_viewport_size({"width": width, "height": height})
+        overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not overflow, f"horizontal scrolling at {width}x{height}"
+    context.close()
+
+
+def test_it_shows_a_hostile_variable_value_as_text(page, browser_server):
+    hostile = "<img/src=x/onerror=alert(1)>"
+    # Sent unencoded, so the recorded query string holds the markup too.
+    connection = http.client.HTTPConnection("127.0.0.1", browser_server.port, timeout=10)
+    connection.request("GET", f"/echo/?label={hostile}", headers={RECORDING: "hostile-value"})
+    assert connection.getresponse().status == 200
+    connection.close()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    open_scenario(page, browser_server, "async-io", "?recording=hostile-value")
+
+    expect(page.locator(".tracker-table")).to_contain_text(repr(hostile))
+    expect(page.locator("#rows")).to_contain_text(f"GET /echo/?label={hostile}")
+    assert page.locator("main img").count() == 0
+    page.locator("body").press("Home")
+    expect(page.locator("#narration-text")).to_contain_text(hostile)
+    assert page.locator("main img").count() == 0
+    assert dialogs == []
