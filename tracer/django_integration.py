@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import metadata
@@ -169,6 +170,7 @@ class TraceViewMiddleware:
 
     sync_capable = True
     async_capable = True
+    process_view: Callable[..., Any]
 
     def __init__(self, get_response: Any) -> None:
         if not get_config()["ENABLED"]:
@@ -206,7 +208,7 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
     try:
         trace = _start_request_trace(tracer, arrival, view, info)
         # The very function Django's handler uses to choose how to call the view.
-        is_async = django_handler.iscoroutinefunction(view)
+        is_async = django_handler.iscoroutinefunction(view)  # type: ignore[attr-defined]
         if handler_is_async:
             runs_on = "event_loop" if is_async else "worker_thread"
             adapter = None if is_async else "sync_to_async(thread_sensitive=True)"
@@ -261,7 +263,7 @@ def _start_request_trace(
 def _recording_id(scope: dict[str, Any]) -> str:
     for name, value in scope.get("headers", []):
         if name == RECORDING_HEADER:
-            candidate = value.decode("latin-1")
+            candidate = str(value.decode("latin-1"))
             if RECORDING_ID.fullmatch(candidate):
                 return candidate
     return uuid.uuid4().hex[:16]

@@ -119,7 +119,7 @@ class Instrumentation:
         if _active is not None:
             raise RuntimeError("another Instrumentation is already enabled")
         self._tool_id = _claim_tool_id()
-        callbacks = {
+        callbacks: dict[int, Callable[..., None]] = {
             _E.PY_START: self._on_start,
             _E.PY_RETURN: self._on_return,
             _E.PY_YIELD: self._on_yield,
@@ -385,11 +385,11 @@ class Instrumentation:
                 ):
                     instrumentation._report_stall(handle, started, elapsed, state.longest)
 
-        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign,assignment]
 
     def _unpatch_handle_run(self) -> None:
         if self._original_handle_run is not None:
-            asyncio.events.Handle._run = self._original_handle_run  # type: ignore[method-assign]
+            asyncio.events.Handle._run = self._original_handle_run  # type: ignore[method-assign,assignment]
             self._original_handle_run = None
 
     def _report_stall(

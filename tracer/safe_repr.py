@@ -77,7 +77,7 @@ def _describe_container(value: Any, kind: type, depth: int) -> str:
 
 
 def _first(iterable: Any, count: int) -> list[Any]:
-    items = []
+    items: list[Any] = []
     for item in iterable:
         if len(items) == count:
             break

@@ -7,6 +7,16 @@ class VisualizerConfig(AppConfig):
     name = "visualizer"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from visualizer.scenarios import register_scenario_views
 
         register_scenario_views()
+        post_migrate.connect(store_examples, sender=self)
+
+
+def store_examples(**kwargs: object) -> None:
+    """After migrations: store the bundled example traces that are not stored yet."""
+    from visualizer.library import load_examples
+
+    load_examples()

@@ -7,16 +7,17 @@ import json
 import logging
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from tracer.django_integration import get_tracer
+from tracer.django_integration import RECORDING_ID
 from visualizer.live import LIVE_PREFIX, broadcaster, group_name
 from visualizer.pages import (
-    RECORDING_ID,
-    load_document,
+    empty_source,
     render_error,
     render_snapshot,
     render_status,
+    snapshot_of,
 )
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import Scenario, get_scenario
@@ -58,7 +59,7 @@ def parse_message(text: str | None) -> dict[str, Any]:
     return message
 
 
-class ScenarioConsumer(AsyncWebsocketConsumer):
+class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """One browser tab on a scenario page."""
 
     scenario: Scenario
@@ -106,16 +107,16 @@ class ScenarioConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(group_name(self.watching), self.channel_name)
             await self.channel_layer.group_add(group_name(recording_id), self.channel_name)
             self.watching = recording_id
-        document = load_document(recording_id)
-        if document is not None:
-            await self.send(text_data=render_snapshot(self.scenario, document))
+        snapshot = await database_sync_to_async(snapshot_of)(self.scenario, recording_id)
+        if snapshot is not None:
+            await self.send(text_data=snapshot)
 
     async def start_run(self, run: RunRequest) -> None:
         if self.run_task is not None and not self.run_task.done():
             raise MessageRejected("A run is already in progress; wait for it to finish.")
         recording_id = new_recording_id(LIVE_PREFIX)
         await self.watch(recording_id)
-        empty = render_snapshot(self.scenario, _empty_document(recording_id))
+        empty = render_snapshot(self.scenario, empty_source(recording_id))
         running = render_status(
             f"Running {run.requests} request(s) against {self.scenario.run_url}…", running=True
         )
@@ -145,11 +146,3 @@ class ScenarioConsumer(AsyncWebsocketConsumer):
                 running=False,
             ),
         )
-
-
-def _empty_document(recording_id: str) -> dict[str, Any]:
-    """A recording with nothing in it yet, so the page can show an empty table."""
-    recording = get_tracer().store.get(recording_id)
-    if recording is not None:
-        return recording.document()
-    return {"id": recording_id, "events": [], "requests": [], "scenario": None}

@@ -80,8 +80,6 @@ class LiveBroadcaster:
 
 def _render_step(recording: Recording, seq: int) -> list[str]:
     document = recording.document()
-    # The page is shown as it was at this step, even if later events are already in.
-    document["events"] = document["events"][:seq]
     scenario = get_scenario((document["scenario"] or {}).get("slug", ""))
     if scenario is None:
         return []

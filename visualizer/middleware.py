@@ -38,7 +38,7 @@ class SecurityHeadersMiddleware:
         return add_security_headers(self.get_response(request))
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        response = await self.get_response(request)  # type: ignore[misc]
+        response = await self.get_response(request)
         return add_security_headers(response)
 
 

@@ -10,10 +10,11 @@ from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from tracer.django_integration import RECORDING_ID, get_tracer
+from tracer.django_integration import RECORDING_ID
 from visualizer.player import PlayerState, player_state
 from visualizer.scenario_views import DEFAULT_CPU_WORK
 from visualizer.scenarios import Scenario
+from visualizer.sources import DocumentSource, TraceSource, find_source
 
 MAX_PAGE_REQUESTS = 20
 THEMES = (("auto", "System"), ("light", "Light"), ("dark", "Dark"))
@@ -51,15 +52,17 @@ class PageOptions:
         return f"{encoded}&" if encoded else ""
 
 
-def load_document(recording_id: str | None) -> dict[str, Any] | None:
-    if recording_id is None:
-        return None
-    recording = get_tracer().store.get(recording_id)
-    return recording.document() if recording is not None else None
+def load_source(recording_id: str | None) -> TraceSource | None:
+    return find_source(recording_id) if recording_id else None
+
+
+def empty_source(recording_id: str) -> DocumentSource:
+    """A recording with nothing in it yet, so a page can show its empty table."""
+    return DocumentSource({"id": recording_id, "events": [], "requests": [], "scenario": None})
 
 
 def player_context(
-    scenario: Scenario,
+    scenario: Scenario | None,
     state: PlayerState,
     *,
     link_query: str,
@@ -73,22 +76,23 @@ def player_context(
         "recording_id": state.recording_id or "",
         "link_query": link_query,
         "current_index": current_index,
-        "page_url": reverse("scenario", args=[scenario.slug]),
+        "page_url": reverse("scenario", args=[scenario.slug])
+        if scenario
+        else reverse("trace-player", args=[state.recording_id]),
         "oob": oob,
         "presenter": options.presenter if options else False,
         "theme_param": options.theme if options and options.theme != "auto" else None,
     }
 
 
-def page_context(scenario: Scenario, options: PageOptions) -> dict[str, Any]:
-    document = load_document(options.recording_id)
+def page_context(
+    scenario: Scenario | None, options: PageOptions, source: TraceSource | None = None
+) -> dict[str, Any]:
+    source = source or load_source(options.recording_id)
     notices = list(options.errors)
-    if options.recording_id and document is None:
-        notices.append(
-            f"Recording {options.recording_id} is not on this server: recordings are kept in "
-            "the server's memory (the latest 64) and are lost when it restarts."
-        )
-    state = player_state(scenario, document, options.step)
+    if options.recording_id and source is None:
+        notices.append(f"There is no recording {options.recording_id} on this server.")
+    state = player_state(scenario, source, options.step)
     context = player_context(
         scenario,
         state,
@@ -113,7 +117,9 @@ def page_context(scenario: Scenario, options: PageOptions) -> dict[str, Any]:
 def render_live_step(scenario: Scenario, document: dict[str, Any], seq: int) -> list[str]:
     """The frames for one new step of a live run: its row, appended to the table, then the
     step panels, narration and marker for that step. Rendered once for every watcher."""
-    state = player_state(scenario, document, seq)
+    # The page is shown as it was at this step, even if later events are already in.
+    source = DocumentSource({**document, "events": document["events"][:seq]})
+    state = player_state(scenario, source, seq)
     context = player_context(
         scenario,
         state,
@@ -127,17 +133,23 @@ def render_live_step(scenario: Scenario, document: dict[str, Any], seq: int) -> 
     ]
 
 
-def render_snapshot(scenario: Scenario, document: dict[str, Any] | None) -> str:
+def render_snapshot(scenario: Scenario, source: TraceSource) -> str:
     """The whole player at the latest step, replacing what a (re)connected page shows."""
-    state = player_state(scenario, document, None)
+    state = player_state(scenario, source, None)
     context = player_context(
         scenario,
         state,
-        link_query=f"recording={state.recording_id}&" if state.recording_id else "",
+        link_query=f"recording={state.recording_id}&",
         current_index=None,
         oob=True,
     )
     return render_to_string("scenario.html#snapshot", context)
+
+
+def snapshot_of(scenario: Scenario, recording_id: str) -> str | None:
+    """The snapshot of a recording by id, if this server has it (may query the database)."""
+    source = load_source(recording_id)
+    return render_snapshot(scenario, source) if source is not None else None
 
 
 def render_status(text: str, *, running: bool) -> str:

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tracer import events as kinds
 from visualizer.scenarios import Scenario
+from visualizer.sources import TraceSource
 from visualizer.steps import (
     NOT_SET,
     Step,
     TrackerColumn,
     ms,
-    steps_from_trace,
+    step_rows,
     tracker_variables,
     variable_tracker,
 )
@@ -48,27 +50,24 @@ class SourceLine:
     current: bool
 
 
+# How many rows of the execution table are shown on each side of the current step.
+TABLE_WINDOW = 50
+
+
 @dataclass
 class PlayerState:
-    scenario: Scenario
+    scenario: Scenario | None
     recording_id: str | None
-    steps: list[Step]
+    rows: list[Step]  # the execution table's rows around the current step
+    total: int
     index: int  # 1-based; 0 when there is nothing recorded yet
+    current: Step | None
     narration: str
     flow: list[FlowNode]
     source: list[list[SourceLine]]
     tracker_request: str | None = None
     tracker_columns: list[TrackerColumn] = field(default_factory=list)
     tracker_variables: list[str] = field(default_factory=list)
-    document: dict[str, Any] | None = None
-
-    @property
-    def total(self) -> int:
-        return len(self.steps)
-
-    @property
-    def current(self) -> Step | None:
-        return self.steps[self.index - 1] if self.index else None
 
     @property
     def tracker_rows(self) -> list[tuple[str, list[tuple[str, bool]]]]:
@@ -82,37 +81,63 @@ class PlayerState:
         ]
 
     @property
-    def last_seq(self) -> int:
-        return self.steps[-1].event["seq"] if self.steps else 0
+    def rows_hidden_before(self) -> int:
+        return self.window_before
+
+    @property
+    def rows_hidden_after(self) -> int:
+        return self.total - self.rows[-1].number if self.rows else 0
+
+    @property
+    def window_before(self) -> int:
+        """The last step before the table's rows (0 if the table starts at step 1)."""
+        return self.rows[0].number - 1 if self.rows else 0
+
+    @property
+    def window_after(self) -> int:
+        """The first step after the table's rows."""
+        return self.rows[-1].number + 1 if self.rows else 1
 
 
 def player_state(
-    scenario: Scenario, document: dict[str, Any] | None, step: int | None
+    scenario: Scenario | None, source: TraceSource | None, step: int | None
 ) -> PlayerState:
     """The page's state at ``step`` (1-based, clamped; None means the last step)."""
-    steps = steps_from_trace(document) if document else []
-    index = len(steps) if step is None else max(1, min(step, len(steps))) if steps else 0
-    current = steps[index - 1] if index else None
-    state = PlayerState(
-        scenario=scenario,
-        recording_id=document["id"] if document else None,
-        steps=steps,
-        index=index,
-        narration=narrate(current, document) if current and document else NOTHING_YET,
-        flow=flow_at(steps, index),
-        source=source_lines(scenario, current),
-        document=document,
-    )
-    if current is not None and document is not None:
-        request = current.request or (
-            document["requests"][0]["id"] if document["requests"] else None
+    total = source.total if source else 0
+    index = 0 if not total else total if step is None else max(1, min(step, total))
+    if source is None or not index:
+        return PlayerState(
+            scenario=scenario,
+            recording_id=source.recording_id if source else None,
+            rows=[],
+            total=0,
+            index=0,
+            current=None,
+            narration=NOTHING_YET,
+            flow=flow_at(None, []),
+            source=source_lines(scenario, None),
         )
-        if request is not None:
-            columns = [c for c in variable_tracker(document, request) if c.step <= index]
-            state.tracker_request = request
-            state.tracker_columns = columns
-            state.tracker_variables = tracker_variables(columns)
-    return state
+    events = source.events_between(index - TABLE_WINDOW, index + TABLE_WINDOW)
+    received = source.received_ns({e["request"] for e in events if e["request"]})
+    rows = step_rows(events, received, source.first_received_ns())
+    current = next(row for row in rows if row.number == index)
+    request = current.request or source.first_request()
+    history = source.request_events(request, index) if request else []
+    columns = variable_tracker(history, request) if request else []
+    return PlayerState(
+        scenario=scenario,
+        recording_id=source.recording_id,
+        rows=rows,
+        total=total,
+        index=index,
+        current=current,
+        narration=narrate(current, history),
+        flow=flow_at(current, history),
+        source=source_lines(scenario, current),
+        tracker_request=request,
+        tracker_columns=columns,
+        tracker_variables=tracker_variables(columns),
+    )
 
 
 NOTHING_YET = (
@@ -121,9 +146,9 @@ NOTHING_YET = (
 )
 
 
-def narrate(step: Step, document: dict[str, Any]) -> str:
+def narrate(step: Step, history: list[dict[str, Any]]) -> str:
     """A plain-language account of one step: what happened, and what it means for the
-    other requests on the server."""
+    other requests on the server. ``history`` is the step's request's events so far."""
     event = step.event
     kind = event["kind"]
     who = f"Request {event['request']}" if event["request"] else "The server"
@@ -166,7 +191,7 @@ def narrate(step: Step, document: dict[str, Any]) -> str:
             "waits."
         )
     if kind == kinds.AWAIT_RESUMED:
-        changed = _changed_variables(step, document)
+        changed = _changed_variables(step, history)
         gained = f" It now holds {changed}." if changed else ""
         return (
             f"{event['awaiting']} is done after {ms(event['duration_ns'])} and the event loop "
@@ -213,12 +238,12 @@ def narrate(step: Step, document: dict[str, Any]) -> str:
     return f"Recorded event {kind}."
 
 
-def _changed_variables(step: Step, document: dict[str, Any]) -> str:
+def _changed_variables(step: Step, history: list[dict[str, Any]]) -> str:
     before: dict[str, str] = {}
-    for event in document["events"]:
-        if event["seq"] >= step.event["seq"]:
+    for event in history:
+        if event["seq"] >= step.number:
             break
-        if event["request"] == step.request and event["locals"]:
+        if event["locals"]:
             before = event["locals"]
     changed = [
         f"{name} = {value}"
@@ -228,19 +253,15 @@ def _changed_variables(step: Step, document: dict[str, Any]) -> str:
     return ", ".join(changed)
 
 
-def flow_at(steps: list[Step], index: int) -> list[FlowNode]:
-    """The concept flow for the current step's request: where it is, where it has been, and
-    the branch Django did not take."""
-    current = steps[index - 1] if index else None
-    request = current.request if current else None
+def flow_at(current: Step | None, history: list[dict[str, Any]]) -> list[FlowNode]:
+    """The concept flow for the current step's request (``history``: its events so far):
+    where it is, where it has been, and the branch Django did not take."""
     visited: set[str] = set()
     branch = None
-    for step in steps[:index]:
-        if step.request != request:
-            continue
-        if step.kind == kinds.VIEW_TYPE_CHECKED:
-            branch = "async" if step.event["is_async"] else "sync"
-        node = _flow_node(step.event)
+    for event in history:
+        if event["kind"] == kinds.VIEW_TYPE_CHECKED:
+            branch = "async" if event["is_async"] else "sync"
+        node = _flow_node(event)
         if node:
             visited.add(node)
     current_node = _flow_node(current.event) if current else None
@@ -277,11 +298,13 @@ def _flow_node(event: dict[str, Any]) -> str | None:
     }.get(kind)
 
 
-def source_lines(scenario: Scenario, current: Step | None) -> list[list[SourceLine]]:
+def source_lines(scenario: Scenario | None, current: Step | None) -> list[list[SourceLine]]:
     """The view and its helpers, one block each, with real line numbers; the current
     step's line marked."""
+    if scenario is None:
+        return []
     current_line = None
-    if current is not None and current.event["file"] == inspect.getsourcefile(scenario.view):
+    if current is not None and _is_scenario_code(scenario, current.event):
         current_line = current.event["line"]
     blocks = []
     for function in (scenario.view, *scenario.helpers):
@@ -293,3 +316,12 @@ def source_lines(scenario: Scenario, current: Step | None) -> list[list[SourceLi
             ]
         )
     return blocks
+
+
+def _is_scenario_code(scenario: Scenario, event: dict[str, Any]) -> bool:
+    """Whether the event happened in the code shown. Compared by file name and function,
+    not full path, so traces recorded in another checkout (the bundled examples) match."""
+    file = event["file"]
+    shown = {f.__name__ for f in (scenario.view, *scenario.helpers)}
+    source = inspect.getsourcefile(scenario.view) or ""
+    return bool(file) and Path(file).name == Path(source).name and event["function"] in shown

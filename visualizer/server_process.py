@@ -45,6 +45,18 @@ class DaphneServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> DaphneServer:
+        # The server stores every run: its database needs its tables first.
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if migrate.returncode != 0:
+            self._log.close()
+            Path(self._log.name).unlink(missing_ok=True)
+            raise RuntimeError(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
         self.port = free_port()
         self.process = subprocess.Popen(
             [

@@ -100,6 +100,15 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Traces are saved from a background thread while pages read them: let readers go on
+    # during a write (WAL) and let writers wait for each other instead of failing.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -130,6 +139,8 @@ TRACER = {
 
 # The scenarios' slow upstream service. Empty: the app starts one on a free loopback port.
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "")
+# Largest trace file accepted for import, in bytes.
+TRACE_IMPORT_MAX_BYTES = env_int("TRACE_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
 # Default I/O delay of the scenarios, in milliseconds (a request may ask for another).
 SCENARIO_IO_DELAY_MS = env_int("SCENARIO_IO_DELAY_MS", 300)
 

@@ -34,14 +34,23 @@ def ms(nanoseconds: int) -> str:
 def steps_from_trace(document: dict[str, Any]) -> list[Step]:
     """One step per recorded event, in recorded order."""
     received = {request["id"]: request["received_ns"] for request in document["requests"]}
-    first_received = min(received.values(), default=None)
+    return step_rows(document["events"], received)
+
+
+def step_rows(
+    events: list[dict[str, Any]], received: dict[str, int], first_received: int | None = None
+) -> list[Step]:
+    """Steps for these events (numbered by their seq); times count from each event's
+    request's arrival (from the first arrival of the trace for events of no request)."""
+    if first_received is None:
+        first_received = min(received.values(), default=None)
     steps = []
-    for number, event in enumerate(document["events"], start=1):
+    for event in events:
         origin = received.get(event["request"], first_received)
         action, awaited, blocking = describe(event)
         steps.append(
             Step(
-                number=number,
+                number=event["seq"],
                 request=event["request"],
                 kind=event["kind"],
                 action=action,
@@ -151,19 +160,20 @@ class TrackerColumn:
     changed: frozenset[str]
 
 
-def variable_tracker(document: dict[str, Any], request_id: str) -> list[TrackerColumn]:
+def variable_tracker(events: list[dict[str, Any]], request_id: str) -> list[TrackerColumn]:
     """The view's variables for one request: at the start, after each step that changed
-    one, and when the view returned."""
+    one, and when the view returned. ``events`` in seq order; others' events are skipped."""
     columns: list[TrackerColumn] = []
     previous: dict[str, str] | None = None
     started = False
-    for number, event in enumerate(document["events"], start=1):
+    for event in events:
         if event["request"] != request_id:
             continue
         started = started or event["kind"] == kinds.VIEW_STARTED
         if not started:
             continue
         values = event["locals"]
+        number = event["seq"]
         if event["kind"] == kinds.VIEW_STARTED:
             label = "Start"
         elif event["kind"] == kinds.VIEW_RETURNED:
@@ -196,7 +206,9 @@ def render_text(document: dict[str, Any], width: int = 60) -> str:
         f"Execution table ({document['scenario']['slug'] if document['scenario'] else '?'}"
         f", {len(document['requests'])} request(s))"
     ]
-    table = [("Step", "Req", "Time", "Action", "Awaits", "Blocking behaviour")]
+    table: list[tuple[str, ...]] = [
+        ("Step", "Req", "Time", "Action", "Awaits", "Blocking behaviour")
+    ]
     for step in steps:
         time_text = f"{step.since_request_ms:.1f} ms" if step.since_request_ms is not None else ""
         table.append(
@@ -211,11 +223,11 @@ def render_text(document: dict[str, Any], width: int = 60) -> str:
         )
     lines += _format_table(table, width)
     for request in document["requests"]:
-        columns = variable_tracker(document, request["id"])
+        columns = variable_tracker(document["events"], request["id"])
         if not columns:
             continue
         lines += ["", f"Variable tracker ({request['id']}: {request['url']})"]
-        rows = [("Variable", *(column.label for column in columns))]
+        rows: list[tuple[str, ...]] = [("Variable", *(column.label for column in columns))]
         for name in tracker_variables(columns):
             rows.append(
                 (

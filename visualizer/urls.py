@@ -12,6 +12,23 @@ urlpatterns = [
     # Where the page's WebSocket connects (served by Channels, see routing.py).
     path("ws/scenarios/<slug:slug>/", views.no_websocket, name="scenario-socket"),
     path("recordings/<str:recording_id>.json", views.recording_json, name="recording-json"),
+    path("traces/", views.library, name="library"),
+    path("traces/import/", views.import_upload, name="trace-import"),
+    path("traces/<str:recording_id>/", views.trace_player, name="trace-player"),
+    path("traces/<str:recording_id>/rename/", views.rename_trace, name="trace-rename"),
+    path("traces/<str:recording_id>/delete/", views.delete_trace, name="trace-delete"),
+    path(
+        "traces/<str:recording_id>/export.json",
+        views.export_trace,
+        {"export_format": "trace"},
+        name="trace-export",
+    ),
+    path(
+        "traces/<str:recording_id>/export.chrome.json",
+        views.export_trace,
+        {"export_format": "chrome"},
+        name="trace-export-chrome",
+    ),
     # Each scenario's real view, routed directly so Django sees the view itself.
     *(path(f"run/{slug}/", s.view, name=f"run-{slug}") for slug, s in SCENARIOS.items()),
 ]

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from tracer.django_integration import get_tracer
+from tracer.validation import TraceRejected
+from visualizer.archive import archiver
+from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
+from visualizer.models import Trace
 from visualizer.pages import PageOptions, page_context
 from visualizer.runs import RunFailed, RunRequest, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
+from visualizer.sources import find_source
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
 
 
 @require_GET
@@ -29,7 +41,7 @@ def _scenario_or_404(slug: str) -> Scenario:
 
 @require_GET
 @csrf_protect
-def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
+def scenario_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The player: a recording of the scenario at one step (?recording=…&step=N)."""
     scenario = _scenario_or_404(slug)
     options = PageOptions(request.GET)
@@ -41,7 +53,7 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @csrf_protect
-async def scenario_run(request: HttpRequest, slug: str) -> HttpResponse:
+async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     """Run the scenario without JavaScript: record the run, then show its first step."""
     scenario = _scenario_or_404(slug)
     try:
@@ -56,13 +68,114 @@ async def scenario_run(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
-    """The trace document of a recording this server process holds in memory."""
+    """A recording's trace document. One still in this server's memory is stored first, so
+    a client that has fetched its run knows the run is in the library."""
     recording = get_tracer().store.get(recording_id)
-    if recording is None:
-        raise Http404("No recording with that id in this server process.")
-    return JsonResponse(recording.document())
+    if recording is not None:
+        archiver.save_now(recording)
+    document = trace_document(recording_id)
+    if document is None:
+        raise Http404("No recording with that id on this server.")
+    return JsonResponse(document)
 
 
 def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:
     """The WebSocket URL reached over plain HTTP."""
     return HttpResponse("This address takes WebSocket connections.", status=426)
+
+
+@require_GET
+def library(request: HttpRequest) -> HttpResponse:
+    return render(request, "library.html", library_context(request.GET.get("scenario", "")))
+
+
+def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
+    traces = Trace.objects.all()
+    if scenario_filter:
+        traces = traces.filter(scenario_slug=scenario_filter)
+    return {
+        "traces": traces[:500],
+        "scenarios": SCENARIOS.values(),
+        "scenario_filter": scenario_filter,
+        "max_upload_mb": settings.TRACE_IMPORT_MAX_BYTES / 1024 / 1024,
+        **extra,
+    }
+
+
+@require_POST
+@csrf_protect
+def import_upload(request: HttpRequest) -> HttpResponse:
+    """Import an uploaded trace file; a rejected file is explained and nothing is stored."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        error = "Choose a trace file (.json) to import."
+    elif upload.size is not None and upload.size > settings.TRACE_IMPORT_MAX_BYTES:
+        error = (
+            f"The file is {upload.size} bytes; the limit is "
+            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes."
+        )
+    else:
+        try:
+            trace = import_trace(upload.read())
+        except TraceRejected as rejection:
+            error = f"The file was not imported. {rejection}"
+        else:
+            return redirect("trace-player", recording_id=trace.recording_id)
+    context = library_context("", import_error=error)
+    return render(request, "library.html", context, status=400)
+
+
+@require_POST
+@csrf_protect
+def rename_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
+    trace = get_object_or_404(Trace, recording_id=recording_id)
+    name = request.POST.get("name", "").strip()
+    if not name or len(name) > 200:
+        context = library_context(
+            "", rename_error=(trace.recording_id, "A name needs 1 to 200 characters.")
+        )
+        return render(request, "library.html", context, status=400)
+    trace.name = name
+    trace.save(update_fields=["name"])
+    return redirect("library")
+
+
+@csrf_protect
+def delete_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes."""
+    trace = get_object_or_404(Trace, recording_id=recording_id)
+    if request.method == "POST":
+        trace.delete()
+        return redirect("library")
+    return render(request, "delete_trace.html", {"trace": trace})
+
+
+@require_GET
+def trace_player(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
+    """A stored trace in the player: on its scenario's page when the scenario is known."""
+    source = find_source(recording_id)
+    if source is None:
+        raise Http404("No such trace.")
+    if get_scenario(source.scenario_slug) is not None:
+        url = reverse("scenario", args=[source.scenario_slug])
+        query = request.GET.copy()
+        query["recording"] = recording_id
+        return redirect(f"{url}?{query.urlencode()}")
+    options = PageOptions(request.GET)
+    options.recording_id = recording_id
+    context = page_context(None, options, source=source)
+    if request.htmx:
+        return HttpResponse(render_to_string("scenario.html#step_response", context, request))
+    return render(request, "scenario.html", context)
+
+
+@require_GET
+def export_trace(request: HttpRequest, recording_id: str, export_format: str) -> HttpResponse:
+    """The trace document (or its Chrome Trace Event form) as a download."""
+    document = trace_document(recording_id)
+    if document is None:
+        raise Http404("No such trace.")
+    response = HttpResponse(export(document, export_format), content_type="application/json")
+    suffix = EXPORT_FORMATS[export_format]
+    response["Content-Disposition"] = f'attachment; filename="trace-{recording_id}{suffix}.json"'
+    return response

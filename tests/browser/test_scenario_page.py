@@ -104,8 +104,11 @@ def test_it_plays_through_the_steps_and_pauses(page, browser_server):
     page.get_by_label("Speed").select_option("4")
 
     page.get_by_role("button", name="Play").click()
-    expect(page.locator("#step-counter strong")).to_have_text("4", timeout=5000)
+    page.wait_for_function(
+        "Number(document.querySelector('#step-counter strong').textContent) >= 3", timeout=5000
+    )
     page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Play")).to_have_attribute("aria-pressed", "false")
     paused_at = current_step(page)
     time.sleep(0.6)
     assert current_step(page) == paused_at
@@ -177,3 +180,24 @@ def test_it_shows_a_hostile_variable_value_as_text(page, browser_server):
     expect(page.locator("#narration-text")).to_contain_text(hostile)
     assert page.locator("main img").count() == 0
     assert dialogs == []
+
+
+def test_it_replays_a_bundled_example_from_the_library(page, browser_server):
+    page.goto(f"{browser_server.base_url}/traces/")
+    page.get_by_role("link", name="Example: sync io 4 requests").click()
+
+    expect(page.locator("#step-counter")).to_contain_text("of")
+    page.locator("body").press("Home")
+    expect(page.locator("#step-counter strong")).to_have_text("1")
+    expect(page.locator("#narration-text")).to_contain_text("has reached Django")
+    total = step_count(page)
+    threads = set()
+    for step in range(2, total + 1):
+        page.locator("body").press("ArrowRight")
+        expect(page.locator("#step-counter strong")).to_have_text(str(step))
+        text = page.locator("#narration-text").inner_text()
+        if "moves from MainThread to worker thread" in text:
+            threads.add(text.split("worker thread ")[1].split(" ")[0])
+    # Four requests recorded under Daphne: four worker threads, replayed without a run.
+    assert len(threads) == 4
+    assert "recording=example-sync-io-4-requests" in page.url

@@ -1,0 +1,149 @@
+"""How a 100,000-event trace imports and replays.
+
+Records a real async-io run (4 concurrent requests) through Daphne, tiles its requests into
+a document of --events events (new request ids, times shifted, sequence renumbered), then
+measures, in this process against the configured database (SQLite in a temporary folder,
+or DATABASE_URL):
+
+- the import: validation plus storage, as the upload and the import_trace command do it;
+- the server time to render the player page at --steps random steps (Django's test client,
+  the whole request), with the number of SQL queries per step.
+
+Targets: import <= 5 s; step render p95 <= 30 ms, with queries per step not growing with
+the trace's length.
+
+    uv run python bench/replay_scale.py [--events 100000] [--steps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def tile(document: dict[str, Any], events: int) -> dict[str, Any]:
+    """Repeat the recorded requests until the document holds ``events`` events."""
+    requests: list[dict[str, Any]] = []
+    out_events: list[dict[str, Any]] = []
+    span = max(e["t_ns"] for e in document["events"]) - min(
+        r["received_ns"] for r in document["requests"]
+    )
+    copy = 0
+    while len(out_events) < events:
+        shift = copy * (span + 1_000_000)
+        names = {}
+        for request in document["requests"]:
+            names[request["id"]] = f"r{len(requests) + 1}"
+            requests.append(
+                {
+                    **request,
+                    "id": names[request["id"]],
+                    "received_ns": request["received_ns"] + shift,
+                    "finished_ns": request["finished_ns"] + shift,
+                }
+            )
+        for event in document["events"]:
+            if len(out_events) == events:
+                break
+            moved = {**event, "seq": len(out_events) + 1, "t_ns": event["t_ns"] + shift}
+            moved["request"] = names.get(event["request"]) if event["request"] else None
+            if "started_ns" in moved:
+                moved["started_ns"] += shift
+            out_events.append(moved)
+        copy += 1
+    used = {e["request"] for e in out_events}
+    return {
+        **document,
+        "id": "scale-bench",
+        "requests": [r for r in requests if r["id"] in used],
+        "events": out_events,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=200)
+    arguments = parser.parse_args()
+
+    data_dir = tempfile.mkdtemp(prefix="replay-scale-")
+    os.environ["DATA_DIR"] = data_dir
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
+    os.environ["TRACE_IMPORT_MAX_BYTES"] = str(1024**3)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from visualizer.library import import_trace
+    from visualizer.models import Trace
+    from visualizer.runs import record_run
+    from visualizer.scenarios import SCENARIOS
+    from visualizer.server_process import DaphneServer
+
+    call_command("migrate", "--noinput", verbosity=0)
+    with DaphneServer(env={"DATA_DIR": tempfile.mkdtemp(), "TRACING_ENABLED": "true"}) as server:
+        recorded = asyncio.run(
+            record_run(server.base_url, SCENARIOS["async-io"], requests=4, params={"delay_ms": 20})
+        )
+    document = tile(recorded, arguments.events)
+    raw = json.dumps(document).encode()
+    Trace.objects.filter(recording_id=document["id"]).delete()
+
+    started = time.perf_counter()
+    trace = import_trace(raw)
+    import_seconds = time.perf_counter() - started
+
+    client = Client()
+    url = f"/scenarios/async-io/?recording={trace.recording_id}&step="
+    rng = random.Random(1)
+    steps = [rng.randint(1, trace.event_count) for _ in range(arguments.steps)]
+    client.get(url + "1")  # warm caches (templates, imports)
+    timings, queries = [], []
+    for step in steps:
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(url + str(step))
+            timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.status_code
+        queries.append(len(captured))
+    p95 = statistics.quantiles(timings, n=100)[94]
+
+    print(
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, database {connection.vendor}"
+    )
+    print(
+        f"trace: {trace.event_count} events, {trace.request_count} requests, "
+        f"{len(raw) / 1024 / 1024:.1f} MB of JSON"
+    )
+    print(
+        f"import (validate + store): {import_seconds:.2f} s "
+        f"(target <= 5 s: {'met' if import_seconds <= 5 else 'NOT met'})"
+    )
+    print(
+        f"step render over {len(steps)} random steps: p50 {statistics.median(timings):.1f} ms, "
+        f"p95 {p95:.1f} ms, max {max(timings):.1f} ms "
+        f"(target p95 <= 30 ms: {'met' if p95 <= 30 else 'NOT met'})"
+    )
+    print(f"SQL queries per step: min {min(queries)}, max {max(queries)}")
+    Trace.objects.filter(pk=trace.pk).delete()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Storing, importing, exporting and managing traces (SQLite here; Postgres below)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from django.urls import reverse
+
+from tests.conftest import record
+from visualizer.library import export, import_trace, trace_document
+from visualizer.models import Trace, TraceEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def recorded(traced_server) -> dict:
+    return record(traced_server, "async-io", requests=2, delay_ms=20)
+
+
+def as_upload(document: dict) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_every_run_is_stored_by_the_server_that_recorded_it(traced_server, recorded):
+    library = httpx.get(f"{traced_server.base_url}/traces/")
+    assert recorded["id"] in library.text
+    exported = httpx.get(f"{traced_server.base_url}/traces/{recorded['id']}/export.json")
+    assert exported.json()["events"] == recorded["events"]
+
+
+def test_it_round_trips_a_recorded_trace(recorded):
+    trace = import_trace(as_upload(recorded))
+
+    assert trace.event_count == len(recorded["events"])
+    assert trace.scenario_slug == "async-io"
+    again = json.loads(export(trace_document(recorded["id"]), "trace"))
+    assert again == recorded
+    assert list(TraceEvent.objects.filter(trace=trace).values_list("seq", flat=True)) == list(
+        range(1, len(recorded["events"]) + 1)
+    )
+
+
+def test_it_stores_nothing_from_a_rejected_upload(client, recorded):
+    broken = dict(recorded, events=[dict(recorded["events"][0], seq="one")])
+    before = Trace.objects.count()
+    for content in (b'{"format": ', as_upload(broken), b"\xff\xfe"):
+        upload = _file(content)
+        response = client.post(reverse("trace-import"), {"file": upload})
+        assert response.status_code == 400
+        assert "was not imported" in response.content.decode()
+    assert Trace.objects.count() == before
+
+
+def test_it_refuses_a_second_import_of_the_same_trace(client, recorded):
+    first = client.post(reverse("trace-import"), {"file": _file(as_upload(recorded))})
+    assert first.status_code == 302
+    second = client.post(reverse("trace-import"), {"file": _file(as_upload(recorded))})
+    assert second.status_code == 400
+    assert "already stored" in second.content.decode()
+    assert Trace.objects.filter(recording_id=recorded["id"]).count() == 1
+
+
+def test_it_lists_newest_first_filters_renames_and_deletes(client, recorded):
+    older = import_trace(as_upload(recorded), name="Older one")
+    sync_doc = dict(
+        recorded,
+        id="other-" + uuid.uuid4().hex[:8],
+        scenario={"slug": "sync-io", "title": "Sync view blocking on I/O"},
+    )
+    newer = import_trace(as_upload(sync_doc), name="Newer one")
+
+    page = client.get(reverse("library")).content.decode()
+    assert page.index("Newer one") < page.index("Older one")
+    filtered = client.get(reverse("library"), {"scenario": "sync-io"}).content.decode()
+    assert "Newer one" in filtered and "Older one" not in filtered
+
+    client.post(reverse("trace-rename", args=[older.recording_id]), {"name": "<b>Renamed</b>"})
+    page = client.get(reverse("library")).content.decode()
+    assert "&lt;b&gt;Renamed&lt;/b&gt;" in page and "<b>Renamed</b>" not in page
+    bad = client.post(reverse("trace-rename", args=[older.recording_id]), {"name": "  "})
+    assert bad.status_code == 400
+
+    confirm = client.get(reverse("trace-delete", args=[newer.recording_id]))
+    assert "Delete the trace" in confirm.content.decode()
+    assert Trace.objects.filter(pk=newer.pk).exists()
+    client.post(reverse("trace-delete", args=[newer.recording_id]))
+    assert not Trace.objects.filter(pk=newer.pk).exists()
+    assert not TraceEvent.objects.filter(trace_id=newer.pk).exists()
+
+
+def test_it_opens_a_stored_trace_in_the_player_at_a_step(client, recorded):
+    trace = import_trace(as_upload(recorded))
+    response = client.get(reverse("trace-player", args=[trace.recording_id]), {"step": 4})
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "Step <strong>4</strong> of" in page
+    assert "Pauses at line" in page
+
+
+def test_it_exports_chrome_trace_events(client, recorded):
+    trace = import_trace(as_upload(recorded))
+    response = client.get(reverse("trace-export-chrome", args=[trace.recording_id]))
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    events = json.loads(response.content)["traceEvents"]
+    assert any(e["ph"] == "X" and e["name"].startswith("await") for e in events)
+
+
+def _file(content: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("trace.json", content, content_type="application/json")
+
+
+def manage(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local Postgres server, dropped afterwards."""
+    name = f"visualizer_test_{uuid.uuid4().hex[:8]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_it_stores_and_exports_traces_in_postgres(postgres_url, recorded, tmp_path):
+    env = {"DATABASE_URL": postgres_url, "DATA_DIR": str(tmp_path)}
+    assert manage("migrate", "--noinput", "-v0", env=env).returncode == 0
+    path = tmp_path / "trace.json"
+    path.write_bytes(as_upload(recorded))
+
+    imported = manage("import_trace", str(path), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == recorded["id"]
+    exported = manage("export_trace", recorded["id"], env=env)
+    assert json.loads(exported.stdout) == recorded
+    again = manage("import_trace", str(path), env=env)
+    assert again.returncode != 0
+    assert "already stored" in again.stderr
+    with psycopg.connect(postgres_url.replace("postgres://", "postgresql://")) as connection:
+        (count,) = connection.execute(
+            "SELECT count(*) FROM visualizer_traceevent e JOIN visualizer_trace t "
+            "ON e.trace_id = t.id WHERE t.recording_id = %s",
+            [recorded["id"]],
+        ).fetchone()
+    assert count == len(recorded["events"])
+
+
+def test_the_import_command_explains_a_rejection_and_exits_non_zero(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"format": "something else", "version": 1}')
+    result = manage("import_trace", str(path), env={"DATA_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "was not imported" in result.stderr

@@ -1,0 +1,311 @@
+"""Checking a trace document from outside (an upload, a file) before anything is stored.
+
+Imported documents are untrusted. Every rejection names what is wrong and where, as a path
+into the document (``events[12].t_ns``) or a position in the file. Limits, beyond the
+caller's byte limit: 200,000 events, 50,000 requests, 64 locals an event, 10,000
+characters a string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tracer import events as kinds
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+MAX_EVENTS = 200_000
+MAX_REQUESTS = 50_000
+MAX_LOCALS = 64
+MAX_STRING = 10_000
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SLUG = re.compile(r"[a-z0-9-]{1,64}")
+
+
+class TraceRejected(Exception):
+    """Why a document was refused: ``message`` says what, ``where`` says where."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
+        self.where = where
+
+
+# Field types, by name: what each field may hold.
+INT, STR, BOOL, OBJ, LIST = "int", "str", "bool", "object", "list"
+OPT_INT, OPT_STR, OPT_OBJ = "int|null", "str|null", "object|null"
+
+_CHECKS = {
+    INT: lambda v: type(v) is int,
+    STR: lambda v: type(v) is str,
+    BOOL: lambda v: type(v) is bool,
+    OBJ: lambda v: type(v) is dict,
+    LIST: lambda v: type(v) is list,
+    OPT_INT: lambda v: v is None or type(v) is int,
+    OPT_STR: lambda v: v is None or type(v) is str,
+    OPT_OBJ: lambda v: v is None or type(v) is dict,
+}
+_NAMES = {
+    INT: "an integer",
+    STR: "a string",
+    BOOL: "true or false",
+    OBJ: "an object",
+    LIST: "a list",
+    OPT_INT: "an integer or null",
+    OPT_STR: "a string or null",
+    OPT_OBJ: "an object or null",
+}
+
+TOP_LEVEL = {
+    "format": STR,
+    "version": INT,
+    "id": STR,
+    "recorded_at": STR,
+    "clock": STR,
+    "scenario": OPT_OBJ,
+    "server": OBJ,
+    "tracer": OBJ,
+    "requests": LIST,
+    "events": LIST,
+}
+OPTIONAL_TOP_LEVEL = {"dropped_events": INT}
+
+REQUEST = {
+    "id": STR,
+    "method": STR,
+    "url": STR,
+    "view": OPT_STR,
+    "status": OPT_INT,
+    "bytes": INT,
+    "received_ns": INT,
+    "finished_ns": OPT_INT,
+    "duration_ns": OPT_INT,
+}
+
+COMMON = {
+    "seq": INT,
+    "t_ns": INT,
+    "kind": STR,
+    "request": OPT_STR,
+    "task": OPT_STR,
+    "thread": STR,
+    "file": OPT_STR,
+    "function": OPT_STR,
+    "line": OPT_INT,
+    "locals": OBJ,
+}
+
+BY_KIND: dict[str, dict[str, str]] = {
+    kinds.REQUEST_RECEIVED: {"method": STR, "path": STR, "query": STR},
+    kinds.VIEW_TYPE_CHECKED: {
+        "view": STR,
+        "is_async": BOOL,
+        "handler": STR,
+        "runs_on": STR,
+        "adapter": OPT_STR,
+    },
+    kinds.THREAD_HANDOFF: {"from_thread": STR, "to_thread": STR, "waited_ns": INT},
+    kinds.VIEW_STARTED: {},
+    kinds.AWAIT_SUSPENDED: {"awaiting": STR},
+    kinds.AWAIT_RESUMED: {
+        "awaiting": STR,
+        "duration_ns": INT,
+        "off_loop_ns": INT,
+        "suspensions": INT,
+    },
+    kinds.CALL_BLOCKING: {
+        "callable": STR,
+        "duration_ns": INT,
+        "cpu_ns": INT,
+        "waiting": BOOL,
+        "on_event_loop": BOOL,
+    },
+    kinds.LOOP_BLOCKED: {
+        "duration_ns": INT,
+        "started_ns": INT,
+        "held_by": OPT_STR,
+        "threshold_ns": INT,
+    },
+    kinds.VIEW_RETURNED: {"returned": STR},
+    kinds.RESPONSE_STARTED: {"status": INT},
+    kinds.RESPONSE_FINISHED: {"status": OPT_INT, "bytes": INT, "duration_ns": INT},
+}
+# Amounts that cannot be negative.
+NON_NEGATIVE = {
+    "bytes", "duration_ns", "cpu_ns", "off_loop_ns", "waited_ns", "suspensions",
+    "threshold_ns", "dropped_events",
+}  # fmt: skip
+
+
+def parse_trace(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+    """Decode, parse and check an uploaded trace; return the document or raise
+    TraceRejected."""
+    if len(raw) > max_bytes:
+        raise TraceRejected(f"the file is {len(raw)} bytes; the limit is {max_bytes} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TraceRejected(
+            f"the file is not UTF-8 text (bad byte at offset {error.start})"
+        ) from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as error:
+        raise TraceRejected(
+            f"not valid JSON: {error.msg}", f"line {error.lineno}, column {error.colno}"
+        ) from None
+    except RecursionError:
+        # The parser recurses once per level: very deep nesting exhausts it.
+        raise TraceRejected("the JSON is nested too deeply") from None
+    return validate_trace(document)
+
+
+def _reject_constant(name: str) -> None:
+    raise TraceRejected(f"{name} is not allowed in a trace (JSON has no such number)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise TraceRejected(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def validate_trace(document: object) -> dict[str, Any]:
+    """Check a parsed document against docs/trace-format.md; return it or raise
+    TraceRejected."""
+    if type(document) is not dict:
+        raise TraceRejected("a trace document is a JSON object")
+    if document.get("format") != kinds.FORMAT:
+        raise TraceRejected(
+            f"not a trace document of this tool (format is not {kinds.FORMAT!r})", "format"
+        )
+    version = document.get("version")
+    if version != kinds.FORMAT_VERSION:
+        newer = type(version) is int and version > kinds.FORMAT_VERSION
+        raise TraceRejected(
+            f"version {version!r} is {'newer than this tool reads' if newer else 'not supported'}"
+            f"; this tool reads version {kinds.FORMAT_VERSION}",
+            "version",
+        )
+    _check_object(document, TOP_LEVEL, "", OPTIONAL_TOP_LEVEL)
+    if not _ID.fullmatch(document["id"]):
+        raise TraceRejected("must be 1-64 letters, digits, '_' or '-'", "id")
+    if document["clock"] != "monotonic_ns":
+        raise TraceRejected("must be 'monotonic_ns'", "clock")
+    scenario = document["scenario"]
+    if scenario is not None:
+        _check_object(scenario, {"slug": STR, "title": STR}, "scenario")
+        if not _SLUG.fullmatch(scenario["slug"]):
+            raise TraceRejected("must be 1-64 lowercase letters, digits or '-'", "scenario.slug")
+    _check_strings(document["server"], "server")
+    _check_strings(document["tracer"], "tracer")
+    _check_strings(document["recorded_at"], "recorded_at")
+    request_ids = _check_requests(document["requests"])
+    _check_events(document["events"], request_ids)
+    return document
+
+
+def _check_requests(requests: list[Any]) -> set[str]:
+    if len(requests) > MAX_REQUESTS:
+        raise TraceRejected(f"{len(requests)} requests; at most {MAX_REQUESTS}", "requests")
+    seen: set[str] = set()
+    for index, request in enumerate(requests):
+        where = f"requests[{index}]"
+        _check_object(request, REQUEST, where)
+        if not _ID.fullmatch(request["id"]):
+            raise TraceRejected("must be 1-64 letters, digits, '_' or '-'", f"{where}.id")
+        if request["id"] in seen:
+            raise TraceRejected(f"the request id {request['id']!r} is used twice", f"{where}.id")
+        seen.add(request["id"])
+    return seen
+
+
+def _check_events(events: list[Any], request_ids: set[str]) -> None:
+    if len(events) > MAX_EVENTS:
+        raise TraceRejected(f"{len(events)} events; at most {MAX_EVENTS}", "events")
+    for index, event in enumerate(events):
+        where = f"events[{index}]"
+        if type(event) is not dict:
+            raise TraceRejected("must be an object", where)
+        kind = event.get("kind")
+        if kind not in BY_KIND:
+            raise TraceRejected(f"unknown kind {kind!r}", f"{where}.kind")
+        _check_object(event, {**COMMON, **BY_KIND[kind]}, where)
+        if event["seq"] != index + 1:
+            raise TraceRejected(f"expected {index + 1}, got {event['seq']}", f"{where}.seq")
+        request = event["request"]
+        if request is None and kind != kinds.LOOP_BLOCKED:
+            raise TraceRejected("only a loop.blocked event may have no request", f"{where}.request")
+        if request is not None and request not in request_ids:
+            raise TraceRejected(
+                f"names request {request!r}, which is not in requests", f"{where}.request"
+            )
+        if event["line"] is not None and event["line"] < 1:
+            raise TraceRejected("must be 1 or more", f"{where}.line")
+        local_values = event["locals"]
+        if len(local_values) > MAX_LOCALS:
+            raise TraceRejected(
+                f"{len(local_values)} variables; at most {MAX_LOCALS}", f"{where}.locals"
+            )
+        for name, value in local_values.items():
+            if type(value) is not str:
+                raise TraceRejected("variable values must be strings", f"{where}.locals.{name}")
+
+
+def _check_object(
+    value: Any, fields: dict[str, str], where: str, optional: dict[str, str] | None = None
+) -> None:
+    prefix = f"{where}." if where else ""
+    if type(value) is not dict:
+        raise TraceRejected("must be an object", where)
+    allowed = {**fields, **(optional or {})}
+    for name in value:
+        if name not in allowed:
+            raise TraceRejected("is not a field of this format", f"{prefix}{name}")
+    for name, expected in allowed.items():
+        if name not in value:
+            if name in fields:
+                raise TraceRejected("is missing", f"{prefix}{name}")
+            continue
+        field_value = value[name]
+        if not _CHECKS[expected](field_value):
+            raise TraceRejected(
+                f"must be {_NAMES[expected]}, got {_json_type(field_value)}", f"{prefix}{name}"
+            )
+        if type(field_value) is str and len(field_value) > MAX_STRING:
+            raise TraceRejected(
+                f"{len(field_value)} characters; at most {MAX_STRING}", f"{prefix}{name}"
+            )
+        if name in NON_NEGATIVE and type(field_value) is int and field_value < 0:
+            raise TraceRejected("cannot be negative", f"{prefix}{name}")
+    if "locals" in fields:
+        _check_strings(value["locals"], f"{prefix}locals")
+
+
+def _check_strings(value: Any, where: str) -> None:
+    """Every string in a free-form part (server, tracer, locals) within the length limit."""
+    if type(value) is str:
+        if len(value) > MAX_STRING:
+            raise TraceRejected(f"{len(value)} characters; at most {MAX_STRING}", where)
+    elif type(value) is dict:
+        for key, item in value.items():
+            _check_strings(key, where)
+            _check_strings(item, f"{where}.{key}")
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            _check_strings(item, f"{where}[{index}]")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "true/false"
+    return {int: "integer", float: "number", str: "string", list: "list", dict: "object"}.get(
+        type(value), type(value).__name__
+    )

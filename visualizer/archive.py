@@ -1,0 +1,75 @@
+"""Store every recording in the database.
+
+The tracer keeps recordings in memory while they grow. The archiver saves each one once it
+has been quiet for a moment (and again if it grows later), from a thread of its own, so
+saving never runs inside a traced request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.db import close_old_connections
+
+from tracer.django_integration import get_tracer
+from tracer.recorder import Recording
+from visualizer.models import Trace
+
+logger = logging.getLogger(__name__)
+
+
+class RecordingArchiver:
+    def __init__(self, quiet_seconds: float = 0.3) -> None:
+        self.quiet_seconds = quiet_seconds
+        self._due: dict[str, tuple[float, Recording]] = {}
+        self._wake = threading.Condition()
+        self._save_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Listen to the tracer and start the saving thread (idempotent)."""
+        if self._thread is not None:
+            return
+        get_tracer().store.add_listener(self._on_event)
+        self._thread = threading.Thread(target=self._work, name="trace-archiver", daemon=True)
+        self._thread.start()
+
+    def _on_event(self, recording: Recording, event: dict[str, Any]) -> None:
+        with self._wake:
+            self._due[recording.id] = (time.monotonic() + self.quiet_seconds, recording)
+            self._wake.notify()
+
+    def save_now(self, recording: Recording) -> Trace:
+        """Save a recording at once (for example before handing it to a client)."""
+        with self._wake:
+            self._due.pop(recording.id, None)
+        return self._save(recording)
+
+    def _save(self, recording: Recording) -> Trace:
+        with self._save_lock:
+            return Trace.store(recording.document(), source=Trace.Source.RECORDED)
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due:
+                    self._wake.wait()
+                now = time.monotonic()
+                ready = [r for due, r in self._due.values() if due <= now]
+                for recording in ready:
+                    del self._due[recording.id]
+                if not ready:
+                    self._wake.wait(min(due for due, _ in self._due.values()) - now)
+                    continue
+            for recording in ready:
+                try:
+                    self._save(recording)
+                except Exception:
+                    logger.exception("could not store recording %s", recording.id)
+            close_old_connections()
+
+
+archiver = RecordingArchiver()

@@ -1,0 +1,102 @@
+"""Where the player reads a trace from: a document in memory (a live or just-finished run)
+or a stored trace in the database. Both answer the same few questions, each at a cost that
+does not grow with the trace's length (the database ones through indexes)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tracer.django_integration import get_tracer
+from visualizer.models import Trace, TraceEvent, TraceRequest
+
+Event = dict[str, Any]
+
+
+class TraceSource(Protocol):
+    recording_id: str
+    scenario_slug: str
+    total: int
+
+    def events_between(self, first: int, last: int) -> list[Event]:
+        """Events with first <= seq <= last, in order."""
+
+    def request_events(self, request_id: str, last: int) -> list[Event]:
+        """One request's events with seq <= last, in order."""
+
+    def received_ns(self, request_ids: set[str]) -> dict[str, int]:
+        """When each of these requests arrived."""
+
+    def first_received_ns(self) -> int | None: ...
+
+    def first_request(self) -> str | None: ...
+
+
+class DocumentSource:
+    """A trace document held in memory."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.recording_id = document["id"]
+        self.scenario_slug = (document.get("scenario") or {}).get("slug") or ""
+        self.events: list[Event] = document["events"]
+        self.total = len(self.events)
+        self._received = {r["id"]: r["received_ns"] for r in document["requests"]}
+
+    def events_between(self, first: int, last: int) -> list[Event]:
+        return self.events[max(first, 1) - 1 : max(last, 0)]
+
+    def request_events(self, request_id: str, last: int) -> list[Event]:
+        return [e for e in self.events[:last] if e["request"] == request_id]
+
+    def received_ns(self, request_ids: set[str]) -> dict[str, int]:
+        return {r: self._received[r] for r in request_ids if r in self._received}
+
+    def first_received_ns(self) -> int | None:
+        return min(self._received.values(), default=None)
+
+    def first_request(self) -> str | None:
+        return next(iter(self._received), None)
+
+
+class StoredSource:
+    """A trace in the database."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self.recording_id = trace.recording_id
+        self.scenario_slug = trace.scenario_slug
+        self.total = trace.event_count
+
+    def _events(self) -> Any:
+        return TraceEvent.objects.filter(trace=self.trace).order_by("seq")
+
+    def events_between(self, first: int, last: int) -> list[Event]:
+        return list(
+            self._events().filter(seq__gte=first, seq__lte=last).values_list("data", flat=True)
+        )
+
+    def request_events(self, request_id: str, last: int) -> list[Event]:
+        rows = self._events().filter(request_id=request_id, seq__lte=last)
+        return list(rows.values_list("data", flat=True))
+
+    def received_ns(self, request_ids: set[str]) -> dict[str, int]:
+        rows = TraceRequest.objects.filter(trace=self.trace, request_id__in=request_ids)
+        return dict(rows.values_list("request_id", "received_ns"))
+
+    def first_received_ns(self) -> int | None:
+        first = TraceRequest.objects.filter(trace=self.trace).order_by("received_ns").first()
+        return first.received_ns if first else None
+
+    def first_request(self) -> str | None:
+        first = TraceRequest.objects.filter(trace=self.trace).order_by("position").first()
+        return first.request_id if first else None
+
+
+def find_source(recording_id: str) -> TraceSource | None:
+    """The recording from this server's memory if it is there (it may still be growing),
+    else from the database."""
+    recording = get_tracer().store.get(recording_id)
+    if recording is not None:
+        return DocumentSource(recording.document())
+    trace = Trace.objects.filter(recording_id=recording_id).first()
+    return StoredSource(trace) if trace is not None else None
