@@ -15,6 +15,7 @@ from visualizer.player import PlayerState, player_state
 from visualizer.scenario_views import DEFAULT_CPU_WORK
 from visualizer.scenarios import Scenario
 from visualizer.sources import DocumentSource, TraceSource, find_source
+from visualizer.steps import step_rows
 
 MAX_PAGE_REQUESTS = 20
 THEMES = (("auto", "System"), ("light", "Light"), ("dark", "Dark"))
@@ -114,10 +115,24 @@ def page_context(
     return context
 
 
-def render_live_step(scenario: Scenario, document: dict[str, Any], seq: int) -> list[str]:
-    """The frames for one new step of a live run: its row, appended to the table, then the
-    step panels, narration and marker for that step. Rendered once for every watcher."""
-    # The page is shown as it was at this step, even if later events are already in.
+def render_live_rows(document: dict[str, Any], seqs: list[int]) -> str:
+    """New rows of a live run, appended to the table: sent first, as they are cheap."""
+    source = DocumentSource(document)
+    events = [source.events[seq - 1] for seq in seqs]
+    received = source.received_ns({e["request"] for e in events if e["request"]})
+    rows = step_rows(events, received, source.first_received_ns())
+    context = {
+        "new_rows": rows,
+        "recording_id": source.recording_id,
+        "link_query": f"recording={source.recording_id}&",
+        "current_index": None,
+    }
+    return render_to_string("scenario.html#live_rows", context)
+
+
+def render_live_panels(scenario: Scenario, document: dict[str, Any], seq: int) -> str:
+    """The step panels, narration and marker of a live run at step ``seq``."""
+    # The page is shown as it was at that step, even if later events are already in.
     source = DocumentSource({**document, "events": document["events"][:seq]})
     state = player_state(scenario, source, seq)
     context = player_context(
@@ -127,10 +142,7 @@ def render_live_step(scenario: Scenario, document: dict[str, Any], seq: int) -> 
         current_index=None,
         oob=True,
     )
-    return [
-        render_to_string("scenario.html#live_row", context),
-        render_to_string("scenario.html#live_panels", context),
-    ]
+    return render_to_string("scenario.html#live_panels", context)
 
 
 def render_snapshot(scenario: Scenario, source: TraceSource) -> str:

@@ -101,6 +101,28 @@
 
   function control(name) { return document.querySelector('[data-step-control="' + name + '"]'); }
 
+  // Keys pressed while a step is still loading are queued, so pressing Right three times
+  // quickly moves three steps.
+  let loading = false;
+  let queuedMoves = 0;
+  function move(delta) {
+    if (loading) { queuedMoves += delta; return; }
+    const link = control(delta > 0 ? "next" : "prev");
+    if (link) link.click();
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.target && event.detail.target.id === "player") loading = true;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "player") return;
+    loading = false;
+    if (queuedMoves !== 0) {
+      const step = queuedMoves > 0 ? 1 : -1;
+      queuedMoves -= step;
+      setTimeout(function () { move(step); }, 0);
+    }
+  });
+
   function startPlaying() {
     const speed = byId("speed");
     const delay = speeds[speed ? speed.value : "1"] || 800;
@@ -132,10 +154,16 @@
     const keys = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
     if (keys[event.key]) {
       if (field && field.matches("input, select, textarea")) return;
-      const link = control(keys[event.key]);
       event.preventDefault();
       stopPlaying();
-      if (link) link.click();
+      setFollowing(false);
+      if (event.key === "ArrowLeft") move(-1);
+      else if (event.key === "ArrowRight") move(1);
+      else {
+        queuedMoves = 0;
+        const link = control(keys[event.key]);
+        if (link) link.click();
+      }
     } else if (event.key === " " && !field) {
       event.preventDefault();
       togglePlay();
