@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -48,48 +49,80 @@ class Trace(models.Model):
         return document
 
     @classmethod
-    @transaction.atomic
     def store(cls, document: dict[str, Any], *, source: str, name: str = "") -> Trace:
         """Save a (validated) document, replacing an earlier save of the same recording."""
-        header = {k: v for k, v in document.items() if k not in ("requests", "events")}
-        scenario = document.get("scenario") or {}
-        defaults = {
-            "name": name or _default_name(document),
-            "scenario_slug": scenario.get("slug") or "",
-            "source": source,
-            "header": header,
-            "event_count": len(document["events"]),
-            "request_count": len(document["requests"]),
+        return cls.store_many([document], source=source, name=name)[0]
+
+    @classmethod
+    @transaction.atomic
+    def store_many(
+        cls, documents: list[dict[str, Any]], *, source: str, name: str = ""
+    ) -> list[Trace]:
+        """Save several documents with a handful of queries in all (the archiver saves
+        many small recordings at once). A recording saved before is replaced, keeping its
+        name, source and place in the library."""
+        ids = [document["id"] for document in documents]
+        existing: dict[str, Trace] = {
+            t.recording_id: t for t in Trace.objects.filter(recording_id__in=ids)
         }
-        trace, created = cls.objects.get_or_create(recording_id=document["id"], defaults=defaults)
-        if not created:
-            # A recording saved again as it grows keeps its name, source and place.
-            for field in ("header", "event_count", "request_count"):
-                setattr(trace, field, defaults[field])
-            trace.save(update_fields=["header", "event_count", "request_count"])
-            trace.events.all().delete()
-            trace.requests.all().delete()
+        traces: list[Trace] = []
+        fresh: list[Trace] = []
+        for document in documents:
+            fields = _trace_fields(document, source=source, name=name)
+            trace: Trace | None = existing.get(document["id"])
+            if trace is None:
+                trace = Trace(recording_id=document["id"], **fields)
+                fresh.append(trace)
+            else:
+                for field in ("header", "event_count", "request_count"):
+                    setattr(trace, field, fields[field])
+            traces.append(trace)
+        Trace.objects.bulk_create(fresh)
+        if existing:
+            Trace.objects.bulk_update(existing.values(), ["header", "event_count", "request_count"])
+            TraceEvent.objects.filter(trace__in=existing.values()).delete()
+            TraceRequest.objects.filter(trace__in=existing.values()).delete()
         TraceRequest.objects.bulk_create(
-            TraceRequest(
-                trace=trace,
-                position=position,
-                request_id=request["id"],
-                received_ns=request["received_ns"],
-                data=request,
-            )
-            for position, request in enumerate(document["requests"])
+            (
+                TraceRequest(
+                    trace=trace,
+                    position=position,
+                    request_id=request["id"],
+                    received_ns=request["received_ns"],
+                    data=request,
+                )
+                for trace, document in zip(traces, documents, strict=True)
+                for position, request in enumerate(document["requests"])
+            ),
+            batch_size=2000,
         )
-        _insert_events(trace, document["events"])
-        return trace
+        _insert_events(
+            (trace.pk, event)
+            for trace, document in zip(traces, documents, strict=True)
+            for event in document["events"]
+        )
+        return traces
 
 
-def _insert_events(trace: Trace, events: list[dict[str, Any]]) -> None:
-    """Insert the events without the ORM's per-object work: with bulk_create a
-    100,000-event import took 5.6 s on SQLite; this takes a fraction of that (see
+def _trace_fields(document: dict[str, Any], *, source: str, name: str) -> dict[str, Any]:
+    scenario = document.get("scenario") or {}
+    return {
+        "name": name or _default_name(document),
+        "scenario_slug": scenario.get("slug") or "",
+        "source": source,
+        "header": {k: v for k, v in document.items() if k not in ("requests", "events")},
+        "event_count": len(document["events"]),
+        "request_count": len(document["requests"]),
+    }
+
+
+def _insert_events(events: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    """Insert (trace id, event) pairs without the ORM's per-object work: with bulk_create
+    a 100,000-event import took 5.6 s on SQLite; this takes a fraction of that (see
     bench/replay_scale.py). Postgres gets COPY, the fastest way in."""
     table = connection.ops.quote_name(TraceEvent._meta.db_table)
     columns = "(trace_id, seq, kind, request_id, data)"
-    rows = ((trace.pk, e["seq"], e["kind"], e["request"] or "", json.dumps(e)) for e in events)
+    rows = ((pk, e["seq"], e["kind"], e["request"] or "", json.dumps(e)) for pk, e in events)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:

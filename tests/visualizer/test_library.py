@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -34,6 +35,33 @@ def test_every_run_is_stored_by_the_server_that_recorded_it(traced_server, recor
     assert recorded["id"] in library.text
     exported = httpx.get(f"{traced_server.base_url}/traces/{recorded['id']}/export.json")
     assert exported.json()["events"] == recorded["events"]
+
+
+def test_a_plain_request_to_a_scenario_is_stored_too(traced_server):
+    recording = "plain-" + uuid.uuid4().hex[:8]
+    response = httpx.get(
+        f"{traced_server.base_url}/run/sync-io/?delay_ms=5",
+        headers={"X-Trace-Recording": recording},
+    )
+    assert response.status_code == 200
+    deadline = time.monotonic() + 10
+    while recording not in httpx.get(f"{traced_server.base_url}/traces/").text:
+        assert time.monotonic() < deadline, "the run was not stored"
+        time.sleep(0.2)
+
+
+def test_saving_a_grown_recording_again_replaces_it_and_keeps_its_name(recorded):
+    first = dict(recorded, events=recorded["events"][:4])
+    trace = Trace.store(first, source=Trace.Source.RECORDED)
+    trace.name = "Kept"
+    trace.save()
+
+    again = Trace.store(recorded, source=Trace.Source.RECORDED)
+
+    assert again.pk == trace.pk
+    assert again.name == "Kept"
+    assert Trace.objects.get(pk=trace.pk).event_count == len(recorded["events"])
+    assert trace_document(recorded["id"])["events"] == recorded["events"]
 
 
 def test_it_round_trips_a_recorded_trace(recorded):
