@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import linecache
 import logging
+import re
 import sys
 import threading
 import time
@@ -473,5 +474,8 @@ def _source_at(code: CodeType, offset: int) -> str:
     else:
         middle = lines[line : end_line - 1]
         text = " ".join([lines[line - 1][column:], *middle, lines[end_line - 1][:end_column]])
+    # One line, as a person would write it: no line-break spaces inside brackets.
     text = " ".join(text.split())
+    text = re.sub(r"([(\[{]) ", r"\1", text)
+    text = re.sub(r",? ([)\]}])", r"\1", text)
     return text.removeprefix("await ").strip()

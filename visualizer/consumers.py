@@ -27,7 +27,10 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4096
 # Keys the run form sends besides its fields (htmx adds HEADERS; Django's CSRF token).
 IGNORED_KEYS = {"HEADERS", "csrfmiddlewaretoken"}
-ACTIONS = {"run": {"action", "requests", "delay_ms", "work"}, "sync": {"action", "recording"}}
+ACTIONS = {
+    "run": {"action", "requests", "delay_ms", "work", "size_kb"},
+    "sync": {"action", "recording"},
+}
 
 
 class MessageRejected(Exception):

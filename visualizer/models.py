@@ -184,3 +184,13 @@ class TraceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seq} {self.kind}"
+
+
+class Reading(models.Model):
+    """A sensor reading: the table the ORM scenarios query."""
+
+    value = models.FloatField()
+    taken_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.value}"

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from tracer.django_integration import RECORDING_ID
 from visualizer.player import PlayerState, player_state
-from visualizer.scenario_views import DEFAULT_CPU_WORK
+from visualizer.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.scenarios import Scenario
 from visualizer.sources import DocumentSource, TraceSource, find_source
 from visualizer.steps import step_rows
@@ -110,7 +110,12 @@ def page_context(
             for value, label in THEMES
         ],
         max_requests=MAX_PAGE_REQUESTS,
-        defaults={"requests": 1, "delay_ms": 1000, "work": DEFAULT_CPU_WORK},
+        defaults={
+            "requests": 1,
+            "delay_ms": 1000,
+            "work": DEFAULT_CPU_WORK,
+            "size_kb": DEFAULT_FILE_KB,
+        },
     )
     return context
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tracer.django_integration import RECORDING_HEADER
-from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS
+from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import Scenario
 
 MAX_RUN_REQUESTS = 20
@@ -32,7 +32,7 @@ class RunRequest:
     def from_values(cls, scenario: Scenario, values: Mapping[str, Any]) -> RunRequest:
         """Read and check the values of a run form; ValueError says what is wrong."""
         requests = _whole_number(values, "requests", 1, MAX_RUN_REQUESTS, default=1)
-        limits = {"delay_ms": MAX_DELAY_MS, "work": MAX_CPU_WORK}
+        limits = {"delay_ms": MAX_DELAY_MS, "work": MAX_CPU_WORK, "size_kb": MAX_FILE_KB}
         params = {}
         for name in scenario.parameters:
             if values.get(name) not in (None, ""):
@@ -94,7 +94,9 @@ async def record_run(
         except httpx.HTTPError as error:
             raise RunFailed(f"{scenario.run_url} could not be reached: {error}") from None
         for response in responses:
-            if response.status_code != 200:
+            # A client error means the run was asked for wrongly; a server error is what
+            # the view did, and the trace shows it.
+            if 400 <= response.status_code < 500:
                 raise RunFailed(
                     f"{scenario.run_url} answered {response.status_code}: {response.text[:300]}"
                 )

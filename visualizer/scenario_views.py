@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
+import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, SynchronousOnlyOperation
 from django.http import HttpRequest, JsonResponse
 
+from visualizer.models import Reading
 from visualizer.upstream import upstream_url
 
 # -- the views -------------------------------------------------------------------------
@@ -38,6 +42,56 @@ async def async_cpu(request: HttpRequest) -> JsonResponse:
     limit = cpu_work(request)
     primes = count_primes(limit)
     return JsonResponse({"limit": limit, "primes": primes})
+
+
+async def async_offload(request: HttpRequest) -> JsonResponse:
+    limit = cpu_work(request)
+    primes = await asyncio.to_thread(count_primes, limit)
+    return JsonResponse({"limit": limit, "primes": primes})
+
+
+async def async_gather(request: HttpRequest) -> JsonResponse:
+    delay_ms = io_delay(request)
+    first, second, third = await asyncio.gather(
+        fetch_data(delay_ms), fetch_data(delay_ms), fetch_data(delay_ms)
+    )
+    return JsonResponse({"data": [first, second, third]})
+
+
+async def async_sequential(request: HttpRequest) -> JsonResponse:
+    delay_ms = io_delay(request)
+    first = await fetch_data(delay_ms)
+    second = await fetch_data(delay_ms)
+    third = await fetch_data(delay_ms)
+    return JsonResponse({"data": [first, second, third]})
+
+
+async def async_orm_sync(request: HttpRequest) -> JsonResponse:
+    try:
+        readings = Reading.objects.count()
+    except SynchronousOnlyOperation as error:
+        problem = f"{type(error).__name__}: {error}"
+        return JsonResponse({"error": problem}, status=500)
+    return JsonResponse({"readings": readings})
+
+
+async def async_orm(request: HttpRequest) -> JsonResponse:
+    readings = await Reading.objects.acount()
+    latest = await Reading.objects.order_by("-id").afirst()
+    return JsonResponse({"readings": readings, "latest": latest.value if latest else None})
+
+
+async def async_file(request: HttpRequest) -> JsonResponse:
+    size_kb = file_size(request)
+    with open(sample_file(), "rb") as file:
+        content = file.read(size_kb * 1024)
+    return JsonResponse({"bytes": len(content)})
+
+
+async def async_sleep(request: HttpRequest) -> JsonResponse:
+    delay_ms = io_delay(request)
+    time.sleep(delay_ms / 1000)
+    return JsonResponse({"slept_ms": delay_ms})
 
 
 # -- what the views call ---------------------------------------------------------------
@@ -65,11 +119,25 @@ def count_primes(limit: int) -> int:
     return count
 
 
+def sample_file() -> Path:
+    """A file of MAX_FILE_KB random kilobytes to read. Made at start-up by
+    warm_up_clients(), so the view only opens it (not shown to students)."""
+    path = Path(settings.DATA_DIR) / "sample.bin"
+    if not path.exists() or path.stat().st_size != MAX_FILE_KB * 1024:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_bytes(os.urandom(MAX_FILE_KB * 1024))
+        partial.replace(path)
+    return path
+
+
 # -- reading the request's parameters (not shown to students) ---------------------------
 
 MAX_DELAY_MS = 10_000
 MAX_CPU_WORK = 2_000_000
 DEFAULT_CPU_WORK = 100_000
+MAX_FILE_KB = 64 * 1024
+DEFAULT_FILE_KB = 20 * 1024
 
 _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
@@ -104,6 +172,7 @@ def warm_up_clients() -> None:
     worker.start()
     worker.join()
     fetch_data_blocking(0)
+    sample_file()
 
 
 def io_delay(request: HttpRequest) -> int:
@@ -112,6 +181,10 @@ def io_delay(request: HttpRequest) -> int:
 
 def cpu_work(request: HttpRequest) -> int:
     return _int_parameter(request, "work", DEFAULT_CPU_WORK, MAX_CPU_WORK)
+
+
+def file_size(request: HttpRequest) -> int:
+    return _int_parameter(request, "size_kb", DEFAULT_FILE_KB, MAX_FILE_KB)
 
 
 def _int_parameter(request: HttpRequest, name: str, default: int, maximum: int) -> int:

@@ -67,6 +67,66 @@ SCENARIOS: dict[str, Scenario] = {
             helpers=(views.count_primes,),
             parameters=("work",),
         ),
+        Scenario(
+            slug="async-offload",
+            title="Async view offloading CPU work to a thread",
+            summary="The same computation handed to asyncio.to_thread: the view awaits it and "
+            "the event loop stays free (though the GIL still lets only one thread compute).",
+            view=views.async_offload,
+            helpers=(views.count_primes,),
+            parameters=("work",),
+        ),
+        Scenario(
+            slug="async-gather",
+            title="Three I/O calls at once with asyncio.gather",
+            summary="Three awaits run concurrently: the view waits about as long as one call.",
+            view=views.async_gather,
+            helpers=(views.fetch_data,),
+            parameters=("delay_ms",),
+        ),
+        Scenario(
+            slug="async-sequential",
+            title="The same three I/O calls one after another",
+            summary="Each await waits for the one before: three calls take three times as long.",
+            view=views.async_sequential,
+            helpers=(views.fetch_data,),
+            parameters=("delay_ms",),
+        ),
+        Scenario(
+            slug="async-orm-sync",
+            title="Async view calling the ORM synchronously",
+            summary="Django refuses: a blocking query on the event loop raises "
+            "SynchronousOnlyOperation.",
+            view=views.async_orm_sync,
+            helpers=(),
+            parameters=(),
+        ),
+        Scenario(
+            slug="async-orm",
+            title="Async view using the async ORM",
+            summary="acount() and afirst() are awaited; with SQLite Django runs the queries in "
+            "a worker thread behind the await.",
+            view=views.async_orm,
+            helpers=(),
+            parameters=(),
+        ),
+        Scenario(
+            slug="async-file",
+            title="Async view reading a file",
+            summary="Python has no asynchronous file reads: open() and read() block the event "
+            "loop for as long as they take.",
+            view=views.async_file,
+            helpers=(),
+            parameters=("size_kb",),
+        ),
+        Scenario(
+            slug="async-sleep",
+            title="time.sleep inside an async view",
+            summary="A blocking sleep is not an await: the whole event loop sleeps with it.",
+            view=views.async_sleep,
+            helpers=(),
+            parameters=("delay_ms",),
+        ),
     )
 }
 

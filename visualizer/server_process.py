@@ -32,6 +32,8 @@ class DaphneServer:
 
     def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 30) -> None:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "visualizer.settings", **(env or {})}
+        # Set for browser tests in the test process; the server must keep Django's check.
+        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.startup_timeout = startup_timeout
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None

@@ -199,3 +199,23 @@ def test_the_import_command_explains_a_rejection_and_exits_non_zero(tmp_path):
     result = manage("import_trace", str(path), env={"DATA_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert "was not imported" in result.stderr
+
+
+def test_the_bundled_examples_match_the_current_scenario_source():
+    """Re-run `manage.py record_examples` when scenario_views.py changes: the player marks
+    the examples' lines in the current source."""
+    import linecache
+
+    from visualizer import scenario_views
+    from visualizer.library import EXAMPLES_DIR
+
+    source_file = scenario_views.__file__
+    for path in EXAMPLES_DIR.glob("*.json"):
+        document = json.loads(path.read_bytes())
+        for event in document["events"]:
+            if event["kind"] == "await.suspended":
+                line = linecache.getline(source_file, event["line"])
+                assert "await" in line, (path.name, event["line"], line)
+            if event["kind"] == "call.blocking":
+                line = linecache.getline(source_file, event["line"])
+                assert event["callable"].split(".")[-1] in line, (path.name, event["line"], line)

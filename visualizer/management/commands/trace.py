@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from visualizer.runs import RunFailed, record_run
-from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS
+from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import DaphneServer
 from visualizer.steps import render_text
@@ -28,7 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--requests", type=int, default=1, help="concurrent requests (1-200)")
         parser.add_argument("--json", action="store_true", help="print only the trace document")
         parser.add_argument("--delay-ms", type=int, help="I/O delay of the I/O scenarios")
-        parser.add_argument("--work", type=int, help="CPU work size of async-cpu")
+        parser.add_argument("--work", type=int, help="CPU work size of the CPU scenarios")
+        parser.add_argument("--size-kb", type=int, help="file size of async-file")
 
     def handle(self, *args: Any, **options: Any) -> None:
         scenario = SCENARIOS.get(options["scenario"])
@@ -41,14 +42,17 @@ class Command(BaseCommand):
         if not 1 <= count <= MAX_REQUESTS:
             raise CommandError(f"--requests must be from 1 to {MAX_REQUESTS}", returncode=2)
         params = {}
-        if options["delay_ms"] is not None:
-            if not 0 <= options["delay_ms"] <= MAX_DELAY_MS:
-                raise CommandError(f"--delay-ms must be from 0 to {MAX_DELAY_MS}", returncode=2)
-            params["delay_ms"] = options["delay_ms"]
-        if options["work"] is not None:
-            if not 0 <= options["work"] <= MAX_CPU_WORK:
-                raise CommandError(f"--work must be from 0 to {MAX_CPU_WORK}", returncode=2)
-            params["work"] = options["work"]
+        for name, limit in (
+            ("delay_ms", MAX_DELAY_MS),
+            ("work", MAX_CPU_WORK),
+            ("size_kb", MAX_FILE_KB),
+        ):
+            if options[name] is None:
+                continue
+            if not 0 <= options[name] <= limit:
+                option = "--" + name.replace("_", "-")
+                raise CommandError(f"{option} must be from 0 to {limit}", returncode=2)
+            params[name] = options[name]
 
         with DaphneServer(env={"TRACING_ENABLED": "true"}) as server:
             try:
