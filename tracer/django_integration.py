@@ -6,6 +6,7 @@ Everything else in ``tracer`` is plain Python and knows nothing of Django.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import platform
@@ -136,6 +137,64 @@ class TraceRequests:
             _arrival.reset(token)
             if arrival.trace is not None:
                 tracer.instrumentation.request_finished(arrival.trace)
+
+
+class TraceWSGIRequests:
+    """WSGI middleware: the same observations as TraceRequests, for a WSGI server.
+
+    Each request runs in a copy of the context, so nothing of one request is left in a
+    server thread for the next.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        tracer = get_tracer()
+        if not tracer.enabled:
+            return self.app(environ, start_response)
+        return contextvars.copy_context().run(self._traced, environ, start_response, tracer)
+
+    def _traced(self, environ: dict[str, Any], start_response: Any, tracer: Tracer) -> Any:
+        arrival = _Arrival(_scope_of(environ), time.monotonic_ns())
+        _arrival.set(arrival)
+
+        def observed_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            if arrival.trace is not None:
+                message = {"type": "http.response.start", "status": int(status.split()[0])}
+                _observe_response(arrival.trace, message, tracer)
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, observed_start_response)
+        trace = arrival.trace
+        if trace is None:
+            return body
+        # The body is read here, so response.finished is recorded before the server sends
+        # the last byte (Django's ordinary responses are in memory already).
+        try:
+            chunks = list(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        _observe_response(trace, {"type": "http.response.body", "body": b"".join(chunks)}, tracer)
+        tracer.instrumentation.request_finished(trace)
+        return chunks
+
+
+def _scope_of(environ: dict[str, Any]) -> dict[str, Any]:
+    """The few ASGI scope keys the tracer reads, from a WSGI environ."""
+    headers = []
+    recording = environ.get("HTTP_X_TRACE_RECORDING")
+    if recording:
+        headers.append((RECORDING_HEADER, recording.encode("latin-1")))
+    return {
+        "type": "http",
+        "interface": "wsgi",
+        "method": environ.get("REQUEST_METHOD", "GET"),
+        "path": environ.get("PATH_INFO", "/"),
+        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
+        "headers": headers,
+    }
 
 
 def _observe_response(trace: RequestTrace, message: dict[str, Any], tracer: Tracer) -> None:
@@ -271,15 +330,17 @@ def _recording_id(scope: dict[str, Any]) -> str:
 
 def server_description(scope: dict[str, Any] | None = None) -> dict[str, Any]:
     """What served the request: interface, server software and versions."""
-    return {"interface": "asgi" if scope is not None else "wsgi", **_process_description()}
+    interface = (scope or {}).get("interface", "asgi")
+    return {"interface": interface, **_process_description()}
 
 
 @functools.cache
 def _process_description() -> dict[str, Any]:
     # Looking up a package's version reads its metadata from disk: once per process.
     software = None
-    if "daphne.server" in sys.modules:
-        software = f"daphne {metadata.version('daphne')}"
+    for module, package in (("daphne.server", "daphne"), ("gunicorn.app.base", "gunicorn")):
+        if module in sys.modules:
+            software = f"{package} {metadata.version(package)}"
     return {
         "software": software,
         "python": platform.python_version(),

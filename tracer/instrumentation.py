@@ -179,11 +179,12 @@ class Instrumentation:
     # -- requests in flight (called by the server glue) --------------------------------
 
     def request_started(self, request: RequestTrace) -> None:
-        self._loop_threads.add(request.loop_thread_id)
-        self._in_flight.setdefault(request.loop_thread_id, set()).add(request)
+        if request.on_event_loop:
+            self._loop_threads.add(request.thread_id)
+        self._in_flight.setdefault(request.thread_id, set()).add(request)
 
     def request_finished(self, request: RequestTrace) -> None:
-        self._in_flight.get(request.loop_thread_id, set()).discard(request)
+        self._in_flight.get(request.thread_id, set()).discard(request)
         for frame_id, state in list(request.frames.items()):
             if state.resumed_ns is not None:
                 self._emit_resumed(request, None, state)
@@ -210,11 +211,12 @@ class Instrumentation:
         self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int
     ) -> None:
         now = time.monotonic_ns()
-        if threading.get_ident() != request.loop_thread_id and not request.view_started:
+        moved = threading.get_ident() != request.thread_id
+        if moved and request.on_event_loop and not request.view_started:
             request.emit(
                 events.THREAD_HANDOFF,
                 frame=frame,
-                from_thread=request.loop_thread_name,
+                from_thread=request.thread_name,
                 to_thread=threading.current_thread().name,
                 waited_ns=now - (request.type_checked_ns or now),
             )
@@ -306,7 +308,7 @@ class Instrumentation:
         if duration < self.blocking_call_threshold_ns:
             return
         cpu = time.thread_time_ns() - state.call_cpu_ns
-        on_loop = threading.get_ident() == request.loop_thread_id
+        on_loop = request.on_event_loop and threading.get_ident() == request.thread_id
         location = (frame.f_code.co_filename, frame.f_code.co_name, line)
         request.emit(
             events.CALL_BLOCKING,

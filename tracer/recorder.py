@@ -63,8 +63,10 @@ class RequestTrace:
         self.method = method
         self.url = url
         self.received_ns = received_ns
-        self.loop_thread_id = threading.get_ident()
-        self.loop_thread_name = threading.current_thread().name
+        # The thread the request arrived on; under ASGI it runs the event loop.
+        self.thread_id = threading.get_ident()
+        self.thread_name = threading.current_thread().name
+        self.on_event_loop = asyncio._get_running_loop() is not None
         self.status: int | None = None
         self.bytes_sent = 0
         self.finished_ns: int | None = None

@@ -182,7 +182,7 @@ def narrate(step: Step, history: list[dict[str, Any]]) -> str:
             "other requests meanwhile."
         )
     if kind == kinds.VIEW_STARTED:
-        place = "the event loop thread" if event["thread"] == "MainThread" else event["thread"]
+        place = "the event loop thread" if event["task"] else event["thread"]
         return f"The view's body starts running on {place}."
     if kind == kinds.AWAIT_SUSPENDED:
         return (

@@ -1,4 +1,4 @@
-"""Run this app in a Daphne subprocess on a free loopback port.
+"""Run this app in a server subprocess (Daphne, or gunicorn for WSGI) on a free loopback port.
 
 The CLI, the tests and the benchmarks all use it, so each talks to a real server exactly as a
 browser would.
@@ -30,6 +30,8 @@ def free_port() -> int:
 class DaphneServer:
     """A Daphne process serving visualizer.asgi; use as a context manager."""
 
+    name = "Daphne"
+
     def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 30) -> None:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "visualizer.settings", **(env or {})}
         # Set for browser tests in the test process; the server must keep Django's check.
@@ -41,6 +43,10 @@ class DaphneServer:
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix="daphne-", suffix=".log", delete=False
         )
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "visualizer.asgi:application"]  # fmt: skip
 
     @property
     def base_url(self) -> str:
@@ -61,16 +67,7 @@ class DaphneServer:
             raise RuntimeError(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
         self.port = free_port()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "visualizer.asgi:application",
-            ],
+            self.command(self.port),
             cwd=BASE_DIR,
             env=self.env,
             stdout=self._log,
@@ -79,7 +76,7 @@ class DaphneServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._fail("Daphne exited at start-up")
+                self._fail(f"{self.name} exited at start-up")
             try:
                 urllib.request.urlopen(f"{self.base_url}/", timeout=2).close()
                 return self
@@ -87,7 +84,7 @@ class DaphneServer:
                 return self
             except OSError:
                 time.sleep(0.1)
-        self._fail(f"Daphne did not answer within {self.startup_timeout} s")
+        self._fail(f"{self.name} did not answer within {self.startup_timeout} s")
 
     def _fail(self, reason: str) -> NoReturn:
         message = f"{reason}:\n{self.log_tail()}"
@@ -121,3 +118,25 @@ class DaphneServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class GunicornServer(DaphneServer):
+    """A gunicorn process serving visualizer.wsgi with W sync workers of T threads each."""
+
+    name = "gunicorn"
+
+    def __init__(
+        self, env: dict[str, str] | None = None, *, workers: int = 1, threads: int = 1
+    ) -> None:
+        super().__init__(env)
+        self.workers = workers
+        self.threads = threads
+
+    def command(self, port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "gunicorn", "visualizer.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(self.workers),
+            "--threads", str(self.threads), "--timeout", "120",
+            # Requests wait in the listen queue instead of being refused.
+            "--backlog", "1024",
+        ]  # fmt: skip

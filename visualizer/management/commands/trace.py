@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from visualizer.runs import RunFailed, record_run
 from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import SCENARIOS
-from visualizer.server_process import DaphneServer
+from visualizer.server_process import DaphneServer, GunicornServer
 from visualizer.steps import render_text
 
 MAX_REQUESTS = 200
@@ -30,6 +30,15 @@ class Command(BaseCommand):
         parser.add_argument("--delay-ms", type=int, help="I/O delay of the I/O scenarios")
         parser.add_argument("--work", type=int, help="CPU work size of the CPU scenarios")
         parser.add_argument("--size-kb", type=int, help="file size of async-file")
+        parser.add_argument(
+            "--server",
+            choices=["asgi", "wsgi"],
+            default="asgi",
+            help="asgi: Daphne (default); wsgi: gunicorn, one worker process",
+        )
+        parser.add_argument(
+            "--threads", type=int, default=1, help="threads of the WSGI worker (1-64)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         scenario = SCENARIOS.get(options["scenario"])
@@ -54,7 +63,15 @@ class Command(BaseCommand):
                 raise CommandError(f"{option} must be from 0 to {limit}", returncode=2)
             params[name] = options[name]
 
-        with DaphneServer(env={"TRACING_ENABLED": "true"}) as server:
+        if not 1 <= options["threads"] <= 64:
+            raise CommandError("--threads must be from 1 to 64", returncode=2)
+        env = {"TRACING_ENABLED": "true"}
+        server = (
+            GunicornServer(env, threads=options["threads"])
+            if options["server"] == "wsgi"
+            else DaphneServer(env)
+        )
+        with server:
             try:
                 document = asyncio.run(
                     record_run(server.base_url, scenario, requests=count, params=params)

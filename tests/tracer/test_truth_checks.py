@@ -1,0 +1,78 @@
+"""The lesson's claims, measured on real servers with 20 concurrent requests of 300 ms I/O."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import of_kind, record
+from visualizer.server_process import GunicornServer
+
+CONCURRENT, DELAY_MS = 20, 300
+
+
+@pytest.fixture(scope="module")
+def wsgi_1x1(server_data_dir: str) -> Iterator[GunicornServer]:
+    env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}
+    with GunicornServer(env, workers=1, threads=1) as server:
+        yield server
+
+
+def timed(server, slug: str, requests: int, **params: int) -> tuple[dict, float]:
+    started = time.monotonic()
+    trace = record(server, slug, requests=requests, **params)
+    return trace, time.monotonic() - started
+
+
+def spans(trace: dict, first: str, last: str) -> list[tuple[int, int]]:
+    return [
+        (of_kind(trace, first, r["id"])[0]["t_ns"], of_kind(trace, last, r["id"])[0]["t_ns"])
+        for r in trace["requests"]
+    ]
+
+
+def one_at_a_time(trace: dict) -> bool:
+    """No two requests' views ran at the same time."""
+    ordered = sorted(spans(trace, "view.started", "view.returned"))
+    return all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(ordered))
+
+
+def test_async_io_under_asgi_serves_20_requests_in_under_twice_one(traced_server):
+    _, one = timed(traced_server, "async-io", 1, delay_ms=DELAY_MS)
+    trace, twenty = timed(traced_server, "async-io", CONCURRENT, delay_ms=DELAY_MS)
+
+    assert len(trace["requests"]) == CONCURRENT
+    assert twenty < 2 * one
+
+
+def test_sync_io_under_wsgi_1x1_serves_20_requests_one_at_a_time(wsgi_1x1):
+    _, one = timed(wsgi_1x1, "sync-io", 1, delay_ms=DELAY_MS)
+    trace, twenty = timed(wsgi_1x1, "sync-io", CONCURRENT, delay_ms=DELAY_MS)
+
+    assert trace["server"]["interface"] == "wsgi"
+    assert trace["server"]["software"].startswith("gunicorn")
+    assert twenty >= 15 * one * 0.9 and twenty >= 15 * DELAY_MS / 1000
+    assert one_at_a_time(trace)
+    assert {of_kind(trace, "view.type_checked")[0]["runs_on"]} == {"request_thread"}
+
+
+def test_sync_io_under_asgi_runs_on_parallel_worker_threads(traced_server):
+    _, one = timed(traced_server, "sync-io", 1, delay_ms=DELAY_MS)
+    trace, twenty = timed(traced_server, "sync-io", CONCURRENT, delay_ms=DELAY_MS)
+
+    threads = {e["to_thread"] for e in of_kind(trace, "thread.handoff")}
+    assert len(threads) == CONCURRENT
+    starts_ends = spans(trace, "view.started", "view.returned")
+    assert max(s for s, _ in starts_ends) < min(e for _, e in starts_ends)
+    assert twenty < 2 * one
+
+
+def test_async_cpu_under_asgi_runs_one_at_a_time_and_stalls_the_loop(traced_server):
+    trace, _ = timed(traced_server, "async-cpu", CONCURRENT, work=20_000)
+
+    assert one_at_a_time(trace)
+    stalls = [e for e in of_kind(trace, "loop.blocked") if e["held_by"] == "count_primes"]
+    assert len(stalls) >= CONCURRENT // 2
