@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Any
 
@@ -38,6 +39,7 @@ class LiveBroadcaster:
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._queue: asyncio.Queue[tuple[str, Any]] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -46,6 +48,7 @@ class LiveBroadcaster:
         if self._task is not None and not self._task.done():
             return
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._queue = asyncio.Queue()
         self._task = self._loop.create_task(self._run(), name="live-broadcaster")
         get_tracer().store.add_listener(self._on_event)
@@ -53,9 +56,11 @@ class LiveBroadcaster:
     def _on_event(self, recording: Recording, event: dict[str, Any]) -> None:
         # Called inside the traced request, possibly on a worker thread: only hand over.
         if recording.id.startswith(LIVE_PREFIX) and self._loop and self._queue:
-            self._loop.call_soon_threadsafe(
-                self._queue.put_nowait, ("step", (recording, event["seq"]))
-            )
+            item = ("step", (recording, event["seq"]))
+            if threading.get_ident() == self._loop_thread:
+                self._queue.put_nowait(item)  # no wake-up of the loop needed
+            else:
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
     def send_after_pending_steps(self, recording_id: str, html: str) -> None:
         """Send ``html`` to the recording's watchers after every step queued before it."""
