@@ -85,7 +85,9 @@ def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@csrf_protect
 def library(request: HttpRequest) -> HttpResponse:
+    """Stored traces; its forms (import, rename) post back with a CSRF token."""
     return render(request, "library.html", library_context(request.GET.get("scenario", "")))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import json
+import re
 import time
 
 import pytest
@@ -201,3 +203,33 @@ def test_it_replays_a_bundled_example_from_the_library(page, browser_server):
     # Four requests recorded under Daphne: four worker threads, replayed without a run.
     assert len(threads) == 4
     assert "recording=example-sync-io-4-requests" in page.url
+
+
+def test_it_imports_renames_and_deletes_a_trace_in_the_library(page, browser_server, tmp_path):
+    exported = page.request.get(
+        f"{browser_server.base_url}/traces/example-async-io-1-request/export.json"
+    ).json()
+    exported["id"] = "imported-in-browser"
+    upload = tmp_path / "trace.json"
+    upload.write_text(json.dumps(exported))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "django-async-visualizer.trace", "version": 7}')
+
+    page.goto(f"{browser_server.base_url}/traces/")
+    page.get_by_label("Trace document").set_input_files(str(broken))
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-error")).to_contain_text("newer than this tool reads")
+
+    page.get_by_label("Trace document").set_input_files(str(upload))
+    page.get_by_role("button", name="Import").click()
+    expect(page).to_have_url(re.compile(r"recording=imported-in-browser"))
+    expect(page.locator("#step-counter")).to_contain_text("of 8")
+
+    page.goto(f"{browser_server.base_url}/traces/")
+    row = page.locator("#trace-imported-in-browser")
+    row.get_by_label(re.compile("New name for")).fill("Mine")
+    row.get_by_role("button", name="Rename").click()
+    expect(page.locator("#trace-imported-in-browser th")).to_have_text("Mine")
+    page.locator("#trace-imported-in-browser").get_by_role("link", name="Delete…").click()
+    page.get_by_role("button", name="Delete the trace").click()
+    expect(page.locator("#trace-imported-in-browser")).to_have_count(0)
