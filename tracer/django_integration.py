@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
 
 # Requests sent with this header share one recording (for example N concurrent requests).
 RECORDING_HEADER = b"x-trace-recording"
+# A sender's own name for a request, kept in the trace so it can match its timings to it.
+CLIENT_REF_HEADER = b"x-trace-client-ref"
 RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -184,9 +186,10 @@ class TraceWSGIRequests:
 def _scope_of(environ: dict[str, Any]) -> dict[str, Any]:
     """The few ASGI scope keys the tracer reads, from a WSGI environ."""
     headers = []
-    recording = environ.get("HTTP_X_TRACE_RECORDING")
-    if recording:
-        headers.append((RECORDING_HEADER, recording.encode("latin-1")))
+    for header in (RECORDING_HEADER, CLIENT_REF_HEADER):
+        value = environ.get("HTTP_" + header.decode().upper().replace("-", "_"))
+        if value:
+            headers.append((header, value.encode("latin-1")))
     return {
         "type": "http",
         "interface": "wsgi",
@@ -307,6 +310,7 @@ def _start_request_trace(
     url = scope["path"] + (f"?{query}" if query else "")
     trace = recording.new_request(scope["method"], url, arrival.received_ns)
     trace.view = f"{view.__module__}.{view.__qualname__}"
+    trace.client_ref = _header_id(scope, CLIENT_REF_HEADER)
     arrival.trace = trace
     tracer.instrumentation.request_started(trace)
     trace.emit(
@@ -320,12 +324,17 @@ def _start_request_trace(
 
 
 def _recording_id(scope: dict[str, Any]) -> str:
+    return _header_id(scope, RECORDING_HEADER) or uuid.uuid4().hex[:16]
+
+
+def _header_id(scope: dict[str, Any], header: bytes) -> str | None:
+    """A header's value if it is a valid id (letters, digits, _ and -, at most 64)."""
     for name, value in scope.get("headers", []):
-        if name == RECORDING_HEADER:
+        if name == header:
             candidate = str(value.decode("latin-1"))
             if RECORDING_ID.fullmatch(candidate):
                 return candidate
-    return uuid.uuid4().hex[:16]
+    return None
 
 
 def server_description(scope: dict[str, Any] | None = None) -> dict[str, Any]:

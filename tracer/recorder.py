@@ -71,6 +71,8 @@ class RequestTrace:
         self.bytes_sent = 0
         self.finished_ns: int | None = None
         self.view: str | None = None
+        # The sender's own name for the request (X-Trace-Client-Ref), if it gave one.
+        self.client_ref: str | None = None
         self.view_started = False
         self.type_checked_ns: int | None = None
         # Per-frame bookkeeping of the instrumentation, keyed by id(frame).
@@ -109,7 +111,7 @@ class RequestTrace:
     def summary(self) -> dict[str, Any]:
         """This request as listed in the trace document's ``requests``."""
         finished = self.finished_ns
-        return {
+        summary: dict[str, Any] = {
             "id": self.id,
             "method": self.method,
             "url": self.url,
@@ -120,6 +122,9 @@ class RequestTrace:
             "finished_ns": finished,
             "duration_ns": finished - self.received_ns if finished is not None else None,
         }
+        if self.client_ref is not None:
+            summary["client_ref"] = self.client_ref
+        return summary
 
 
 class Recording:

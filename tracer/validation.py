@@ -84,6 +84,9 @@ REQUEST = {
     "duration_ns": OPT_INT,
 }
 
+# Added by the client that sent a run's requests (docs/trace-format.md).
+OPTIONAL_REQUEST = {"client_ref": OPT_STR, "client_sent_ns": OPT_INT, "client_done_ns": OPT_INT}
+
 COMMON = {
     "seq": INT,
     "t_ns": INT,
@@ -216,7 +219,7 @@ def _check_requests(requests: list[Any]) -> set[str]:
     seen: set[str] = set()
     for index, request in enumerate(requests):
         where = f"requests[{index}]"
-        _check_object(request, REQUEST, where)
+        _check_object(request, REQUEST, where, OPTIONAL_REQUEST)
         if not _ID.fullmatch(request["id"]):
             raise TraceRejected("must be 1-64 letters, digits, '_' or '-'", f"{where}.id")
         if request["id"] in seen:

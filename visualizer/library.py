@@ -31,11 +31,13 @@ def import_trace(raw: bytes, *, source: str = Trace.Source.IMPORTED, name: str =
 
 
 def trace_document(recording_id: str) -> dict[str, Any] | None:
-    """A recording's document: from this server's memory if it is there, else stored."""
-    recording = get_tracer().store.get(recording_id)
-    if recording is not None:
-        return recording.document()
+    """A recording's document: the stored one, unless this server's memory holds more of
+    it (a run still going on). The stored one may have more than the tracer saw, such as
+    the client's timings of a lab run."""
     trace = Trace.objects.filter(recording_id=recording_id).first()
+    recording = get_tracer().store.get(recording_id)
+    if recording is not None and (trace is None or len(recording.events) > trace.event_count):
+        return recording.document()
     return trace.document() if trace is not None else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tracer.django_integration import RECORDING_HEADER
+from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER
 from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import Scenario
 
@@ -81,16 +82,19 @@ async def record_run(
     """Send ``requests`` concurrent GETs to the scenario's real view on the server at
     ``base_url``, all in one recording, and return that recording's trace document."""
     recording_id = recording_id or new_recording_id()
-    headers = {RECORDING_HEADER.decode(): recording_id}
+    sent: dict[str, tuple[int, int]] = {}
+
+    async def send(client: httpx.AsyncClient, ref: str) -> httpx.Response:
+        headers = {RECORDING_HEADER.decode(): recording_id, CLIENT_REF_HEADER.decode(): ref}
+        started = time.monotonic_ns()
+        response = await client.get(scenario.run_url, params=params or {}, headers=headers)
+        sent[ref] = (started, time.monotonic_ns())
+        return response
+
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
         try:
-            responses = await asyncio.gather(
-                *(
-                    client.get(scenario.run_url, params=params or {}, headers=headers)
-                    for _ in range(requests)
-                )
-            )
+            responses = await asyncio.gather(*(send(client, f"c{i}") for i in range(requests)))
         except httpx.HTTPError as error:
             raise RunFailed(f"{scenario.run_url} could not be reached: {error}") from None
         for response in responses:
@@ -103,4 +107,9 @@ async def record_run(
         document = await client.get(f"/recordings/{recording_id}.json")
         document.raise_for_status()
         result: dict[str, Any] = document.json()
-        return result
+    # The same machine's monotonic clock as the server's: the client's view of each request
+    # (including any time it waited before the server took it) fits on the trace's timeline.
+    for request in result["requests"]:
+        if request.get("client_ref") in sent:
+            request["client_sent_ns"], request["client_done_ns"] = sent[request["client_ref"]]
+    return result

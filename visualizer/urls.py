@@ -12,6 +12,8 @@ urlpatterns = [
     # Where the page's WebSocket connects (served by Channels, see routing.py).
     path("ws/scenarios/<slug:slug>/", views.no_websocket, name="scenario-socket"),
     path("recordings/<str:recording_id>.json", views.recording_json, name="recording-json"),
+    path("lab/", views.lab, name="lab"),
+    path("lab/run/", views.lab_run, name="lab-run"),
     path("traces/", views.library, name="library"),
     path("traces/import/", views.import_upload, name="trace-import"),
     path("traces/<str:recording_id>/", views.trace_player, name="trace-player"),

@@ -12,9 +12,10 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from tracer.django_integration import get_tracer
+from tracer.django_integration import RECORDING_ID, get_tracer
 from tracer.validation import TraceRejected
 from visualizer.archive import archiver
+from visualizer.lab import MAX_LAB_REQUESTS, PHASE_LABELS, LabRun, lab_metrics, run_lab, timeline
 from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
 from visualizer.models import Trace
 from visualizer.pages import PageOptions, page_context
@@ -181,3 +182,54 @@ def export_trace(request: HttpRequest, recording_id: str, export_format: str) ->
     suffix = EXPORT_FORMATS[export_format]
     response["Content-Disposition"] = f'attachment; filename="trace-{recording_id}{suffix}.json"'
     return response
+
+
+@require_GET
+@csrf_protect
+def lab(request: HttpRequest) -> HttpResponse:
+    """The lab: the run form, and the results of one run (or two, side by side)."""
+    runs = []
+    for key in ("recording", "compare"):
+        recording_id = request.GET.get(key, "")
+        if not recording_id:
+            continue
+        document = trace_document(recording_id)
+        if document is None:
+            raise Http404(f"No recording {recording_id} on this server.")
+        lanes, length_ms = timeline(document)
+        runs.append(
+            {
+                "document": document,
+                "metrics": lab_metrics(document),
+                "lanes": lanes,
+                "length_ms": length_ms,
+            }
+        )
+    context = {
+        "scenarios": SCENARIOS.values(),
+        "runs": runs,
+        "recording": request.GET.get("recording", ""),
+        "phases": PHASE_LABELS,
+        "max_requests": MAX_LAB_REQUESTS,
+    }
+    return render(request, "lab.html", context)
+
+
+@require_POST
+@csrf_protect
+async def lab_run(request: ASGIRequest) -> HttpResponse:
+    """Run the lab's requests for real, then show the results (next to the previous run
+    when asked to compare)."""
+    scenario = get_scenario(request.POST.get("scenario", ""))
+    if scenario is None:
+        return HttpResponse("Choose a scenario.", status=400, content_type="text/plain")
+    try:
+        setup = LabRun.from_values(scenario, request.POST)
+        document = await run_lab(setup, own_base_url(request.scope))
+    except (ValueError, RunFailed, RuntimeError) as error:
+        return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
+    query = f"recording={document['id']}"
+    previous = request.POST.get("compare_with", "")
+    if previous and RECORDING_ID.fullmatch(previous):
+        query += f"&compare={previous}"
+    return redirect(f"{reverse('lab')}?{query}")

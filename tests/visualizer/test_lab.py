@@ -1,0 +1,82 @@
+"""The concurrency lab: figures and timeline from traces, and real runs through the page."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from visualizer.lab import lab_metrics, timeline
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_bytes())
+
+
+def test_it_computes_the_figures_from_the_trace():
+    document = example("sync-io-4-requests")
+    metrics = lab_metrics(document)
+
+    durations = sorted(r["duration_ns"] / 1e6 for r in document["requests"])
+    assert metrics.requests == 4
+    assert metrics.max_ms == durations[-1]
+    assert metrics.threads_used == 4
+    assert metrics.peak_concurrency == 4
+    assert metrics.loop_blocked_ms == 0
+
+
+def test_it_adds_up_the_loop_stalls_and_sees_one_request_at_a_time():
+    document = example("async-cpu-4-requests")
+    metrics = lab_metrics(document)
+
+    stalls = [e["duration_ns"] for e in document["events"] if e["kind"] == "loop.blocked"]
+    assert metrics.loop_blocked_ms == pytest.approx(sum(stalls) / 1e6)
+    assert metrics.threads_used == 1
+    # Run one after another: the last request waited for the three before it.
+    fastest = min(r["duration_ns"] for r in document["requests"]) / 1e6
+    assert metrics.max_ms >= 3 * fastest * 0.9
+
+
+def test_the_timeline_has_a_lane_per_request_the_loop_and_each_thread():
+    document = example("sync-io-4-requests")
+    lanes, length_ms = timeline(document)
+
+    labels = [lane.label for lane in lanes]
+    assert labels[:4] == [f"r{i} GET /run/sync-io/?delay_ms=300" for i in range(1, 5)]
+    assert labels[4] == "event loop"
+    assert len([label for label in labels if label.startswith("thread ")]) == 4
+    first = lanes[0].segments
+    assert [s.phase for s in first] == ["waiting", "thread", "blocked"]
+    assert all(0 <= s.left <= 100 and s.left + s.width <= 100.2 for s in first)
+    assert length_ms > 300
+
+
+@pytest.mark.parametrize(("server", "expected"), [("asgi", "daphne"), ("wsgi", "gunicorn")])
+def test_a_lab_run_through_the_page(traced_server, server, expected):
+    with httpx.Client(base_url=traced_server.base_url, timeout=60) as client:
+        page = client.get("/lab/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        form = {
+            "csrfmiddlewaretoken": token,
+            "scenario": "sync-io",
+            "requests": "6",
+            "delay_ms": "100",
+            "work": "0",
+            "server": server,
+            "threads": "1",
+        }
+        response = client.post("/lab/run/", data=form, headers={"Referer": str(page.url)})
+        assert response.status_code == 302, response.text
+        results = client.get(response.headers["location"])
+
+    assert results.status_code == 200
+    assert expected in results.text
+    assert results.text.count('<li class="lane">') >= 6 + 1
+    recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"]).group(1)
+    stored = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
+    assert all(r["client_done_ns"] >= r["finished_ns"] for r in stored["requests"])

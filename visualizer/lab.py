@@ -1,0 +1,233 @@
+"""The concurrency lab: many real requests at once on a chosen server, and what they did.
+
+Every figure here is computed from the recorded trace of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from visualizer.models import Trace
+from visualizer.runs import RunRequest, record_run
+from visualizer.scenarios import Scenario
+from visualizer.server_process import GunicornServer
+
+MAX_LAB_REQUESTS = 200
+MAX_THREADS = 64
+
+
+@dataclass(frozen=True)
+class LabRun:
+    """What the student set up, checked."""
+
+    scenario: Scenario
+    run: RunRequest
+    server: str  # "asgi" or "wsgi"
+    threads: int
+
+    @classmethod
+    def from_values(cls, scenario: Scenario, values: Mapping[str, Any]) -> LabRun:
+        requests = _number(values, "requests", 1, MAX_LAB_REQUESTS, 20)
+        # One value a key (a QueryDict holds lists); the request count is checked above.
+        flat = {key: values.get(key) for key in values}
+        run = RunRequest.from_values(scenario, {**flat, "requests": 1})
+        server = values.get("server") or "asgi"
+        if server not in ("asgi", "wsgi"):
+            raise ValueError("server must be asgi or wsgi.")
+        threads = _number(values, "threads", 1, MAX_THREADS, 1)
+        return cls(scenario, RunRequest(requests, run.params), server, threads)
+
+    @property
+    def server_label(self) -> str:
+        if self.server == "asgi":
+            return "ASGI (Daphne)"
+        return f"WSGI (gunicorn, 1 worker x {self.threads} thread{'s' if self.threads > 1 else ''})"
+
+
+def _number(values: Mapping[str, Any], name: str, low: int, high: int, default: int) -> int:
+    raw = values.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}.") from None
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}.")
+    return number
+
+
+async def run_lab(lab: LabRun, asgi_base_url: str) -> dict[str, Any]:
+    """Fire the requests for real and return the recorded trace, with the client's view of
+    each request, stored. ASGI runs go to this server; WSGI runs to a gunicorn process
+    started for the run (same database)."""
+    if lab.server == "asgi":
+        document = await record_run(
+            asgi_base_url, lab.scenario, requests=lab.run.requests, params=lab.run.params
+        )
+    else:
+        env = {"TRACING_ENABLED": "true", "DATA_DIR": str(settings.DATA_DIR)}
+        server = GunicornServer(env, threads=lab.threads)
+        await asyncio.to_thread(server.start)
+        try:
+            document = await record_run(
+                server.base_url, lab.scenario, requests=lab.run.requests, params=lab.run.params
+            )
+        finally:
+            await asyncio.to_thread(server.stop)
+    await database_sync_to_async(Trace.store)(document, source=Trace.Source.RECORDED)
+    return document
+
+
+def _sent(request: dict[str, Any]) -> int:
+    """When the request left the client, or (no client timing) reached the server."""
+    return int(request.get("client_sent_ns") or request["received_ns"])
+
+
+def _done(request: dict[str, Any]) -> int:
+    return int(request.get("client_done_ns") or request["finished_ns"])
+
+
+@dataclass(frozen=True)
+class Metrics:
+    requests: int
+    wall_ms: float
+    throughput: float  # requests per second
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+    peak_concurrency: int
+    threads_used: int
+    loop_blocked_ms: float
+
+
+def lab_metrics(document: dict[str, Any]) -> Metrics:
+    """The run's figures, from its trace: each request as its client saw it, from sending
+    to the whole answer (including any wait before the server took it); where the trace
+    has no client timings, from arrival at the server to the last byte."""
+    requests = [r for r in document["requests"] if r["finished_ns"] is not None]
+    if not requests:
+        return Metrics(0, 0, 0, 0, 0, 0, 0, 0, 0)
+    start = min(_sent(r) for r in requests)
+    end = max(_done(r) for r in requests)
+    durations = sorted((_done(r) - _sent(r)) / 1e6 for r in requests)
+    wall_ms = (end - start) / 1e6
+    events = document["events"]
+    return Metrics(
+        requests=len(requests),
+        wall_ms=wall_ms,
+        throughput=len(requests) / (wall_ms / 1000) if wall_ms else 0,
+        p50_ms=statistics.median(durations),
+        p95_ms=_percentile(durations, 95),
+        max_ms=durations[-1],
+        peak_concurrency=_peak(requests),
+        threads_used=len({e["thread"] for e in events if e["kind"] == "view.started"}),
+        loop_blocked_ms=sum(e["duration_ns"] for e in events if e["kind"] == "loop.blocked") / 1e6,
+    )
+
+
+def _percentile(ordered: list[float], percent: int) -> float:
+    """Nearest-rank percentile of sorted values."""
+    rank = max(1, -(-percent * len(ordered) // 100))
+    return ordered[rank - 1]
+
+
+def _peak(requests: list[dict[str, Any]]) -> int:
+    """The most requests in the server at one moment (arrival to last byte)."""
+    changes = sorted(
+        [(r["received_ns"], 1) for r in requests] + [(r["finished_ns"], -1) for r in requests],
+        key=lambda change: (change[0], change[1]),
+    )
+    peak = current = 0
+    for _, change in changes:
+        current += change
+        peak = max(peak, current)
+    return peak
+
+
+@dataclass(frozen=True)
+class Segment:
+    phase: str  # waiting, loop, suspended, thread, blocked, response
+    label: str
+    left: float  # percent of the timeline
+    width: float
+
+
+@dataclass(frozen=True)
+class Lane:
+    label: str
+    segments: list[Segment]
+
+
+PHASE_LABELS = {
+    "waiting": "waiting to be served",
+    "loop": "running on the event loop",
+    "suspended": "suspended on an await",
+    "thread": "running in a worker thread",
+    "blocked": "blocked",
+    "stall": "event loop stalled",
+}
+
+
+def timeline(document: dict[str, Any]) -> tuple[list[Lane], float]:
+    """One lane per request, then the event loop and each worker thread, with the phases
+    the events show; positions in percent of the run's length (also returned, in ms)."""
+    requests = [r for r in document["requests"] if r["finished_ns"] is not None]
+    if not requests:
+        return [], 0.0
+    origin = min(_sent(r) for r in requests)
+    span = max(max(_done(r) for r in requests) - origin, 1)
+
+    def segment(phase: str, start: int, end: int) -> Segment:
+        left = (start - origin) / span * 100
+        width = max((end - start) / span * 100, 0.15)
+        return Segment(phase, f"{PHASE_LABELS[phase]}: {(end - start) / 1e6:.1f} ms", left, width)
+
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for event in document["events"]:
+        by_request.setdefault(event["request"] or "", []).append(event)
+    lanes = []
+    thread_spans: dict[str, list[Segment]] = {}
+    for request in requests:
+        segments: list[Segment] = []
+        blocked: list[Segment] = []  # drawn last, on top of the phase they interrupt
+        events = by_request.get(request["id"], [])
+        started = next((e for e in events if e["kind"] == "view.started"), None)
+        returned = next((e for e in events if e["kind"] == "view.returned"), None)
+        if started and returned:
+            segments.append(segment("waiting", _sent(request), started["t_ns"]))
+            on_loop = started["task"] is not None
+            running_from = started["t_ns"]
+            for event in events:
+                if event["kind"] == "await.resumed":
+                    pause_start = event["t_ns"] - event["duration_ns"]
+                    segments.append(segment("loop", running_from, pause_start))
+                    segments.append(segment("suspended", pause_start, event["t_ns"]))
+                    running_from = event["t_ns"]
+                if event["kind"] == "call.blocking":
+                    call_start = event["t_ns"] - event["duration_ns"]
+                    blocked.append(segment("blocked", call_start, event["t_ns"]))
+            phase = "loop" if on_loop else "thread"
+            segments.append(segment(phase, running_from, returned["t_ns"]))
+            segments.extend(blocked)
+            if not on_loop:
+                thread_spans.setdefault(started["thread"], []).append(
+                    segment("thread", started["t_ns"], returned["t_ns"])
+                )
+        lanes.append(Lane(f"{request['id']} {request['method']} {request['url']}", segments))
+    stalls = [
+        segment("stall", e["started_ns"], e["started_ns"] + e["duration_ns"])
+        for e in document["events"]
+        if e["kind"] == "loop.blocked"
+    ]
+    lanes.append(Lane("event loop", stalls))
+    for thread, spans in sorted(thread_spans.items()):
+        lanes.append(Lane(f"thread {thread}", spans))
+    return lanes, span / 1e6
