@@ -203,6 +203,7 @@ def _scope_of(environ: dict[str, Any]) -> dict[str, Any]:
 def _observe_response(trace: RequestTrace, message: dict[str, Any], tracer: Tracer) -> None:
     # Recorded before the message is passed on, so a client that has the whole response
     # can be sure its events are recorded.
+    started = time.perf_counter_ns()
     try:
         if message["type"] == "http.response.start":
             trace.status = message["status"]
@@ -221,6 +222,7 @@ def _observe_response(trace: RequestTrace, message: dict[str, Any], tracer: Trac
                 )
     except Exception:
         tracer.instrumentation._failed()
+    trace.tracer_ns += time.perf_counter_ns() - started
 
 
 class TraceViewMiddleware:
@@ -267,6 +269,7 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
     tracer = get_tracer()
     if arrival is None or info is None or not tracer.enabled:
         return
+    started = time.perf_counter_ns()
     try:
         trace = _start_request_trace(tracer, arrival, view, info)
         # The very function Django's handler uses to choose how to call the view.
@@ -290,6 +293,7 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
             adapter=adapter,
         )
         current_request.set(trace)
+        trace.tracer_ns += time.perf_counter_ns() - started
     except Exception:
         tracer.instrumentation._failed()
 

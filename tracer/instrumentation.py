@@ -200,10 +200,12 @@ class Instrumentation:
             request = current_request.get()
             if request is None:
                 return
+            started = time.perf_counter_ns()
             try:
                 handler(request, sys._getframe(1), *args)
             except Exception:
                 self._failed()
+            request.tracer_ns += time.perf_counter_ns() - started
 
         return callback
 

@@ -73,6 +73,8 @@ class RequestTrace:
         self.view: str | None = None
         # The sender's own name for the request (X-Trace-Client-Ref), if it gave one.
         self.client_ref: str | None = None
+        # Time spent in the tracer's own code on this request's behalf.
+        self.tracer_ns = 0
         self.view_started = False
         self.type_checked_ns: int | None = None
         # Per-frame bookkeeping of the instrumentation, keyed by id(frame).
@@ -121,6 +123,7 @@ class RequestTrace:
             "received_ns": self.received_ns,
             "finished_ns": finished,
             "duration_ns": finished - self.received_ns if finished is not None else None,
+            "tracer_ns": self.tracer_ns,
         }
         if self.client_ref is not None:
             summary["client_ref"] = self.client_ref

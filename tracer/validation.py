@@ -85,7 +85,12 @@ REQUEST = {
 }
 
 # Added by the client that sent a run's requests (docs/trace-format.md).
-OPTIONAL_REQUEST = {"client_ref": OPT_STR, "client_sent_ns": OPT_INT, "client_done_ns": OPT_INT}
+OPTIONAL_REQUEST = {
+    "client_ref": OPT_STR,
+    "client_sent_ns": OPT_INT,
+    "client_done_ns": OPT_INT,
+    "tracer_ns": INT,
+}
 
 COMMON = {
     "seq": INT,
@@ -138,7 +143,7 @@ BY_KIND: dict[str, dict[str, str]] = {
 # Amounts that cannot be negative.
 NON_NEGATIVE = {
     "bytes", "duration_ns", "cpu_ns", "off_loop_ns", "waited_ns", "suspensions",
-    "threshold_ns", "dropped_events",
+    "threshold_ns", "dropped_events", "tracer_ns",
 }  # fmt: skip
 
 

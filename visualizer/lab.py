@@ -106,6 +106,12 @@ class Metrics:
     peak_concurrency: int
     threads_used: int
     loop_blocked_ms: float
+    tracer_ms: float | None  # the tracer's own time, summed over requests (None: unknown)
+    tracer_share: float | None  # ... as a share of the requests' time in the server
+
+    @property
+    def tracer_percent(self) -> float | None:
+        return self.tracer_share * 100 if self.tracer_share is not None else None
 
 
 def lab_metrics(document: dict[str, Any]) -> Metrics:
@@ -114,12 +120,14 @@ def lab_metrics(document: dict[str, Any]) -> Metrics:
     has no client timings, from arrival at the server to the last byte."""
     requests = [r for r in document["requests"] if r["finished_ns"] is not None]
     if not requests:
-        return Metrics(0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return Metrics(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None)
     start = min(_sent(r) for r in requests)
     end = max(_done(r) for r in requests)
     durations = sorted((_done(r) - _sent(r)) / 1e6 for r in requests)
     wall_ms = (end - start) / 1e6
     events = document["events"]
+    tracer_ns = [r["tracer_ns"] for r in requests if "tracer_ns" in r]
+    in_server_ns = sum(r["duration_ns"] for r in requests)
     return Metrics(
         requests=len(requests),
         wall_ms=wall_ms,
@@ -130,6 +138,8 @@ def lab_metrics(document: dict[str, Any]) -> Metrics:
         peak_concurrency=_peak(requests),
         threads_used=len({e["thread"] for e in events if e["kind"] == "view.started"}),
         loop_blocked_ms=sum(e["duration_ns"] for e in events if e["kind"] == "loop.blocked") / 1e6,
+        tracer_ms=sum(tracer_ns) / 1e6 if tracer_ns else None,
+        tracer_share=sum(tracer_ns) / in_server_ns if tracer_ns and in_server_ns else None,
     )
 
 

@@ -80,3 +80,5 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"]).group(1)
     stored = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
     assert all(r["client_done_ns"] >= r["finished_ns"] for r in stored["requests"])
+    assert all(0 < r["tracer_ns"] < r["duration_ns"] for r in stored["requests"])
+    assert "Time in the tracer itself" in results.text and "not recorded" not in results.text
