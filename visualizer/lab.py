@@ -151,15 +151,7 @@ def _percentile(ordered: list[float], percent: int) -> float:
 
 def _peak(requests: list[dict[str, Any]]) -> int:
     """The most requests in the server at one moment (arrival to last byte)."""
-    changes = sorted(
-        [(r["received_ns"], 1) for r in requests] + [(r["finished_ns"], -1) for r in requests],
-        key=lambda change: (change[0], change[1]),
-    )
-    peak = current = 0
-    for _, change in changes:
-        current += change
-        peak = max(peak, current)
-    return peak
+    return _most_overlapping([(r["received_ns"], r["finished_ns"]) for r in requests])
 
 
 @dataclass(frozen=True)
@@ -241,3 +233,115 @@ def timeline(document: dict[str, Any]) -> tuple[list[Lane], float]:
     for thread, spans in sorted(thread_spans.items()):
         lanes.append(Lane(f"thread {thread}", spans))
     return lanes, span / 1e6
+
+
+# -- predict, then reveal --------------------------------------------------------------
+
+OVERLAP_CHOICES = {
+    "together": "all at the same time",
+    "partly": "partly overlapping",
+    "one-by-one": "one after another",
+}
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """The trace's answers to the questions asked before the run, and why."""
+
+    overlap: str  # a key of OVERLAP_CHOICES
+    wall_ms: float
+    reasons: list[str]
+    predicted_overlap: str | None = None
+    predicted_wall_ms: int | None = None
+
+    @property
+    def overlap_right(self) -> bool | None:
+        return None if self.predicted_overlap is None else self.predicted_overlap == self.overlap
+
+    @property
+    def wall_error_percent(self) -> float | None:
+        if self.predicted_wall_ms is None or not self.wall_ms:
+            return None
+        return (self.predicted_wall_ms - self.wall_ms) / self.wall_ms * 100
+
+
+def reveal(
+    document: dict[str, Any], predicted_overlap: str | None, predicted_wall_ms: int | None
+) -> Reveal:
+    """How the requests really ran, in words computed from the trace's events."""
+    events = document["events"]
+    requests = [r for r in document["requests"] if r["finished_ns"] is not None]
+    views = _view_spans(events)
+    most_at_once = _most_overlapping(views)
+    if len(views) <= 1 or most_at_once == len(views):
+        overlap = "together"
+    elif most_at_once == 1:
+        overlap = "one-by-one"
+    else:
+        overlap = "partly"
+    reasons = []
+    pauses = [e for e in events if e["kind"] == "await.resumed"]
+    if pauses:
+        longest = max(pauses, key=lambda e: e["duration_ns"])
+        reasons.append(
+            f"The views paused {len(pauses)} times at an await (the longest, "
+            f"await {longest['awaiting']} at line {longest['line']}, for "
+            f"{longest['duration_ns'] / 1e6:.0f} ms); while one waited, the event loop ran "
+            "the others."
+        )
+    handoffs = {e["to_thread"] for e in events if e["kind"] == "thread.handoff"}
+    if handoffs:
+        reasons.append(
+            f"Django ran each plain def view in a worker thread of its own: {len(handoffs)} "
+            "threads, so their blocking calls waited side by side."
+        )
+    stalls = [e for e in events if e["kind"] == "loop.blocked"]
+    if stalls:
+        culprits = sorted({e["held_by"] or "code outside the views" for e in stalls})
+        reasons.append(
+            f"The event loop was blocked {len(stalls)} times, "
+            f"{sum(e['duration_ns'] for e in stalls) / 1e6:.0f} ms in all, by "
+            f"{', '.join(culprits)}: while it was, no other request could run."
+        )
+    if document["server"].get("interface") == "wsgi":
+        threads = len({e["thread"] for e in events if e["kind"] == "view.started"})
+        waits = [
+            (_first(events, r["id"], "view.started") or r["received_ns"]) - _sent(r)
+            for r in requests
+        ]
+        reasons.append(
+            f"The WSGI server served requests on {threads} thread(s); the others waited to be "
+            f"served (the longest wait: {max(waits, default=0) / 1e6:.0f} ms)."
+        )
+    return Reveal(
+        overlap=overlap,
+        wall_ms=lab_metrics(document).wall_ms,
+        reasons=reasons,
+        predicted_overlap=predicted_overlap if predicted_overlap in OVERLAP_CHOICES else None,
+        predicted_wall_ms=predicted_wall_ms,
+    )
+
+
+def _first(events: list[dict[str, Any]], request: str, kind: str) -> int | None:
+    return next((e["t_ns"] for e in events if e["request"] == request and e["kind"] == kind), None)
+
+
+def _view_spans(events: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    started = {e["request"]: e["t_ns"] for e in events if e["kind"] == "view.started"}
+    return [
+        (started[e["request"]], e["t_ns"])
+        for e in events
+        if e["kind"] == "view.returned" and e["request"] in started
+    ]
+
+
+def _most_overlapping(spans: list[tuple[int, int]]) -> int:
+    changes = sorted(
+        [(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans],
+        key=lambda change: (change[0], change[1]),
+    )
+    most = current = 0
+    for _, change in changes:
+        current += change
+        most = max(most, current)
+    return most

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -15,7 +17,16 @@ from django_htmx.middleware import HtmxDetails
 from tracer.django_integration import RECORDING_ID, get_tracer
 from tracer.validation import TraceRejected
 from visualizer.archive import archiver
-from visualizer.lab import MAX_LAB_REQUESTS, PHASE_LABELS, LabRun, lab_metrics, run_lab, timeline
+from visualizer.lab import (
+    MAX_LAB_REQUESTS,
+    OVERLAP_CHOICES,
+    PHASE_LABELS,
+    LabRun,
+    lab_metrics,
+    reveal,
+    run_lab,
+    timeline,
+)
 from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
 from visualizer.models import Trace
 from visualizer.pages import PageOptions, page_context
@@ -188,7 +199,7 @@ def export_trace(request: HttpRequest, recording_id: str, export_format: str) ->
 @csrf_protect
 def lab(request: HttpRequest) -> HttpResponse:
     """The lab: the run form, and the results of one run (or two, side by side)."""
-    runs = []
+    runs: list[dict[str, Any]] = []
     for key in ("recording", "compare"):
         recording_id = request.GET.get(key, "")
         if not recording_id:
@@ -205,11 +216,21 @@ def lab(request: HttpRequest) -> HttpResponse:
                 "length_ms": length_ms,
             }
         )
+    prediction = None
+    if runs and (request.GET.get("predict_overlap") or request.GET.get("predict_wall_ms")):
+        wall = request.GET.get("predict_wall_ms", "")
+        prediction = reveal(
+            runs[0]["document"],
+            request.GET.get("predict_overlap"),
+            int(wall) if wall.isdigit() else None,
+        )
     context = {
         "scenarios": SCENARIOS.values(),
         "runs": runs,
         "recording": request.GET.get("recording", ""),
         "phases": PHASE_LABELS,
+        "prediction": prediction,
+        "overlap_choices": OVERLAP_CHOICES,
         "max_requests": MAX_LAB_REQUESTS,
     }
     return render(request, "lab.html", context)
@@ -229,6 +250,10 @@ async def lab_run(request: ASGIRequest) -> HttpResponse:
     except (ValueError, RunFailed, RuntimeError) as error:
         return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
     query = f"recording={document['id']}"
+    for name in ("predict_overlap", "predict_wall_ms"):
+        value = request.POST.get(name, "")
+        if value and (value in OVERLAP_CHOICES or value.isdigit()):
+            query += f"&{name}={value}"
     previous = request.POST.get("compare_with", "")
     if previous and RECORDING_ID.fullmatch(previous):
         query += f"&compare={previous}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from visualizer.lab import lab_metrics, timeline
+from visualizer.lab import lab_metrics, reveal, timeline
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
 
@@ -69,6 +69,8 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
             "work": "0",
             "server": server,
             "threads": "1",
+            "predict_overlap": "together",
+            "predict_wall_ms": "100",
         }
         response = client.post("/lab/run/", data=form, headers={"Referer": str(page.url)})
         assert response.status_code == 302, response.text
@@ -82,3 +84,29 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     assert all(r["client_done_ns"] >= r["finished_ns"] for r in stored["requests"])
     assert all(0 < r["tracer_ns"] < r["duration_ns"] for r in stored["requests"])
     assert "Time in the tracer itself" in results.text and "not recorded" not in results.text
+    assert "You expected 100 ms" in results.text
+    assert "You expected them to run all at the same time" in results.text
+
+
+def test_the_reveal_comes_from_the_trace():
+    threads = reveal(example("sync-io-4-requests"), "one-by-one", 1200)
+    assert threads.overlap == "together"
+    assert threads.overlap_right is False
+    assert any("4 threads" in reason for reason in threads.reasons)
+    assert threads.wall_error_percent == pytest.approx(
+        (1200 - threads.wall_ms) / threads.wall_ms * 100
+    )
+
+    cpu = reveal(example("async-cpu-4-requests"), "one-by-one", None)
+    assert cpu.overlap == "one-by-one" and cpu.overlap_right is True
+    assert any("blocked 4 times" in r and "count_primes" in r for r in cpu.reasons)
+
+    awaits = reveal(example("async-io-4-requests"), None, None)
+    assert awaits.overlap == "together"
+    assert any("await fetch_data(delay_ms)" in reason for reason in awaits.reasons)
+
+
+def test_a_changed_trace_changes_the_reveal():
+    document = example("async-io-4-requests")
+    document["events"] = [e for e in document["events"] if e["kind"] != "await.resumed"]
+    assert not any("await" in reason for reason in reveal(document, None, None).reasons)
