@@ -15,17 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from visualizer.server_process import DaphneServer  # noqa: E402
-
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from visualizer.server_process import CHROMIUM, CHROMIUM_ARGS, DaphneServer  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +24,7 @@ def main() -> None:
         DaphneServer(env={"DATA_DIR": data_dir, "TRACING_ENABLED": "true"}) as server,
         sync_playwright() as playwright,
     ):
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
         page.goto(f"{server.base_url}/scenarios/async-io/")
         expect(page.locator("#connection")).to_be_hidden()

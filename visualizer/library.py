@@ -52,13 +52,20 @@ def export(document: dict[str, Any], export_format: str) -> str:
 
 
 def load_examples() -> list[Trace]:
-    """Store the bundled example traces that are not stored yet."""
+    """Store the bundled example traces that are not stored yet, and replace stored ones
+    that were recorded again since (their line numbers follow the current source)."""
     stored = []
     for path in sorted(EXAMPLES_DIR.glob("*.json")):
         raw = path.read_bytes()
         document = json.loads(raw)
-        if not Trace.objects.filter(recording_id=document["id"]).exists():
+        existing = Trace.objects.filter(recording_id=document["id"]).first()
+        if existing is None:
             stored.append(import_trace(raw, source=Trace.Source.EXAMPLE, name=_example_name(path)))
+        elif (
+            existing.source == Trace.Source.EXAMPLE
+            and existing.header.get("recorded_at") != document["recorded_at"]
+        ):
+            stored.append(Trace.store(parse_trace(raw), source=Trace.Source.EXAMPLE))
     return stored
 
 

@@ -140,27 +140,25 @@ def render_live_panels(scenario: Scenario, document: dict[str, Any], seq: int) -
     # The page is shown as it was at that step, even if later events are already in.
     source = DocumentSource({**document, "events": document["events"][:seq]})
     state = player_state(scenario, source, seq)
-    context = player_context(
-        scenario,
-        state,
-        link_query=f"recording={state.recording_id}&",
-        current_index=None,
-        oob=True,
-    )
-    return render_to_string("scenario.html#live_panels", context)
+    return render_to_string("scenario.html#live_panels", _broadcast_context(scenario, state))
 
 
 def render_snapshot(scenario: Scenario, source: TraceSource) -> str:
     """The whole player at the latest step, replacing what a (re)connected page shows."""
     state = player_state(scenario, source, None)
-    context = player_context(
+    return render_to_string("scenario.html#snapshot", _broadcast_context(scenario, state))
+
+
+def _broadcast_context(scenario: Scenario, state: PlayerState) -> dict[str, Any]:
+    """Context for HTML sent over the WebSocket: swapped out of band, with links that do
+    not know the visitor's own options (the page's script adds them)."""
+    return player_context(
         scenario,
         state,
         link_query=f"recording={state.recording_id}&",
         current_index=None,
         oob=True,
     )
-    return render_to_string("scenario.html#snapshot", context)
 
 
 def snapshot_of(scenario: Scenario, recording_id: str) -> str | None:

@@ -20,6 +20,19 @@ from typing import NoReturn
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Debian's Chromium, as the browser tests, benchmarks and screenshots launch it. Without the
+# background-networking switches it keeps trying to reach hosts this machine cannot reach.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -219,3 +219,20 @@ def test_the_bundled_examples_match_the_current_scenario_source():
             if event["kind"] == "call.blocking":
                 line = linecache.getline(source_file, event["line"])
                 assert event["callable"].split(".")[-1] in line, (path.name, event["line"], line)
+
+
+def test_examples_recorded_again_replace_the_stored_ones():
+    from visualizer.library import load_examples
+
+    trace = Trace.objects.get(recording_id="example-async-io-1-request")
+    trace.header = {**trace.header, "recorded_at": "2000-01-01T00:00:00+00:00"}
+    trace.name = "Renamed by a teacher"
+    trace.save()
+    TraceEvent.objects.filter(trace=trace).delete()
+
+    load_examples()
+
+    trace.refresh_from_db()
+    assert trace.header["recorded_at"] != "2000-01-01T00:00:00+00:00"
+    assert trace.name == "Renamed by a teacher"
+    assert TraceEvent.objects.filter(trace=trace).count() == trace.event_count == 8
