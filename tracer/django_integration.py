@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # waiting its turn for the GIL.
     "BLOCKING_CALL_THRESHOLD_MS": 10,
     "MAX_RECORDINGS": 64,
+    # True when this process is one of several serving the same runs (WSGI workers).
+    "PROCESS_TAG": False,
     "MAX_EVENTS_PER_RECORDING": 200_000,
 }
 
@@ -74,6 +76,7 @@ class Tracer:
         self.store = RecordingStore(
             max_recordings=config["MAX_RECORDINGS"],
             max_events=config["MAX_EVENTS_PER_RECORDING"],
+            process_tag=f"w{os.getpid()}-" if config["PROCESS_TAG"] else "",
         )
 
     @property

@@ -148,7 +148,8 @@ class Recording:
 
     def new_request(self, method: str, url: str, received_ns: int) -> RequestTrace:
         with self._lock:
-            request = RequestTrace(self, f"r{len(self.requests) + 1}", method, url, received_ns)
+            request_id = f"{self.store.process_tag}r{len(self.requests) + 1}"
+            request = RequestTrace(self, request_id, method, url, received_ns)
             self.requests.append(request)
         return request
 
@@ -167,7 +168,10 @@ class Recording:
             recorded = list(self.events)
             requests = [request.summary() for request in self.requests]
         document = events.trace_document(
-            recording_id=self.id,
+            # One process's part of a run that several processes served is its own document.
+            recording_id=f"{self.id}-{self.store.process_tag.rstrip('-')}"
+            if self.store.process_tag
+            else self.id,
             scenario=self.scenario,
             server=self.server,
             tracer=self.tracer,
@@ -183,7 +187,12 @@ class Recording:
 class RecordingStore:
     """The most recent recordings, in memory, and the listeners told of each event."""
 
-    def __init__(self, max_recordings: int = 64, max_events: int = 200_000) -> None:
+    def __init__(
+        self, max_recordings: int = 64, max_events: int = 200_000, process_tag: str = ""
+    ) -> None:
+        # Set when several processes serve one run (e.g. "w1234-"): it prefixes request ids
+        # and names this process's part of each recording, so the parts can be merged.
+        self.process_tag = process_tag
         self.max_recordings = max_recordings
         self.max_events = max_events
         self._recordings: OrderedDict[str, Recording] = OrderedDict()

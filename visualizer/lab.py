@@ -6,7 +6,9 @@ Every figure here is computed from the recorded trace of the run.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import statistics
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +17,19 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from visualizer.models import Trace
-from visualizer.runs import RunRequest, record_run
+from visualizer.runs import (
+    RunRequest,
+    new_recording_id,
+    record_run,
+    send_requests,
+    with_client_timings,
+)
 from visualizer.scenarios import Scenario
 from visualizer.server_process import GunicornServer
 
 MAX_LAB_REQUESTS = 200
 MAX_THREADS = 64
+MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class LabRun:
     run: RunRequest
     server: str  # "asgi" or "wsgi"
     threads: int
+    workers: int = 1
 
     @classmethod
     def from_values(cls, scenario: Scenario, values: Mapping[str, Any]) -> LabRun:
@@ -42,13 +52,14 @@ class LabRun:
         if server not in ("asgi", "wsgi"):
             raise ValueError("server must be asgi or wsgi.")
         threads = _number(values, "threads", 1, MAX_THREADS, 1)
-        return cls(scenario, RunRequest(requests, run.params), server, threads)
+        workers = _number(values, "workers", 1, MAX_WORKERS, 1)
+        return cls(scenario, RunRequest(requests, run.params), server, threads, workers)
 
     @property
     def server_label(self) -> str:
         if self.server == "asgi":
             return "ASGI (Daphne)"
-        return f"WSGI (gunicorn, 1 worker x {self.threads} thread{'s' if self.threads > 1 else ''})"
+        return f"WSGI (gunicorn, {self.workers} worker(s) x {self.threads} thread(s))"
 
 
 def _number(values: Mapping[str, Any], name: str, low: int, high: int, default: int) -> int:
@@ -74,16 +85,66 @@ async def run_lab(lab: LabRun, asgi_base_url: str) -> dict[str, Any]:
         )
     else:
         env = {"TRACING_ENABLED": "true", "DATA_DIR": str(settings.DATA_DIR)}
-        server = GunicornServer(env, threads=lab.threads)
+        server = GunicornServer(env, workers=lab.workers, threads=lab.threads)
         await asyncio.to_thread(server.start)
         try:
-            document = await record_run(
-                server.base_url, lab.scenario, requests=lab.run.requests, params=lab.run.params
-            )
+            if lab.workers == 1:
+                document = await record_run(
+                    server.base_url,
+                    lab.scenario,
+                    requests=lab.run.requests,
+                    params=lab.run.params,
+                )
+            else:
+                recording_id = new_recording_id()
+                timings = await send_requests(
+                    server.base_url,
+                    lab.scenario,
+                    recording_id,
+                    requests=lab.run.requests,
+                    params=lab.run.params,
+                )
+                merged = await database_sync_to_async(collect_parts)(recording_id, lab.run.requests)
+                document = with_client_timings(merged, timings)
         finally:
             await asyncio.to_thread(server.stop)
     await database_sync_to_async(Trace.store)(document, source=Trace.Source.RECORDED)
     return document
+
+
+def collect_parts(recording_id: str, requests: int, timeout: float = 15) -> dict[str, Any]:
+    """One document from the parts the WSGI workers stored of a run (each stores its own
+    share, as ``<id>-w<pid>``, once it has been quiet for a moment); the parts are removed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        parts = list(Trace.objects.filter(recording_id__startswith=f"{recording_id}-w"))
+        if sum(part.request_count for part in parts) >= requests or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if not parts:
+        raise RuntimeError("the WSGI workers stored no trace of the run")
+    merged = merge_parts(recording_id, [part.document() for part in parts])
+    Trace.objects.filter(pk__in=[part.pk for part in parts]).delete()
+    return merged
+
+
+def merge_parts(recording_id: str, documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge documents of one run recorded by several processes: requests by arrival,
+    events by time (keeping each process's own order), numbered again."""
+    ordered = sorted(
+        documents, key=lambda d: min((r["received_ns"] for r in d["requests"]), default=0)
+    )
+    events = heapq.merge(*(d["events"] for d in ordered), key=lambda e: e["t_ns"])
+    first = ordered[0]
+    return {
+        **first,
+        "id": recording_id,
+        "server": {**first["server"], "pid": None, "processes": len(documents)},
+        "requests": sorted(
+            (r for d in ordered for r in d["requests"]), key=lambda r: r["received_ns"]
+        ),
+        "events": [{**event, "seq": seq} for seq, event in enumerate(events, start=1)],
+    }
 
 
 def _sent(request: dict[str, Any]) -> int:

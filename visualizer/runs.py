@@ -70,6 +70,9 @@ def new_recording_id(prefix: str = "") -> str:
     return f"{prefix}{uuid.uuid4().hex[:16]}"
 
 
+ClientTimings = dict[str, tuple[int, int]]
+
+
 async def record_run(
     base_url: str,
     scenario: Scenario,
@@ -82,7 +85,27 @@ async def record_run(
     """Send ``requests`` concurrent GETs to the scenario's real view on the server at
     ``base_url``, all in one recording, and return that recording's trace document."""
     recording_id = recording_id or new_recording_id()
-    sent: dict[str, tuple[int, int]] = {}
+    timings = await send_requests(
+        base_url, scenario, recording_id, requests=requests, params=params, timeout=timeout
+    )
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
+        document = await client.get(f"/recordings/{recording_id}.json")
+        document.raise_for_status()
+        result: dict[str, Any] = document.json()
+    return with_client_timings(result, timings)
+
+
+async def send_requests(
+    base_url: str,
+    scenario: Scenario,
+    recording_id: str,
+    *,
+    requests: int,
+    params: dict[str, int] | None = None,
+    timeout: float = 120,
+) -> ClientTimings:
+    """Send the run's requests at once; return when each left and its answer was in."""
+    sent: ClientTimings = {}
 
     async def send(client: httpx.AsyncClient, ref: str) -> httpx.Response:
         headers = {RECORDING_HEADER.decode(): recording_id, CLIENT_REF_HEADER.decode(): ref}
@@ -97,19 +120,21 @@ async def record_run(
             responses = await asyncio.gather(*(send(client, f"c{i}") for i in range(requests)))
         except httpx.HTTPError as error:
             raise RunFailed(f"{scenario.run_url} could not be reached: {error}") from None
-        for response in responses:
-            # A client error means the run was asked for wrongly; a server error is what
-            # the view did, and the trace shows it.
-            if 400 <= response.status_code < 500:
-                raise RunFailed(
-                    f"{scenario.run_url} answered {response.status_code}: {response.text[:300]}"
-                )
-        document = await client.get(f"/recordings/{recording_id}.json")
-        document.raise_for_status()
-        result: dict[str, Any] = document.json()
-    # The same machine's monotonic clock as the server's: the client's view of each request
-    # (including any time it waited before the server took it) fits on the trace's timeline.
-    for request in result["requests"]:
-        if request.get("client_ref") in sent:
-            request["client_sent_ns"], request["client_done_ns"] = sent[request["client_ref"]]
-    return result
+    for response in responses:
+        # A client error means the run was asked for wrongly; a server error is what the
+        # view did, and the trace shows it.
+        if 400 <= response.status_code < 500:
+            raise RunFailed(
+                f"{scenario.run_url} answered {response.status_code}: {response.text[:300]}"
+            )
+    return sent
+
+
+def with_client_timings(document: dict[str, Any], timings: ClientTimings) -> dict[str, Any]:
+    """Add the client's view of each request: the same machine's monotonic clock as the
+    server's, so it fits on the trace's timeline (including any time a request waited
+    before the server took it)."""
+    for request in document["requests"]:
+        if request.get("client_ref") in timings:
+            request["client_sent_ns"], request["client_done_ns"] = timings[request["client_ref"]]
+    return document

@@ -144,6 +144,9 @@ class GunicornServer(DaphneServer):
         super().__init__(env)
         self.workers = workers
         self.threads = threads
+        if workers > 1:
+            # Each worker records its share of a run apart, to be merged afterwards.
+            self.env["TRACE_PROCESS_TAG"] = "true"
 
     def command(self, port: int) -> list[str]:
         return [

@@ -136,6 +136,8 @@ TRACER = {
     "ENABLED": env_bool("TRACING_ENABLED", True),
     "LOOP_BLOCK_THRESHOLD_MS": env_int("TRACER_LOOP_BLOCK_THRESHOLD_MS", 20),
     "BLOCKING_CALL_THRESHOLD_MS": env_int("TRACER_BLOCKING_CALL_THRESHOLD_MS", 10),
+    # Set by the lab for WSGI runs with several worker processes.
+    "PROCESS_TAG": env_bool("TRACE_PROCESS_TAG", False),
 }
 
 # The scenarios' slow upstream service. Empty: the app starts one on a free loopback port.

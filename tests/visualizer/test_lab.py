@@ -110,3 +110,34 @@ def test_a_changed_trace_changes_the_reveal():
     document = example("async-io-4-requests")
     document["events"] = [e for e in document["events"] if e["kind"] != "await.resumed"]
     assert not any("await" in reason for reason in reveal(document, None, None).reasons)
+
+
+def test_a_wsgi_run_on_two_workers_is_merged_into_one_trace(traced_server):
+    from tracer.validation import validate_trace
+
+    with httpx.Client(base_url=traced_server.base_url, timeout=90) as client:
+        page = client.get("/lab/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        form = {
+            "csrfmiddlewaretoken": token,
+            "scenario": "sync-io",
+            "requests": "6",
+            "delay_ms": "200",
+            "server": "wsgi",
+            "workers": "2",
+            "threads": "1",
+        }
+        response = client.post("/lab/run/", data=form, headers={"Referer": str(page.url)})
+        assert response.status_code == 302, response.text
+        recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"])[1]
+        document = client.get(f"/traces/{recording}/export.json").json()
+
+    validate_trace(document)
+    assert document["server"]["processes"] == 2
+    assert len(document["requests"]) == 6
+    workers = {r["id"].split("-")[0] for r in document["requests"]}
+    assert len(workers) == 2
+    assert [e["seq"] for e in document["events"]] == list(range(1, len(document["events"]) + 1))
+    # Two workers of one thread: six 200 ms requests take about three rounds.
+    assert lab_metrics(document).wall_ms >= 3 * 200 * 0.9
+    assert f"{recording}-w" not in httpx.get(f"{traced_server.base_url}/traces/").text
