@@ -56,36 +56,39 @@ def test_the_timeline_has_a_lane_per_request_the_loop_and_each_thread():
     assert length_ms > 300
 
 
-@pytest.mark.parametrize(("server", "expected"), [("asgi", "daphne"), ("wsgi", "gunicorn")])
-def test_a_lab_run_through_the_page(traced_server, server, expected):
-    with httpx.Client(base_url=traced_server.base_url, timeout=60) as client:
+def post_lab_run(app_server, **fields: str) -> tuple[str, str]:
+    """Submit the lab form as a browser would; the results page and the recording id."""
+    with httpx.Client(base_url=app_server.base_url, timeout=90) as client:
         page = client.get("/lab/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        form = {
-            "csrfmiddlewaretoken": token,
-            "scenario": "sync-io",
-            "requests": "6",
-            "delay_ms": "100",
-            "work": "0",
-            "server": server,
-            "threads": "1",
-            "predict_overlap": "together",
-            "predict_wall_ms": "100",
-        }
+        form = {"csrfmiddlewaretoken": token, "scenario": "sync-io", "threads": "1", **fields}
         response = client.post("/lab/run/", data=form, headers={"Referer": str(page.url)})
         assert response.status_code == 302, response.text
         results = client.get(response.headers["location"])
-
     assert results.status_code == 200
-    assert expected in results.text
-    assert results.text.count('<li class="lane">') >= 6 + 1
-    recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"]).group(1)
+    recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"])[1]
+    return results.text, recording
+
+
+@pytest.mark.parametrize(("server", "expected"), [("asgi", "daphne"), ("wsgi", "gunicorn")])
+def test_a_lab_run_through_the_page(traced_server, server, expected):
+    text, recording = post_lab_run(
+        traced_server,
+        requests="6",
+        delay_ms="100",
+        server=server,
+        predict_overlap="together",
+        predict_wall_ms="100",
+    )
+
+    assert expected in text
+    assert text.count('<li class="lane">') >= 6 + 1
     stored = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
     assert all(r["client_done_ns"] >= r["finished_ns"] for r in stored["requests"])
     assert all(0 < r["tracer_ns"] < r["duration_ns"] for r in stored["requests"])
-    assert "Time in the tracer itself" in results.text and "not recorded" not in results.text
-    assert "You expected 100 ms" in results.text
-    assert "You expected them to run all at the same time" in results.text
+    assert "Time in the tracer itself" in text and "not recorded" not in text
+    assert "You expected 100 ms" in text
+    assert "You expected them to run all at the same time" in text
 
 
 def test_the_reveal_comes_from_the_trace():
@@ -115,22 +118,10 @@ def test_a_changed_trace_changes_the_reveal():
 def test_a_wsgi_run_on_two_workers_is_merged_into_one_trace(traced_server):
     from tracer.validation import validate_trace
 
-    with httpx.Client(base_url=traced_server.base_url, timeout=90) as client:
-        page = client.get("/lab/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        form = {
-            "csrfmiddlewaretoken": token,
-            "scenario": "sync-io",
-            "requests": "6",
-            "delay_ms": "200",
-            "server": "wsgi",
-            "workers": "2",
-            "threads": "1",
-        }
-        response = client.post("/lab/run/", data=form, headers={"Referer": str(page.url)})
-        assert response.status_code == 302, response.text
-        recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"])[1]
-        document = client.get(f"/traces/{recording}/export.json").json()
+    _, recording = post_lab_run(
+        traced_server, requests="6", delay_ms="200", server="wsgi", workers="2"
+    )
+    document = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
 
     validate_trace(document)
     assert document["server"]["processes"] == 2
