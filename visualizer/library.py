@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import transaction
 
 from tracer.chrome_trace import to_chrome_trace
-from tracer.django_integration import get_tracer
 from tracer.validation import TraceRejected, parse_trace
 from visualizer.models import Trace
+from visualizer.sources import find_source
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
@@ -31,14 +31,9 @@ def import_trace(raw: bytes, *, source: str = Trace.Source.IMPORTED, name: str =
 
 
 def trace_document(recording_id: str) -> dict[str, Any] | None:
-    """A recording's document: the stored one, unless this server's memory holds more of
-    it (a run still going on). The stored one may have more than the tracer saw, such as
-    the client's timings of a lab run."""
-    trace = Trace.objects.filter(recording_id=recording_id).first()
-    recording = get_tracer().store.get(recording_id)
-    if recording is not None and (trace is None or len(recording.events) > trace.event_count):
-        return recording.document()
-    return trace.document() if trace is not None else None
+    """A recording's whole document, from wherever find_source finds it."""
+    source = find_source(recording_id)
+    return source.document() if source is not None else None
 
 
 EXPORT_FORMATS = {"trace": "", "chrome": ".chrome"}

@@ -30,12 +30,15 @@ class TraceSource(Protocol):
 
     def first_request(self) -> str | None: ...
 
+    def document(self) -> dict[str, Any]:
+        """The whole trace document."""
+
 
 class DocumentSource:
     """A trace document held in memory."""
 
     def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
+        self._document = document
         self.recording_id = document["id"]
         self.scenario_slug = (document.get("scenario") or {}).get("slug") or ""
         self.events: list[Event] = document["events"]
@@ -56,6 +59,9 @@ class DocumentSource:
 
     def first_request(self) -> str | None:
         return next(iter(self._received), None)
+
+    def document(self) -> dict[str, Any]:
+        return self._document
 
 
 class StoredSource:
@@ -91,12 +97,16 @@ class StoredSource:
         first = TraceRequest.objects.filter(trace=self.trace).order_by("position").first()
         return first.request_id if first else None
 
+    def document(self) -> dict[str, Any]:
+        return self.trace.document()
+
 
 def find_source(recording_id: str) -> TraceSource | None:
-    """The recording from this server's memory if it is there (it may still be growing),
-    else from the database."""
-    recording = get_tracer().store.get(recording_id)
-    if recording is not None:
-        return DocumentSource(recording.document())
+    """A recording: the stored one, unless this server's memory holds more of it (a run
+    still going on). The stored one may have more than the tracer saw, such as the
+    client's timings of a lab run."""
     trace = Trace.objects.filter(recording_id=recording_id).first()
+    recording = get_tracer().store.get(recording_id)
+    if recording is not None and (trace is None or len(recording.events) > trace.event_count):
+        return DocumentSource(recording.document())
     return StoredSource(trace) if trace is not None else None

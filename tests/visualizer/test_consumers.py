@@ -10,7 +10,8 @@ from channels.testing import WebsocketCommunicator
 from tracer.django_integration import get_tracer
 from visualizer.routing import websocket_application
 
-pytestmark = pytest.mark.asyncio
+# Snapshots look the recording up in the database too (from a worker thread).
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 ORIGIN = (b"origin", b"http://localhost")
 
