@@ -1,7 +1,8 @@
 """Do the lab's timings agree with an independent HTTP client's?
 
 Starts the app under Daphne, sends --requests concurrent requests to a scenario with its
-own httpx client (timing each request itself, around the whole exchange), fetches the
+own client (plain sockets, connected beforehand, one thread a request, timing each from the
+moment its bytes go out to the last byte of the answer), fetches the
 recorded trace, and compares each request's duration in the trace (server: arrival to last
 byte) with the client's measurement, and the lab's wall time with the client's.
 
@@ -13,13 +14,14 @@ Target: agreement within 5 %.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,26 +33,45 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
 
 
-async def send_all(base_url: str, path: str, count: int, delay_ms: int) -> dict[str, Any]:
+def send_all(host: str, port: int, path: str, count: int, delay_ms: int) -> dict[str, Any]:
+    """Send ``count`` requests at once on connections opened beforehand, one thread each,
+    timing each from the moment its bytes go out to the last byte of the answer."""
     recording = f"agreement-{time.time_ns()}"
+    connections = [socket.create_connection((host, port)) for _ in range(count)]
     timings: dict[str, float] = {}
+    ready = threading.Barrier(count + 1)
 
-    async def one(client: httpx.AsyncClient, ref: str) -> None:
+    def one(index: int) -> None:
+        ref = f"c{index}"
+        request = (
+            f"GET {path}?delay_ms={delay_ms} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"X-Trace-Recording: {recording}\r\nX-Trace-Client-Ref: {ref}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        connection = connections[index]
+        ready.wait()
         started = time.perf_counter()
-        response = await client.get(
-            path,
-            params={"delay_ms": delay_ms},
-            headers={"X-Trace-Recording": recording, "X-Trace-Client-Ref": ref},
-        )
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
         timings[ref] = (time.perf_counter() - started) * 1000
-        response.raise_for_status()
+        connection.close()
+        if not answer.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"{ref}: {answer[:200]!r}")
 
-    limits = httpx.Limits(max_connections=None)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-        wall_started = time.perf_counter()
-        await asyncio.gather(*(one(client, f"c{i}") for i in range(count)))
-        wall_ms = (time.perf_counter() - wall_started) * 1000
-        document = (await client.get(f"/recordings/{recording}.json")).json()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    wall_started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall_ms = (time.perf_counter() - wall_started) * 1000
+    if len(timings) != count:
+        raise RuntimeError("some requests failed")
+    with httpx.Client(base_url=f"http://{host}:{port}", timeout=60) as client:
+        document = client.get(f"/recordings/{recording}.json").json()
     return {"document": document, "timings": timings, "wall_ms": wall_ms}
 
 
@@ -72,9 +93,10 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="lab-agreement-")
     try:
         with DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir}) as server:
-            run = (server.base_url, scenario.run_url, arguments.requests, arguments.delay_ms)
-            asyncio.run(send_all(*run))  # warm-up: the server's first requests import code
-            result = asyncio.run(send_all(*run))
+            host, port = server.base_url.removeprefix("http://").split(":")
+            run = (host, int(port), scenario.run_url, arguments.requests, arguments.delay_ms)
+            send_all(*run)  # warm-up: the server's first requests import code
+            result = send_all(*run)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
