@@ -10,14 +10,17 @@ import heapq
 import statistics
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from tracer.django_integration import get_tracer
 from visualizer.models import Trace
 from visualizer.runs import (
+    ClientTimings,
+    RunFailed,
     RunRequest,
     new_recording_id,
     record_run,
@@ -75,41 +78,127 @@ def _number(values: Mapping[str, Any], name: str, low: int, high: int, default: 
     return number
 
 
-async def run_lab(lab: LabRun, asgi_base_url: str) -> dict[str, Any]:
+async def run_lab(
+    lab: LabRun,
+    asgi_base_url: str,
+    recording_id: str | None = None,
+    progress: ClientTimings | None = None,
+) -> dict[str, Any]:
     """Fire the requests for real and return the recorded trace, with the client's view of
     each request, stored. ASGI runs go to this server; WSGI runs to a gunicorn process
-    started for the run (same database)."""
-    if lab.server == "asgi":
-        document = await record_run(
-            asgi_base_url, lab.scenario, requests=lab.run.requests, params=lab.run.params
+    started for the run (same database). ``progress`` fills as the requests go."""
+    recording_id = recording_id or new_recording_id()
+    requests, params = lab.run.requests, lab.run.params
+
+    async def record(base_url: str) -> dict[str, Any]:
+        return await record_run(
+            base_url,
+            lab.scenario,
+            requests=requests,
+            params=params,
+            recording_id=recording_id,
+            progress=progress,
         )
+
+    if lab.server == "asgi":
+        document = await record(asgi_base_url)
     else:
         env = {"TRACING_ENABLED": "true", "DATA_DIR": str(settings.DATA_DIR)}
         server = GunicornServer(env, workers=lab.workers, threads=lab.threads)
         await asyncio.to_thread(server.start)
         try:
             if lab.workers == 1:
-                document = await record_run(
-                    server.base_url,
-                    lab.scenario,
-                    requests=lab.run.requests,
-                    params=lab.run.params,
-                )
+                document = await record(server.base_url)
             else:
-                recording_id = new_recording_id()
                 timings = await send_requests(
                     server.base_url,
                     lab.scenario,
                     recording_id,
-                    requests=lab.run.requests,
-                    params=lab.run.params,
+                    requests=requests,
+                    params=params,
+                    progress=progress,
                 )
-                merged = await database_sync_to_async(collect_parts)(recording_id, lab.run.requests)
+                merged = await database_sync_to_async(collect_parts)(recording_id, requests)
                 document = with_client_timings(merged, timings)
         finally:
             await asyncio.to_thread(server.stop)
     await database_sync_to_async(Trace.store)(document, source=Trace.Source.RECORDED)
     return document
+
+
+@dataclass
+class LabProgress:
+    """A lab run going on in this server: what its client has seen so far, and how it
+    ended (``finished``, or ``error`` saying why not)."""
+
+    lab: LabRun
+    recording_id: str
+    results_url: str
+    client: ClientTimings = field(default_factory=dict)
+    finished: bool = False
+    error: str = ""
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for _, done in self.client.values() if done)
+
+    def document(self) -> dict[str, Any]:
+        """The run so far: under ASGI the server's events from this process's tracer, with
+        the client's times; under WSGI (the events stay in the gunicorn process until the
+        run ends) the client's view of each request only."""
+        recording = get_tracer().store.get(self.recording_id) if self.lab.server == "asgi" else None
+        so_far = recording.document() if recording else {"requests": [], "events": []}
+        events = so_far["events"]
+        requests = [dict(r) for r in so_far["requests"]]
+        seen = set()
+        for request in requests:
+            sent, done = self.client.get(request.get("client_ref") or "", (0, 0))
+            seen.add(request.get("client_ref"))
+            if sent:
+                request["client_sent_ns"] = sent
+            if done:
+                request["client_done_ns"] = done
+        for ref, (sent, done) in self.client.items():
+            if ref not in seen:
+                requests.append(
+                    {
+                        "id": ref,
+                        "method": "GET",
+                        "url": self.lab.scenario.run_url,
+                        "received_ns": sent,
+                        "finished_ns": done or None,
+                        "client_sent_ns": sent,
+                        "client_done_ns": done or None,
+                        "not_seen_by_server": True,
+                    }
+                )
+        return {"requests": requests, "events": events, "interface": self.lab.server}
+
+
+# Runs started from the lab page, by recording id; the latest few are kept.
+RUNNING: dict[str, LabProgress] = {}
+KEEP_RUNS = 32
+
+
+def start_lab(lab: LabRun, asgi_base_url: str, recording_id: str, results_url: str) -> LabProgress:
+    """Start a lab run in the background of this server's event loop; follow it with
+    RUNNING[recording_id]."""
+    progress = LabProgress(lab, recording_id, results_url)
+
+    async def run() -> None:
+        try:
+            await run_lab(lab, asgi_base_url, recording_id, progress.client)
+        except (ValueError, RunFailed, RuntimeError, OSError) as error:
+            progress.error = str(error) or error.__class__.__name__
+        finally:
+            progress.finished = True
+
+    progress.task = asyncio.create_task(run())
+    RUNNING[recording_id] = progress
+    for old in [key for key, value in RUNNING.items() if value.finished][:-KEEP_RUNS]:
+        del RUNNING[old]
+    return progress
 
 
 def collect_parts(recording_id: str, requests: int, timeout: float = 15) -> dict[str, Any]:
@@ -236,17 +325,24 @@ PHASE_LABELS = {
     "thread": "running in a worker thread",
     "blocked": "blocked",
     "stall": "event loop stalled",
+    "pending": "sent, no answer yet",
 }
 
 
-def timeline(document: dict[str, Any]) -> tuple[list[Lane], float]:
+def timeline(document: dict[str, Any], now_ns: int | None = None) -> tuple[list[Lane], float]:
     """One lane per request, then the event loop and each worker thread, with the phases
-    the events show; positions in percent of the run's length (also returned, in ms)."""
-    requests = [r for r in document["requests"] if r["finished_ns"] is not None]
+    the events show; positions in percent of the run's length (also returned, in ms).
+    For a run still going on, ``now_ns`` is where the unfinished phases end."""
+    requests = [r for r in document["requests"] if r["finished_ns"] is not None or now_ns]
     if not requests:
         return [], 0.0
+
+    def end_of(request: dict[str, Any]) -> int:
+        finished = request.get("client_done_ns") or request["finished_ns"]
+        return int(finished) if finished else now_ns or 0
+
     origin = min(_sent(r) for r in requests)
-    span = max(max(_done(r) for r in requests) - origin, 1)
+    span = max(max(end_of(r) for r in requests) - origin, 1)
 
     def segment(phase: str, start: int, end: int) -> Segment:
         left = (start - origin) / span * 100
@@ -264,26 +360,41 @@ def timeline(document: dict[str, Any]) -> tuple[list[Lane], float]:
         events = by_request.get(request["id"], [])
         started = next((e for e in events if e["kind"] == "view.started"), None)
         returned = next((e for e in events if e["kind"] == "view.returned"), None)
-        if started and returned:
+        view_end = returned["t_ns"] if returned else now_ns
+        if request.get("not_seen_by_server"):
+            # Sent, and not (yet) in this process's trace.
+            phase = "pending" if document.get("interface") == "wsgi" else "waiting"
+            segments.append(segment(phase, _sent(request), end_of(request)))
+        elif started and view_end:
             segments.append(segment("waiting", _sent(request), started["t_ns"]))
             on_loop = started["task"] is not None
             running_from = started["t_ns"]
+            suspended_at = None
             for event in events:
+                if event["kind"] == "await.suspended":
+                    suspended_at = event["t_ns"]
                 if event["kind"] == "await.resumed":
                     pause_start = event["t_ns"] - event["duration_ns"]
                     segments.append(segment("loop", running_from, pause_start))
                     segments.append(segment("suspended", pause_start, event["t_ns"]))
                     running_from = event["t_ns"]
+                    suspended_at = None
                 if event["kind"] == "call.blocking":
                     call_start = event["t_ns"] - event["duration_ns"]
                     blocked.append(segment("blocked", call_start, event["t_ns"]))
             phase = "loop" if on_loop else "thread"
-            segments.append(segment(phase, running_from, returned["t_ns"]))
+            if returned is None and suspended_at is not None:
+                segments.append(segment(phase, running_from, suspended_at))
+                segments.append(segment("suspended", suspended_at, view_end))
+            else:
+                segments.append(segment(phase, running_from, view_end))
             segments.extend(blocked)
             if not on_loop:
                 thread_spans.setdefault(started["thread"], []).append(
-                    segment("thread", started["t_ns"], returned["t_ns"])
+                    segment("thread", started["t_ns"], view_end)
                 )
+        elif now_ns and request["finished_ns"] is None:
+            segments.append(segment("waiting", _sent(request), now_ns))
         lanes.append(Lane(f"{request['id']} {request['method']} {request['url']}", segments))
     stalls = [
         segment("stall", e["started_ns"], e["started_ns"] + e["duration_ns"])

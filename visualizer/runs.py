@@ -81,12 +81,19 @@ async def record_run(
     params: dict[str, int] | None = None,
     recording_id: str | None = None,
     timeout: float = 120,
+    progress: ClientTimings | None = None,
 ) -> dict[str, Any]:
     """Send ``requests`` concurrent GETs to the scenario's real view on the server at
     ``base_url``, all in one recording, and return that recording's trace document."""
     recording_id = recording_id or new_recording_id()
     timings = await send_requests(
-        base_url, scenario, recording_id, requests=requests, params=params, timeout=timeout
+        base_url,
+        scenario,
+        recording_id,
+        requests=requests,
+        params=params,
+        timeout=timeout,
+        progress=progress,
     )
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
         document = await client.get(f"/recordings/{recording_id}.json")
@@ -103,13 +110,17 @@ async def send_requests(
     requests: int,
     params: dict[str, int] | None = None,
     timeout: float = 120,
+    progress: ClientTimings | None = None,
 ) -> ClientTimings:
-    """Send the run's requests at once; return when each left and its answer was in."""
-    sent: ClientTimings = {}
+    """Send the run's requests at once; return when each left and its answer was in.
+    ``progress``, if given, shows the run as it goes: each request as it leaves (answer
+    time 0), then with its answer time."""
+    sent: ClientTimings = {} if progress is None else progress
 
     async def send(client: httpx.AsyncClient, ref: str) -> httpx.Response:
         headers = {RECORDING_HEADER.decode(): recording_id, CLIENT_REF_HEADER.decode(): ref}
         started = time.monotonic_ns()
+        sent[ref] = (started, 0)
         response = await client.get(scenario.run_url, params=params or {}, headers=headers)
         sent[ref] = (started, time.monotonic_ns())
         return response

@@ -14,6 +14,7 @@ urlpatterns = [
     path("recordings/<str:recording_id>.json", views.recording_json, name="recording-json"),
     path("lab/", views.lab, name="lab"),
     path("lab/run/", views.lab_run, name="lab-run"),
+    path("lab/runs/<str:recording_id>/", views.lab_progress, name="lab-progress"),
     path("traces/", views.library, name="library"),
     path("traces/import/", views.import_upload, name="trace-import"),
     path("traces/<str:recording_id>/", views.trace_player, name="trace-player"),

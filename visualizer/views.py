@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from tracer.django_integration import RECORDING_ID, get_tracer
@@ -21,21 +23,28 @@ from visualizer.lab import (
     MAX_LAB_REQUESTS,
     OVERLAP_CHOICES,
     PHASE_LABELS,
+    RUNNING,
+    LabProgress,
     LabRun,
     lab_metrics,
     reveal,
     run_lab,
+    start_lab,
     timeline,
 )
 from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
 from visualizer.models import Trace
 from visualizer.pages import PageOptions, page_context
-from visualizer.runs import RunFailed, RunRequest, own_base_url, record_run
+from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
 from visualizer.sources import find_source
 
 
 class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+class HtmxASGIRequest(ASGIRequest):
     htmx: HtmxDetails
 
 
@@ -225,36 +234,91 @@ def lab(request: HttpRequest) -> HttpResponse:
             int(wall) if wall.isdigit() else None,
         )
     context = {
-        "scenarios": SCENARIOS.values(),
+        **_lab_form_context(request.GET.get("recording", "")),
         "runs": runs,
-        "recording": request.GET.get("recording", ""),
-        "phases": PHASE_LABELS,
         "prediction": prediction,
-        "overlap_choices": OVERLAP_CHOICES,
-        "max_requests": MAX_LAB_REQUESTS,
     }
     return render(request, "lab.html", context)
 
 
+def _lab_form_context(recording: str) -> dict[str, Any]:
+    return {
+        "scenarios": SCENARIOS.values(),
+        "recording": recording,
+        "phases": PHASE_LABELS,
+        "overlap_choices": OVERLAP_CHOICES,
+        "max_requests": MAX_LAB_REQUESTS,
+    }
+
+
+def _lab_problem(request: HtmxHttpRequest | HtmxASGIRequest, message: str) -> HttpResponse:
+    """A run that cannot start or failed: said in the page (htmx) or as plain text."""
+    if request.htmx:
+        # htmx swaps only successful answers; the message replaces the progress panel.
+        return render(request, "lab.html#lab_problem", {"message": message})
+    return HttpResponse(message, status=400, content_type="text/plain")
+
+
 @require_POST
 @csrf_protect
-async def lab_run(request: ASGIRequest) -> HttpResponse:
-    """Run the lab's requests for real, then show the results (next to the previous run
-    when asked to compare)."""
+async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
+    """Run the lab's requests for real. From the page (htmx) the run goes on in the
+    background and the page follows it live; without JavaScript the answer comes when the
+    run is done. Either way the results page is next (next to the previous run when asked
+    to compare)."""
     scenario = get_scenario(request.POST.get("scenario", ""))
     if scenario is None:
-        return HttpResponse("Choose a scenario.", status=400, content_type="text/plain")
+        return _lab_problem(request, "Choose a scenario.")
     try:
         setup = LabRun.from_values(scenario, request.POST)
-        document = await run_lab(setup, own_base_url(request.scope))
-    except (ValueError, RunFailed, RuntimeError) as error:
-        return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
-    query = f"recording={document['id']}"
+    except ValueError as error:
+        return _lab_problem(request, f"Could not run: {error}")
+    recording_id = new_recording_id()
+    results_url = f"{reverse('lab')}?{_results_query(request.POST, recording_id)}"
+    if request.htmx:
+        progress = start_lab(setup, own_base_url(request.scope), recording_id, results_url)
+        return render(request, "lab.html#progress", _progress_context(progress))
+    try:
+        await run_lab(setup, own_base_url(request.scope), recording_id)
+    except (RunFailed, RuntimeError, OSError) as error:
+        return _lab_problem(request, f"Could not run: {error}")
+    return redirect(results_url)
+
+
+def _results_query(form: QueryDict, recording_id: str) -> str:
+    query = f"recording={recording_id}"
     for name in ("predict_overlap", "predict_wall_ms"):
-        value = request.POST.get(name, "")
+        value = form.get(name, "")
         if value and (value in OVERLAP_CHOICES or value.isdigit()):
             query += f"&{name}={value}"
-    previous = request.POST.get("compare_with", "")
+    previous = form.get("compare_with", "")
     if previous and RECORDING_ID.fullmatch(previous):
         query += f"&compare={previous}"
-    return redirect(f"{reverse('lab')}?{query}")
+    return query
+
+
+@require_GET
+async def lab_progress(request: HtmxASGIRequest, recording_id: str) -> HttpResponse:
+    """A lab run going on: its timeline so far (polled by the page); once done, the
+    results page."""
+    progress = RUNNING.get(recording_id)
+    if progress is None:
+        raise Http404("No lab run with that id is going on in this server.")
+    if progress.finished and not progress.error:
+        if request.htmx:
+            return HttpResponseClientRedirect(progress.results_url)
+        return redirect(progress.results_url)
+    if request.htmx:
+        return render(request, "lab.html#progress", _progress_context(progress))
+    context = {**_lab_form_context(""), **_progress_context(progress), "runs": []}
+    return render(request, "lab.html", context)
+
+
+def _progress_context(progress: LabProgress) -> dict[str, Any]:
+    now = time.monotonic_ns()
+    lanes, length_ms = timeline(progress.document(), now_ns=now)
+    return {
+        "progress": progress,
+        "live": {"lanes": lanes, "length_ms": length_ms},
+        "phases": PHASE_LABELS,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -56,18 +57,88 @@ def test_the_timeline_has_a_lane_per_request_the_loop_and_each_thread():
     assert length_ms > 300
 
 
+def open_lab(client: httpx.Client, htmx: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+    """Open the lab page as a browser would: the form's CSRF field and the headers to post
+    it with (as htmx does, if asked)."""
+    page = client.get("/lab/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    headers = {"Referer": str(page.url)} | ({"HX-Request": "true"} if htmx else {})
+    return {"csrfmiddlewaretoken": token}, headers
+
+
 def post_lab_run(app_server, **fields: str) -> tuple[str, str]:
-    """Submit the lab form as a browser would; the results page and the recording id."""
+    """Submit the lab form without JavaScript; the results page and the recording id."""
     with httpx.Client(base_url=app_server.base_url, timeout=90) as client:
-        page = client.get("/lab/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        form = {"csrfmiddlewaretoken": token, "scenario": "sync-io", "threads": "1", **fields}
-        response = client.post("/lab/run/", data=form, headers={"Referer": str(page.url)})
+        csrf, headers = open_lab(client)
+        form = {**csrf, "scenario": "sync-io", "threads": "1", **fields}
+        response = client.post("/lab/run/", data=form, headers=headers)
         assert response.status_code == 302, response.text
         results = client.get(response.headers["location"])
     assert results.status_code == 200
     recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"])[1]
     return results.text, recording
+
+
+def test_the_timeline_of_a_run_going_on_ends_its_open_phases_now():
+    document = example("async-io-4-requests")
+    first = document["requests"][0]["id"]
+    suspended = next(
+        e for e in document["events"] if e["kind"] == "await.suspended" and e["request"] == first
+    )
+    # The run as it was just after the first request's view paused.
+    document["events"] = [e for e in document["events"] if e["seq"] <= suspended["seq"]]
+    for request in document["requests"]:
+        request["finished_ns"] = None
+    now = suspended["t_ns"] + 100_000_000
+
+    lanes, length_ms = timeline(document, now_ns=now)
+
+    phases = [segment.phase for segment in lanes[0].segments]
+    assert phases[-1] == "suspended"
+    assert lanes[0].segments[-1].left + lanes[0].segments[-1].width == pytest.approx(100)
+    assert length_ms == pytest.approx((now - document["requests"][0]["received_ns"]) / 1e6)
+    assert timeline(document) == ([], 0.0)  # nothing finished: no figures yet
+
+
+def test_a_lab_run_is_followed_live_from_the_page(traced_server):
+    """With htmx the run goes on in the background; polling shows its lanes growing, then
+    sends the browser to the results."""
+    with httpx.Client(base_url=traced_server.base_url, timeout=90) as client:
+        csrf, htmx = open_lab(client, htmx=True)
+        form = {**csrf, "scenario": "async-io", "requests": "8", "delay_ms": "1500"}
+        started = client.post("/lab/run/", data=form, headers=htmx)
+        assert started.status_code == 200, started.text
+        poll_url = re.search(r'hx-get="(/lab/runs/[^"]+/)"', started.text)[1]
+
+        seen_suspended_while_running = False
+        for _ in range(100):
+            polled = client.get(poll_url, headers=htmx)
+            if "HX-Redirect" in polled.headers:
+                break
+            answered = int(re.search(r'<strong class="answered">(\d+)</strong>', polled.text)[1])
+            if answered < 8 and "suspended on an await" in polled.text:
+                seen_suspended_while_running = True
+            time.sleep(0.2)
+        results = client.get(polled.headers["HX-Redirect"])
+        no_js = client.get(poll_url)
+
+    assert seen_suspended_while_running
+    assert results.status_code == 200
+    assert results.text.count('<li class="lane">') >= 8 + 1
+    assert no_js.status_code == 302 and no_js.headers["location"] == polled.headers["HX-Redirect"]
+
+
+def test_a_lab_run_with_bad_input_says_why_in_the_page(traced_server):
+    with httpx.Client(base_url=traced_server.base_url, timeout=30) as client:
+        csrf, htmx = open_lab(client, htmx=True)
+        form = {**csrf, "scenario": "async-io", "requests": "500"}
+        answer = client.post("/lab/run/", data=form, headers=htmx)
+        unknown = client.get("/lab/runs/nope/", headers=htmx)
+
+    assert answer.status_code == 200
+    assert 'role="alert"' in answer.text
+    assert "requests must be a whole number from 1 to 200" in answer.text
+    assert unknown.status_code == 404
 
 
 @pytest.mark.parametrize(("server", "expected"), [("asgi", "daphne"), ("wsgi", "gunicorn")])

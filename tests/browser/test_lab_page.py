@@ -1,0 +1,31 @@
+"""The lab page in real Chromium: a run is followed live, then its results show."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+
+def test_it_shows_the_timeline_while_the_run_goes_on_then_the_results(page: Page, browser_server):
+    page.goto(f"{browser_server.base_url}/lab/")
+    page.get_by_label("Scenario").select_option("async-io")
+    page.get_by_label("Concurrent requests").fill("6")
+    page.get_by_label("I/O delay (ms)").fill("2000")
+    page.get_by_label("How long will all the requests take, in ms?").fill("2000")
+
+    page.get_by_role("button", name="Run").click()
+
+    live = page.locator("#lab-live")
+    expect(live).to_contain_text("Running now", timeout=5000)
+    expect(live.locator(".lane .phase.suspended").first).to_be_attached(timeout=5000)
+    answered = int(live.locator(".answered").inner_text())
+    assert answered < 6
+    assert live.locator("li.lane").count() >= 6 + 1
+
+    expect(page).to_have_url(re.compile(r"/lab/\?recording=\w+"), timeout=15_000)
+    expect(page.locator("#reveal")).to_contain_text("You expected 2000 ms")
+    expect(page.locator("table.results")).to_contain_text("Wall time")
