@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import statistics
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -63,6 +65,43 @@ class LabRun:
         if self.server == "asgi":
             return "ASGI (Daphne)"
         return f"WSGI (gunicorn, {self.workers} worker(s) x {self.threads} thread(s))"
+
+
+FORM_DEFAULTS = {
+    "requests": 20,
+    "delay_ms": 300,
+    "work": 20000,
+    "server": "asgi",
+    "workers": 1,
+    "threads": 1,
+}
+
+
+def form_values(values: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]:
+    """The lab form's starting values: the defaults, or those given in the page's URL (a
+    link can set up a run), where they are valid."""
+    form: dict[str, Any] = {"scenario": scenario.slug}
+    for name, default in FORM_DEFAULTS.items():
+        raw = values.get(name)
+        if name == "server":
+            form[name] = raw if raw in ("asgi", "wsgi") else default
+        else:
+            form[name] = int(raw) if isinstance(raw, str) and raw.isdigit() else default
+    return form
+
+
+def setup_of(document: dict[str, Any]) -> dict[str, str]:
+    """The lab form's values that would run this recording again (as far as the trace
+    tells): its scenario, request count, server and the view's parameters."""
+    values = {
+        "scenario": (document.get("scenario") or {}).get("slug") or "",
+        "requests": str(len(document["requests"])),
+        "server": document["server"].get("interface") or "asgi",
+    }
+    if document["requests"]:
+        query = urlsplit(document["requests"][0]["url"]).query
+        values |= {name: value for name, value in parse_qsl(query) if name in FORM_DEFAULTS}
+    return values
 
 
 def _number(values: Mapping[str, Any], name: str, low: int, high: int, default: int) -> int:
@@ -416,6 +455,33 @@ OVERLAP_CHOICES = {
 }
 
 
+NO_PAUSE = "none"
+
+
+def pause_choices(scenario: Scenario) -> dict[str, str]:
+    """Answers to "where does the view pause?": each statement line of the view, and
+    nowhere. Which is right comes from the trace, after the run."""
+    lines, start = inspect.getsourcelines(scenario.view)
+    choices = {}
+    for number, text in enumerate(lines[1:], start=start + 1):
+        code = text.strip()
+        if code and not code.startswith(("#", ")", "]", "}")):
+            choices[str(number)] = f"line {number}: {code}"
+    choices[NO_PAUSE] = "nowhere: it runs straight through without pausing at an await"
+    return choices
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Where the trace saw the view pause: a line, the awaited expression, and the first
+    step (of the first request) that shows it."""
+
+    line: int
+    awaiting: str
+    request: str
+    step: int
+
+
 @dataclass(frozen=True)
 class Reveal:
     """The trace's answers to the questions asked before the run, and why."""
@@ -423,8 +489,18 @@ class Reveal:
     overlap: str  # a key of OVERLAP_CHOICES
     wall_ms: float
     reasons: list[str]
+    pauses: list[Pause] = field(default_factory=list)
     predicted_overlap: str | None = None
     predicted_wall_ms: int | None = None
+    predicted_pause: str | None = None  # a key of pause_choices
+
+    @property
+    def pause_right(self) -> bool | None:
+        if self.predicted_pause is None:
+            return None
+        if self.predicted_pause == NO_PAUSE:
+            return not self.pauses
+        return self.predicted_pause in {str(pause.line) for pause in self.pauses}
 
     @property
     def overlap_right(self) -> bool | None:
@@ -438,10 +514,19 @@ class Reveal:
 
 
 def reveal(
-    document: dict[str, Any], predicted_overlap: str | None, predicted_wall_ms: int | None
+    document: dict[str, Any],
+    predicted_overlap: str | None,
+    predicted_wall_ms: int | None,
+    predicted_pause: str | None = None,
 ) -> Reveal:
     """How the requests really ran, in words computed from the trace's events."""
     events = document["events"]
+    pauses: dict[int, Pause] = {}
+    for event in events:
+        if event["kind"] == "await.suspended" and event["line"] not in pauses:
+            pauses[event["line"]] = Pause(
+                event["line"], event["awaiting"], event["request"], event["seq"]
+            )
     requests = [r for r in document["requests"] if r["finished_ns"] is not None]
     views = _view_spans(events)
     most_at_once = _most_overlapping(views)
@@ -452,11 +537,11 @@ def reveal(
     else:
         overlap = "partly"
     reasons = []
-    pauses = [e for e in events if e["kind"] == "await.resumed"]
-    if pauses:
-        longest = max(pauses, key=lambda e: e["duration_ns"])
+    resumed = [e for e in events if e["kind"] == "await.resumed"]
+    if resumed:
+        longest = max(resumed, key=lambda e: e["duration_ns"])
         reasons.append(
-            f"The views paused {len(pauses)} times at an await (the longest, "
+            f"The views paused {len(resumed)} times at an await (the longest, "
             f"await {longest['awaiting']} at line {longest['line']}, for "
             f"{longest['duration_ns'] / 1e6:.0f} ms); while one waited, the event loop ran "
             "the others."
@@ -489,8 +574,10 @@ def reveal(
         overlap=overlap,
         wall_ms=lab_metrics(document).wall_ms,
         reasons=reasons,
+        pauses=sorted(pauses.values(), key=lambda pause: pause.line),
         predicted_overlap=predicted_overlap if predicted_overlap in OVERLAP_CHOICES else None,
         predicted_wall_ms=predicted_wall_ms,
+        predicted_pause=predicted_pause or None,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -26,9 +27,12 @@ from visualizer.lab import (
     RUNNING,
     LabProgress,
     LabRun,
+    form_values,
     lab_metrics,
+    pause_choices,
     reveal,
     run_lab,
+    setup_of,
     start_lab,
     timeline,
 )
@@ -206,7 +210,7 @@ def export_trace(request: HttpRequest, recording_id: str, export_format: str) ->
 
 @require_GET
 @csrf_protect
-def lab(request: HttpRequest) -> HttpResponse:
+def lab(request: HtmxHttpRequest) -> HttpResponse:
     """The lab: the run form, and the results of one run (or two, side by side)."""
     runs: list[dict[str, Any]] = []
     for key in ("recording", "compare"):
@@ -226,24 +230,41 @@ def lab(request: HttpRequest) -> HttpResponse:
             }
         )
     prediction = None
-    if runs and (request.GET.get("predict_overlap") or request.GET.get("predict_wall_ms")):
-        wall = request.GET.get("predict_wall_ms", "")
+    predictions = [request.GET.get(name) for name in PREDICTIONS]
+    if runs and any(predictions):
+        overlap, wall, pause = predictions
         prediction = reveal(
             runs[0]["document"],
-            request.GET.get("predict_overlap"),
-            int(wall) if wall.isdigit() else None,
+            overlap,
+            int(wall) if wall and wall.isdigit() else None,
+            pause,
         )
+    # The form starts as the URL sets it up, else as the run shown was set up.
+    values: Mapping[str, Any] = request.GET
+    if runs and "scenario" not in request.GET:
+        values = setup_of(runs[0]["document"])
+    scenario = get_scenario(values.get("scenario") or "")
     context = {
-        **_lab_form_context(request.GET.get("recording", "")),
+        **_lab_form_context(request.GET.get("recording", ""), scenario, values),
         "runs": runs,
         "prediction": prediction,
     }
+    if request.htmx and request.htmx.target == "pause-question":
+        return render(request, "lab.html#pause_question", context)
     return render(request, "lab.html", context)
 
 
-def _lab_form_context(recording: str) -> dict[str, Any]:
+PREDICTIONS = ("predict_overlap", "predict_wall_ms", "predict_pause")
+
+
+def _lab_form_context(
+    recording: str, scenario: Scenario | None = None, values: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    scenario = scenario or next(iter(SCENARIOS.values()))
     return {
         "scenarios": SCENARIOS.values(),
+        "form": form_values(values or QueryDict(), scenario),
+        "pause_choices": pause_choices(scenario),
         "recording": recording,
         "phases": PHASE_LABELS,
         "overlap_choices": OVERLAP_CHOICES,
@@ -274,7 +295,7 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     except ValueError as error:
         return _lab_problem(request, f"Could not run: {error}")
     recording_id = new_recording_id()
-    results_url = f"{reverse('lab')}?{_results_query(request.POST, recording_id)}"
+    results_url = f"{reverse('lab')}?{_results_query(request.POST, scenario, recording_id)}"
     if request.htmx:
         progress = start_lab(setup, own_base_url(request.scope), recording_id, results_url)
         return render(request, "lab.html#progress", _progress_context(progress))
@@ -285,12 +306,17 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     return redirect(results_url)
 
 
-def _results_query(form: QueryDict, recording_id: str) -> str:
+def _results_query(form: QueryDict, scenario: Scenario, recording_id: str) -> str:
     query = f"recording={recording_id}"
-    for name in ("predict_overlap", "predict_wall_ms"):
-        value = form.get(name, "")
-        if value and (value in OVERLAP_CHOICES or value.isdigit()):
-            query += f"&{name}={value}"
+    overlap, wall, pause = (form.get(name, "") for name in PREDICTIONS)
+    if overlap in OVERLAP_CHOICES:
+        query += f"&predict_overlap={overlap}"
+    if wall.isdigit():
+        query += f"&predict_wall_ms={wall}"
+    # The lines offered were those of the scenario the page showed; without JavaScript a
+    # student may have picked another scenario after answering.
+    if pause in pause_choices(scenario) and form.get("predict_pause_for") == scenario.slug:
+        query += f"&predict_pause={pause}"
     previous = form.get("compare_with", "")
     if previous and RECORDING_ID.fullmatch(previous):
         query += f"&compare={previous}"
@@ -310,7 +336,8 @@ async def lab_progress(request: HtmxASGIRequest, recording_id: str) -> HttpRespo
         return redirect(progress.results_url)
     if request.htmx:
         return render(request, "lab.html#progress", _progress_context(progress))
-    context = {**_lab_form_context(""), **_progress_context(progress), "runs": []}
+    form_context = _lab_form_context("", progress.lab.scenario)
+    context = {**form_context, **_progress_context(progress), "runs": []}
     return render(request, "lab.html", context)
 
 

@@ -11,8 +11,14 @@ pytestmark = pytest.mark.browser
 
 
 def test_it_shows_the_timeline_while_the_run_goes_on_then_the_results(page: Page, browser_server):
-    page.goto(f"{browser_server.base_url}/lab/")
+    page.goto(f"{browser_server.base_url}/lab/?scenario=sync-io")
+    pause = page.get_by_label("Where does the view pause?")
+    expect(pause).to_contain_text("fetch_data_blocking(delay_ms)")
     page.get_by_label("Scenario").select_option("async-io")
+    # The pause question now offers the lines of the async view.
+    expect(pause).to_contain_text("await fetch_data(delay_ms)")
+    line = pause.locator("option", has_text="await fetch_data(delay_ms)").get_attribute("value")
+    pause.select_option(line)
     page.get_by_label("Concurrent requests").fill("6")
     page.get_by_label("I/O delay (ms)").fill("2000")
     page.get_by_label("How long will all the requests take, in ms?").fill("2000")
@@ -28,4 +34,5 @@ def test_it_shows_the_timeline_while_the_run_goes_on_then_the_results(page: Page
 
     expect(page).to_have_url(re.compile(r"/lab/\?recording=\w+"), timeout=15_000)
     expect(page.locator("#reveal")).to_contain_text("You expected 2000 ms")
+    expect(page.locator("#reveal")).to_contain_text(f"pause at line {line}: right")
     expect(page.locator("table.results")).to_contain_text("Wall time")

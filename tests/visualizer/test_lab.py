@@ -150,6 +150,8 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
         server=server,
         predict_overlap="together",
         predict_wall_ms="100",
+        predict_pause="none",
+        predict_pause_for="sync-io",
     )
 
     assert expected in text
@@ -160,6 +162,12 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     assert "Time in the tracer itself" in text and "not recorded" not in text
     assert "You expected 100 ms" in text
     assert "You expected them to run all at the same time" in text
+    assert "You expected the view to pause nowhere: <strong>right</strong>" in text
+    # The form is set up as this run was, ready to run again.
+    assert 'name="requests" min="1" max="200" value="6"' in text
+    assert 'name="delay_ms" min="0" max="10000" value="100"' in text
+    assert f'value="{server}" checked' in text
+    assert "It never paused at an await." in text
 
 
 def test_the_reveal_comes_from_the_trace():
@@ -178,6 +186,49 @@ def test_the_reveal_comes_from_the_trace():
     awaits = reveal(example("async-io-4-requests"), None, None)
     assert awaits.overlap == "together"
     assert any("await fetch_data(delay_ms)" in reason for reason in awaits.reasons)
+
+
+def test_where_the_view_paused_comes_from_the_trace():
+    from visualizer.lab import pause_choices
+    from visualizer.scenarios import SCENARIOS
+
+    document = example("async-io-4-requests")
+    suspended = [e for e in document["events"] if e["kind"] == "await.suspended"]
+    line = suspended[0]["line"]
+    assert str(line) in pause_choices(SCENARIOS["async-io"])
+
+    right = reveal(document, None, None, str(line))
+    assert right.pause_right is True
+    assert [(p.line, p.awaiting, p.step) for p in right.pauses] == [
+        (line, "fetch_data(delay_ms)", suspended[0]["seq"])
+    ]
+    assert reveal(document, None, None, "none").pause_right is False
+    assert reveal(document, None, None, str(line + 1)).pause_right is False
+
+    never = reveal(example("sync-io-4-requests"), None, None, "none")
+    assert never.pauses == [] and never.pause_right is True
+
+    # Move the pause in the trace, and the right answer moves with it.
+    for event in suspended:
+        event["line"] = line + 1
+    assert reveal(document, None, None, str(line + 1)).pause_right is True
+
+
+def test_the_lab_form_takes_its_setup_from_the_url_and_offers_the_views_lines(traced_server):
+    with httpx.Client(base_url=traced_server.base_url, timeout=30) as client:
+        page = client.get("/lab/?scenario=async-cpu&requests=7&server=wsgi&threads=abc")
+        swapped = client.get(
+            "/lab/?scenario=async-gather",
+            headers={"HX-Request": "true", "HX-Target": "pause-question"},
+        )
+
+    assert re.search(r'<option value="async-cpu" selected>', page.text)
+    assert 'name="requests" min="1" max="200" value="7"' in page.text
+    assert 'value="wsgi" checked' in page.text
+    assert 'name="threads" min="1" max="64" value="1"' in page.text  # invalid: the default
+    assert "primes = count_primes(limit)" in page.text
+    assert swapped.text.startswith('<div id="pause-question"')
+    assert "asyncio.gather(" in swapped.text and "count_primes" not in swapped.text
 
 
 def test_a_changed_trace_changes_the_reveal():
@@ -203,3 +254,15 @@ def test_a_wsgi_run_on_two_workers_is_merged_into_one_trace(traced_server):
     # Two workers of one thread: six 200 ms requests take about three rounds.
     assert lab_metrics(document).wall_ms >= 3 * 200 * 0.9
     assert f"{recording}-w" not in httpx.get(f"{traced_server.base_url}/traces/").text
+
+
+def test_a_pause_answer_given_for_another_scenario_is_not_scored():
+    from django.http import QueryDict
+
+    from visualizer.scenarios import SCENARIOS
+    from visualizer.views import _results_query
+
+    answered = QueryDict("predict_pause=none&predict_pause_for=async-io&predict_overlap=x")
+    scored = _results_query(answered, SCENARIOS["async-io"], "r1")
+    assert scored == "recording=r1&predict_pause=none"
+    assert _results_query(answered, SCENARIOS["sync-io"], "r1") == "recording=r1"
