@@ -285,13 +285,16 @@ def _flow_node(event: dict[str, Any]) -> str | None:
         return "loop" if event["task"] else "thread"
     if kind == kinds.CALL_BLOCKING:
         return "loop" if event["on_event_loop"] else "block"
+    if kind == kinds.LOOP_BLOCKED:
+        # A stall counts as the view running on the loop only if the view caused it; one
+        # caused elsewhere (a sync view's request can see one) moves no request along.
+        return "loop" if event["held_by"] else None
     return {
         kinds.REQUEST_RECEIVED: "received",
         kinds.VIEW_TYPE_CHECKED: "check",
         kinds.THREAD_HANDOFF: "thread",
         kinds.AWAIT_SUSPENDED: "await",
         kinds.AWAIT_RESUMED: "await",
-        kinds.LOOP_BLOCKED: "loop",
         kinds.VIEW_RETURNED: "returns",
         kinds.RESPONSE_STARTED: "sends",
         kinds.RESPONSE_FINISHED: "sends",
