@@ -37,7 +37,7 @@ class MessageRejected(Exception):
     """A message from the browser that is not one we accept; the text says why."""
 
 
-def parse_message(text: str | None) -> dict[str, Any]:
+def parse_message(text: str | None, actions: dict[str, set[str]] = ACTIONS) -> dict[str, Any]:
     """Check a browser message: a small JSON object with a known action and known keys."""
     if text is None:
         raise MessageRejected("Messages must be text (JSON), not binary.")
@@ -50,9 +50,9 @@ def parse_message(text: str | None) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise MessageRejected("Messages must be JSON objects.")
     action = message.get("action")
-    if action not in ACTIONS:
-        raise MessageRejected(f"Unknown action; expected one of: {', '.join(ACTIONS)}.")
-    unknown = set(message) - ACTIONS[action] - IGNORED_KEYS
+    if action not in actions:
+        raise MessageRejected(f"Unknown action; expected one of: {', '.join(actions)}.")
+    unknown = set(message) - actions[action] - IGNORED_KEYS
     if unknown:
         raise MessageRejected(f"Unexpected fields for {action}: {', '.join(sorted(unknown))}.")
     if action == "sync":

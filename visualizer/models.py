@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.utils import timezone
 
 from tracer import events as trace_events
 
@@ -194,3 +197,41 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value}"
+
+
+class ClassSession(models.Model):
+    """A class following one instructor's screen: the page the instructor shows now, and
+    how many times it has changed (followers use the count to skip what they have)."""
+
+    code = models.CharField(max_length=8, unique=True)
+    # SHA-256 of the instructor's secret; the secret itself lives only in their browser.
+    secret_digest = models.CharField(max_length=64)
+    url = models.CharField(max_length=2000)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+    def is_driver(self, secret: str | None) -> bool:
+        """Whether this secret is the instructor's."""
+        if not secret:
+            return False
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        return hmac.compare_digest(digest, self.secret_digest)
+
+    def move_to(self, url: str) -> None:
+        """Show another page (or step) to the class; the version goes up by one."""
+        ClassSession.objects.filter(pk=self.pk).update(url=url, version=models.F("version") + 1)
+        self.refresh_from_db(fields=["url", "version"])
+
+    def end(self) -> None:
+        ClassSession.objects.filter(pk=self.pk).update(
+            ended_at=timezone.now(), version=models.F("version") + 1
+        )
+        self.refresh_from_db(fields=["ended_at", "version"])

@@ -8,10 +8,12 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
+from visualizer.class_consumer import ClassConsumer
 from visualizer.consumers import ScenarioConsumer
 
 websocket_urlpatterns = [
     path("ws/scenarios/<slug:slug>/", ScenarioConsumer.as_asgi()),
+    path("ws/class/<str:code>/", ClassConsumer.as_asgi()),
 ]
 
 

@@ -1,0 +1,206 @@
+"""Class sessions: starting, joining, following, and who may drive."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from visualizer.classroom import (
+    DRIVE_COOKIE,
+    FOLLOW_COOKIE,
+    followable_url,
+    normalize_code,
+    start_session,
+)
+from visualizer.library import load_examples
+from visualizer.models import ClassSession
+from visualizer.routing import websocket_application
+
+EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests"
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture
+def examples(transactional_db):
+    load_examples()
+
+
+def socket(code: str, *, secret: str | None = None, version: int | None = None, origin=ORIGIN):
+    headers = [(b"host", b"localhost"), origin]
+    if secret:
+        headers.append((b"cookie", f"{DRIVE_COOKIE}={code}:{secret}".encode()))
+    path = f"/ws/class/{code}/" + (f"?v={version}" if version is not None else "")
+    return WebsocketCommunicator(websocket_application(), path, headers=headers)
+
+
+async def joined(communicator: WebsocketCommunicator) -> WebsocketCommunicator:
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def drive(instructor: WebsocketCommunicator, url: str) -> None:
+    await instructor.send_to(text_data=json.dumps({"action": "drive", "url": url}))
+
+
+def test_it_accepts_only_pages_a_class_can_follow():
+    assert followable_url("/scenarios/async-io/?step=3") == "/scenarios/async-io/?step=3"
+    assert followable_url("/lab/") == "/lab/"
+    for url, reason in [
+        ("https://elsewhere.example/scenarios/async-io/", "path on this site"),
+        ("//elsewhere.example/lab/", "path on this site"),
+        ("/traces/", "scenario, a trace or the lab"),
+        ("/nowhere/", "not a page"),
+        ("/lab/?" + "x" * 2000, "at most"),
+        (42, "non-empty string"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            followable_url(url)
+
+
+def test_join_codes_are_read_leniently():
+    assert normalize_code("abc-234") == "ABC234"
+    assert normalize_code(" ab c234 ") == "ABC234"
+    assert normalize_code("ABC10O") is None  # 0, 1 and O are never in a code
+    assert normalize_code("ABC") is None
+
+
+@pytest.mark.asyncio
+async def test_followers_get_the_instructors_step_and_only_the_instructor_drives(examples, caplog):
+    session, secret = await sync_to_async(start_session)(f"{EXAMPLE}&step=1")
+    instructor = await joined(socket(session.code, secret=secret))
+    follower = await joined(socket(session.code, version=session.version))
+    assert await follower.receive_nothing()  # up to date: nothing to send
+
+    await drive(instructor, f"{EXAMPLE}&step=2")
+    frame = json.loads(await follower.receive_from())
+    assert frame["version"] == session.version + 1
+    assert frame["action"] == "swap"
+    assert 'id="player"' in frame["html"] and "<strong>2</strong>" in frame["html"]
+    assert json.loads(await instructor.receive_from()) == frame  # rendered once, sent to all
+
+    with caplog.at_level(logging.WARNING, logger="visualizer.class_consumer"):
+        await drive(follower, f"{EXAMPLE}&step=5")
+        refused = json.loads(await follower.receive_from())
+    assert refused == {"error": "Only the instructor can drive this class."}
+    assert "refused a drive message" in caplog.text
+    assert await instructor.receive_nothing()
+    stored = await ClassSession.objects.aget(pk=session.pk)
+    assert stored.url.endswith("step=2") and stored.version == session.version + 1
+
+    # Another page (here, presenter mode) is loaded rather than swapped.
+    await drive(instructor, f"{EXAMPLE}&step=2&presenter=1")
+    assert json.loads(await follower.receive_from())["action"] == "load"
+    await drive(instructor, "/lab/")
+    assert json.loads(await follower.receive_from())["action"] == "load"
+    for communicator in (instructor, follower):
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_follower_who_reconnects_lands_on_the_current_step(examples):
+    session, secret = await sync_to_async(start_session)(f"{EXAMPLE}&step=1")
+    instructor = await joined(socket(session.code, secret=secret))
+    for step in (2, 3, 4):
+        await drive(instructor, f"{EXAMPLE}&step={step}")
+        await instructor.receive_from()
+
+    # The follower's page showed version 1; it missed three moves while away.
+    follower = await joined(socket(session.code, version=session.version))
+    frame = json.loads(await follower.receive_from())
+    assert frame["version"] == session.version + 3
+    # The page is loaded again at the current step (the server cannot know which page
+    # the follower shows, so it does not swap a step into it).
+    assert frame["action"] == "load" and frame["url"].endswith("step=4")
+    assert await follower.receive_nothing()
+    for communicator in (instructor, follower):
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_bad_messages_get_an_error_and_change_nothing(examples):
+    session, secret = await sync_to_async(start_session)(EXAMPLE)
+    instructor = await joined(socket(session.code, secret=secret))
+    wrong_secret = await joined(socket(session.code, secret="guessed", version=session.version))
+    cases = [
+        ("not json", "must be JSON objects"),
+        (json.dumps({"action": "run"}), "Unknown action"),
+        (json.dumps({"action": "drive", "url": "/lab/", "extra": 1}), "Unexpected fields"),
+        (json.dumps({"action": "drive", "url": "https://evil.example/"}), "path on this site"),
+        (json.dumps({"action": "drive", "url": "/class/start/"}), "scenario, a trace or"),
+        ("x" * 5000, "at most 4096 bytes"),
+    ]
+    for message, expected in cases:
+        await instructor.send_to(text_data=message)
+        answer = json.loads(await instructor.receive_from())
+        assert expected in answer.get("error", ""), (message, answer)
+    await drive(wrong_secret, "/lab/")
+    assert "Only the instructor" in json.loads(await wrong_secret.receive_from())["error"]
+    assert (await ClassSession.objects.aget(pk=session.pk)).version == session.version
+    for communicator in (instructor, wrong_secret):
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_it_refuses_cross_origin_and_unknown_classes(examples):
+    session, _ = await sync_to_async(start_session)(EXAMPLE)
+    connected, _ = await socket(session.code, origin=(b"origin", b"http://evil.example")).connect()
+    assert not connected
+    connected, _ = await socket("NOSUCH").connect()
+    assert not connected
+
+
+def test_the_instructor_starts_shows_the_card_and_ends_the_class(examples):
+    instructor = Client(enforce_csrf_checks=False)
+    started = instructor.post("/class/start/", {"url": f"{EXAMPLE}&step=3"})
+    session = ClassSession.objects.get()
+    assert started.status_code == 302 and started["Location"] == f"/class/{session.code}/card/"
+    cookie = started.cookies[DRIVE_COOKIE]
+    assert cookie["httponly"] and cookie.value.startswith(f"{session.code}:")
+    assert session.is_driver(cookie.value.split(":", 1)[1])
+
+    card = instructor.get(started["Location"]).content.decode()
+    assert session.code in card and "<svg" in card and f"/class/{session.code}/" in card
+
+    page = instructor.get(EXAMPLE).content.decode()
+    assert f'data-class-drive="{session.code}"' in page and "End the class" in page
+
+    student = Client()
+    assert student.post(f"/class/{session.code}/end/").status_code == 403
+    ended = instructor.post(f"/class/{session.code}/end/")
+    assert ended.status_code == 302
+    session.refresh_from_db()
+    assert not session.live
+    assert student.get(f"/class/{session.code}/").status_code == 410
+
+
+def test_a_student_joins_by_code_and_follows_the_instructors_page(examples):
+    session, _ = start_session(f"{EXAMPLE}&step=3")
+    student = Client()
+
+    assert student.get("/join/", {"code": session.code.lower()})["Location"] == (
+        f"/class/{session.code}/"
+    )
+    unknown = student.get("/join/", {"code": "<b>nope</b>"})
+    assert unknown.status_code == 404
+    assert "No class is running" in unknown.content.decode()
+    assert "<b>nope" not in unknown.content.decode()
+
+    followed = student.get(f"/class/{session.code}/")
+    page = followed.content.decode()
+    assert followed.status_code == 200
+    assert f'data-class-follow="{session.code}"' in page
+    assert f'data-class-version="{session.version}"' in page
+    assert "<strong>3</strong>" in page  # the instructor's step
+    assert "Explore on my own" in page
+    assert "ws-connect" not in page  # the class socket drives this page, not the run's
+    assert followed.cookies[FOLLOW_COOKIE].value == session.code
+
+    # Exploring on their own, they are offered to follow again.
+    exploring = student.get("/lab/").content.decode()
+    assert f'href="/class/{session.code}/"' in exploring and "Follow class" in exploring
