@@ -104,9 +104,16 @@ def page_context(
     context.update(
         notice=" ".join(notices),
         theme=options.theme,
-        presenter_toggle_query=options.query(presenter=None if options.presenter else "1"),
+        # These links keep the step (player.js updates them as the step changes).
+        presenter_toggle_query=options.query(
+            presenter=None if options.presenter else "1", step=options.step
+        ),
         theme_links=[
-            {"label": label, "current": value == options.theme, "query": options.query(theme=value)}
+            {
+                "label": label,
+                "current": value == options.theme,
+                "query": options.query(theme=value, step=options.step),
+            }
             for value, label in THEMES
         ],
         max_requests=MAX_PAGE_REQUESTS,
@@ -126,8 +133,12 @@ def render_live_rows(document: dict[str, Any], seqs: list[int]) -> str:
     events = [source.events[seq - 1] for seq in seqs]
     received = source.received_ns({e["request"] for e in events if e["request"]})
     rows = step_rows(events, received, source.first_received_ns())
+    slug = source.scenario_slug
     context = {
         "new_rows": rows,
+        "page_url": reverse("scenario", args=[slug])
+        if slug
+        else reverse("trace-player", args=[source.recording_id]),
         "recording_id": source.recording_id,
         "link_query": f"recording={source.recording_id}&",
         "current_index": None,

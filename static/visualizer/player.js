@@ -91,6 +91,12 @@
     const target = event.target.closest("button, a");
     if (!target) return;
     if (target.dataset.stepControl) setFollowing(false);
+    // Presenter mode and theme links keep the step shown now.
+    if (target.closest(".view-options") && player() && Number(player().dataset.step) > 0) {
+      const url = new URL(target.href);
+      url.searchParams.set("step", player().dataset.step);
+      target.href = url.toString();
+    }
     if (target.id === "play") togglePlay();
     if (target.id === "follow-live") { setFollowing(true); resync(); }
   });

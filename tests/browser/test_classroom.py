@@ -1,0 +1,67 @@
+"""A class in real Chromium: an instructor drives, three students follow, one explores."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+pytestmark = pytest.mark.browser
+EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests&step=1"
+
+
+def step_of(page: Page):
+    return page.locator("#step-counter strong")
+
+
+def test_an_instructor_drives_three_followers_and_one_explores(browser: Browser, browser_server):
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(4)]
+    instructor, *students = [context.new_page() for context in contexts]
+    try:
+        instructor.goto(browser_server.base_url + EXAMPLE)
+        instructor.get_by_role("button", name="Start a class session on this page").click()
+        code = instructor.locator(".join-code").inner_text().strip()
+        assert instructor.locator(".qr svg").count() == 1
+        instructor.get_by_role("link", name="Go to the page the class follows").click()
+        expect(instructor.locator("#class-status")).to_have_text("Your class follows this page.")
+
+        for student in students:
+            student.goto(browser_server.base_url + "/join/")
+            student.get_by_label("Code on the instructor's screen").fill(code.lower())
+            student.get_by_role("button", name="Join").click()
+            expect(student.locator("#class-status")).to_contain_text(f"Following class {code}")
+            expect(step_of(student)).to_have_text("1")
+
+        instructor.locator("body").press("ArrowRight")
+        expect(step_of(instructor)).to_have_text("2")
+        for student in students:
+            expect(step_of(student)).to_have_text("2")
+
+        explorer, *followers = students
+        explorer.get_by_role("link", name="Explore on my own").click()
+        expect(explorer.locator("#class-status")).to_have_text("Exploring on your own.")
+        explorer.get_by_role("link", name="Last step").click()
+        expect(step_of(explorer)).not_to_have_text("2")
+        last = step_of(explorer).inner_text()
+        assert int(last) > 3
+
+        instructor.get_by_role("link", name="Next step").click()
+        expect(step_of(instructor)).to_have_text("3")
+        for student in followers:
+            expect(step_of(student)).to_have_text("3")
+        expect(explorer.locator("#class-status")).to_contain_text("The instructor has moved on")
+        expect(step_of(explorer)).to_have_text(last)
+
+        explorer.get_by_role("link", name="Follow again").click()
+        expect(explorer.locator("#class-status")).to_contain_text(f"Following class {code}")
+        expect(step_of(explorer)).to_have_text("3")
+
+        # Presenter mode is part of what the class follows.
+        instructor.get_by_role("link", name="Presenter mode").click()
+        for student in students:
+            expect(student.locator("html")).to_have_class(re.compile(r"\bpresenter\b"))
+            expect(step_of(student)).to_have_text("3")
+    finally:
+        for context in contexts:
+            context.close()
