@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.urls import reverse
 
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace
@@ -177,6 +178,14 @@ class LabProgress:
     finished: bool = False
     error: str = ""
     task: asyncio.Task[None] | None = None
+
+    @property
+    def poll_url(self) -> str:
+        """Where the page asks how the run is going; it carries the results page's query,
+        so that another server process (which does not know this run) can send the page
+        to the results once they are stored."""
+        query = self.results_url.partition("?")[2]
+        return f"{reverse('lab-progress', args=[self.recording_id])}?{query}"
 
     @property
     def answered(self) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from django.conf import settings
 
 from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER
 from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
@@ -59,7 +60,10 @@ def _whole_number(
 
 
 def own_base_url(scope: Mapping[str, Any]) -> str:
-    """The loopback URL of the server that received this connection."""
+    """The loopback URL of the server that received this connection (of this very process,
+    when several share one address)."""
+    if settings.OWN_URL:
+        return str(settings.OWN_URL)
     host, port = scope.get("server") or ("127.0.0.1", 8000)
     if host in ("0.0.0.0", "::", "", None):
         host = "127.0.0.1"

@@ -125,7 +125,8 @@ def sample_file() -> Path:
     path = Path(settings.DATA_DIR) / "sample.bin"
     if not path.exists() or path.stat().st_size != MAX_FILE_KB * 1024:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part")
+        # Named by process: several server processes may start at once.
+        partial = path.with_suffix(f".{os.getpid()}.part")
         partial.write_bytes(os.urandom(MAX_FILE_KB * 1024))
         partial.replace(path)
     return path

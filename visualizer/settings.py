@@ -114,6 +114,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Where this process itself answers, when it shares its public address with others
+# (manage.py serve --processes): runs are sent here so one process records all of a run.
+OWN_URL = os.environ.get("OWN_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

@@ -344,7 +344,18 @@ async def lab_progress(request: HtmxASGIRequest, recording_id: str) -> HttpRespo
     results page."""
     progress = RUNNING.get(recording_id)
     if progress is None:
-        raise Http404("No lab run with that id is going on in this server.")
+        # Several server processes may share this address: another one may have started
+        # the run. Its poll URL carries the results page's query.
+        if request.GET.get("recording") != recording_id:
+            raise Http404("No lab run with that id is going on in this server.")
+        if await Trace.objects.filter(recording_id=recording_id).aexists():
+            results_url = f"{reverse('lab')}?{request.GET.urlencode()}"
+            return (
+                HttpResponseClientRedirect(results_url) if request.htmx else redirect(results_url)
+            )
+        if not request.htmx:
+            return HttpResponse("The run is still going on; reload in a moment.", status=202)
+        return render(request, "lab.html#elsewhere", {})
     if progress.finished and not progress.error:
         if request.htmx:
             return HttpResponseClientRedirect(progress.results_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -108,7 +109,7 @@ def test_a_lab_run_is_followed_live_from_the_page(traced_server):
         form = {**csrf, "scenario": "async-io", "requests": "8", "delay_ms": "1500"}
         started = client.post("/lab/run/", data=form, headers=htmx)
         assert started.status_code == 200, started.text
-        poll_url = re.search(r'hx-get="(/lab/runs/[^"]+/)"', started.text)[1]
+        poll_url = html.unescape(re.search(r'hx-get="(/lab/runs/[^"]+)"', started.text)[1])
 
         seen_suspended_while_running = False
         for _ in range(100):
@@ -139,6 +140,20 @@ def test_a_lab_run_with_bad_input_says_why_in_the_page(traced_server):
     assert 'role="alert"' in answer.text
     assert "requests must be a whole number from 1 to 200" in answer.text
     assert unknown.status_code == 404
+
+
+def test_a_run_started_by_another_server_process_is_followed_to_its_results(traced_server):
+    """With several processes on one address, a poll can reach one that did not start the
+    run: it waits for the results to be stored, then goes to them."""
+    htmx = {"HX-Request": "true"}
+    with httpx.Client(base_url=traced_server.base_url, timeout=30) as client:
+        stored = "example-async-io-4-requests"
+        query = f"recording={stored}&predict_pause=none"
+        done = client.get(f"/lab/runs/{stored}/?{query}", headers=htmx)
+        waiting = client.get("/lab/runs/elsewhere1/?recording=elsewhere1", headers=htmx)
+
+    assert done.headers["HX-Redirect"] == f"/lab/?recording={stored}&predict_pause=none"
+    assert "another server process" in waiting.text and 'hx-trigger="every 500ms"' in waiting.text
 
 
 @pytest.mark.parametrize(("server", "expected"), [("asgi", "daphne"), ("wsgi", "gunicorn")])
