@@ -1,0 +1,163 @@
+"""Class fan-out: one instructor drives, N followers on two Daphne processes follow.
+
+Starts two Daphne processes sharing a database and Redis (REDIS_URL, the real one), starts
+a class on a bundled example as an instructor's browser would, connects --followers real
+WebSocket clients (half to each process, --connect-batch at a time), then the instructor
+drives --steps steps, one every --interval-ms. Each follower notes when each step's frame
+arrives; a step's latency is from the instructor sending it to a follower receiving it (one
+machine, one clock). The clients run in this process, on the same cores as the servers.
+
+    uv run python bench/fanout.py [--followers 500] [--steps 20] [--interval-ms 500]
+
+Target: 500 followers, nothing lost, p99 <= 150 ms on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from visualizer.server_process import DaphneServer  # noqa: E402
+
+EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests"
+MAX_FOLLOWERS = 2000
+VERSION = re.compile(r'^\{"version": (\d+)')
+
+
+def start_class(base_url: str) -> tuple[str, str, int]:
+    """As an instructor's browser: the class code, the instructor's cookie, the version."""
+    with httpx.Client(base_url=base_url, timeout=30) as browser:
+        page = browser.get(f"{EXAMPLE}&step=1").text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert token, "no CSRF token on the scenario page"
+        started = browser.post(
+            "/class/start/",
+            data={"csrfmiddlewaretoken": token[1], "url": f"{EXAMPLE}&step=1"},
+            headers={"Referer": f"{base_url}{EXAMPLE}"},
+        )
+        if started.status_code != 302:
+            raise RuntimeError(f"starting a class failed: {started.status_code} {started.text}")
+        code = started.headers["location"].split("/")[2]
+        followed = browser.get(f"/class/{code}/").text
+        version = re.search(r'data-class-version="(\d+)"', followed)
+        assert version, "the follower page carries no version"
+        return code, started.cookies["class-drive"], int(version[1])
+
+
+async def follower(
+    url: str, origin: str, arrivals: dict[int, list[int]], ready: asyncio.Event
+) -> None:
+    async with connect(url, origin=Origin(origin), open_timeout=60, max_size=2**22) as socket:
+        ready.set()
+        async for message in socket:
+            match = VERSION.match(str(message))
+            if match:
+                arrivals.setdefault(int(match[1]), []).append(time.monotonic_ns())
+
+
+async def run(servers: list[str], followers: int, steps: int, interval_ms: int, batch: int) -> None:
+    code, cookie, version = start_class(servers[0])
+    arrivals: list[dict[int, list[int]]] = [{} for _ in range(followers)]
+    tasks = []
+    started = time.monotonic()
+    for first in range(0, followers, batch):
+        events = []
+        for index in range(first, min(first + batch, followers)):
+            base = servers[index % len(servers)]
+            url = base.replace("http://", "ws://") + f"/ws/class/{code}/?v={version}"
+            ready = asyncio.Event()
+            events.append(ready)
+            tasks.append(asyncio.create_task(follower(url, base, arrivals[index], ready)))
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in events)), timeout=60)
+    print(f"{followers} followers connected in {time.monotonic() - started:.1f} s")
+
+    sent: dict[int, int] = {}
+    driver_url = servers[0].replace("http://", "ws://") + f"/ws/class/{code}/"
+    headers = {"Cookie": f'class-drive="{cookie}"'}
+    driver: ClientConnection
+    async with connect(driver_url, origin=Origin(servers[0]), additional_headers=headers) as driver:
+        for step in range(2, steps + 2):
+            sent[version + step - 1] = time.monotonic_ns()
+            await driver.send(json.dumps({"action": "drive", "url": f"{EXAMPLE}&step={step}"}))
+            await asyncio.sleep(interval_ms / 1000)
+        await asyncio.sleep(3)  # stragglers
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    latencies = [
+        (arrived - sent[v]) / 1e6
+        for follower_arrivals in arrivals
+        for v, times in follower_arrivals.items()
+        if v in sent
+        for arrived in times
+    ]
+    delivered, expected = len(latencies), followers * steps
+    latencies.sort()
+
+    def percentile(p: int) -> float:
+        return latencies[max(0, -(-p * len(latencies) // 100) - 1)]
+
+    print(f"delivered/sent: {delivered}/{expected} ({delivered / expected * 100:.2f} %)")
+    if latencies:
+        print(
+            f"step latency ms: p50 {percentile(50):.1f}, p95 {percentile(95):.1f}, "
+            f"p99 {percentile(99):.1f}, max {latencies[-1]:.1f}, "
+            f"mean {statistics.mean(latencies):.1f}"
+        )
+        met = delivered == expected and percentile(99) <= 150
+        print(f"target (nothing lost, p99 <= 150 ms): {'met' if met else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--followers", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--interval-ms", type=int, default=500)
+    parser.add_argument("--connect-batch", type=int, default=50)
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    arguments = parser.parse_args()
+    if not 1 <= arguments.followers <= MAX_FOLLOWERS:
+        parser.error(f"--followers must be from 1 to {MAX_FOLLOWERS}")
+    if not 1 <= arguments.steps <= 200:
+        parser.error("--steps must be from 1 to 200")
+
+    data_dir = tempfile.mkdtemp(prefix="fanout-")
+    env = {"TRACING_ENABLED": "false", "DATA_DIR": data_dir, "REDIS_URL": arguments.redis_url}
+    print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, 2 Daphne processes + Redis")
+    try:
+        with DaphneServer(env=env) as first, DaphneServer(env=env) as second:
+            asyncio.run(
+                run(
+                    [first.base_url, second.base_url],
+                    arguments.followers,
+                    arguments.steps,
+                    arguments.interval_ms,
+                    arguments.connect_batch,
+                )
+            )
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
