@@ -91,10 +91,12 @@
     const target = event.target.closest("button, a");
     if (!target) return;
     if (target.dataset.stepControl) setFollowing(false);
-    // Presenter mode and theme links keep the step shown now.
-    if (target.closest(".view-options") && player() && Number(player().dataset.step) > 0) {
+    // Presenter mode and theme links keep the step shown now (the address has it: htmx
+    // pushes each step, and a followed live run replaces it).
+    const step = new URLSearchParams(location.search).get("step");
+    if (target.closest(".view-options") && step) {
       const url = new URL(target.href);
-      url.searchParams.set("step", player().dataset.step);
+      url.searchParams.set("step", step);
       target.href = url.toString();
     }
     if (target.id === "play") togglePlay();

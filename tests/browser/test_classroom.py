@@ -57,11 +57,23 @@ def test_an_instructor_drives_three_followers_and_one_explores(browser: Browser,
         expect(explorer.locator("#class-status")).to_contain_text(f"Following class {code}")
         expect(step_of(explorer)).to_have_text("3")
 
+        # A run the instructor starts is followed as it goes, to its last step.
+        instructor.get_by_role("button", name="Run", exact=True).click()
+        expect(instructor.locator("#run-status")).to_contain_text("Finished", timeout=10_000)
+        recording = instructor.locator("#player").get_attribute("data-recording")
+        assert recording and recording.startswith("live-")
+        # The last step arrives a moment after the status says the run has finished.
+        last_step = str(instructor.locator("#rows tr").count())
+        expect(instructor).to_have_url(re.compile(rf"step={last_step}$"))
+        for student in students:
+            expect(student.locator("#player")).to_have_attribute("data-recording", recording)
+            expect(step_of(student)).to_have_text(last_step)
+
         # Presenter mode is part of what the class follows.
         instructor.get_by_role("link", name="Presenter mode").click()
         for student in students:
             expect(student.locator("html")).to_have_class(re.compile(r"\bpresenter\b"))
-            expect(step_of(student)).to_have_text("3")
+            expect(step_of(student)).to_have_text(last_step)
     finally:
         for context in contexts:
             context.close()
