@@ -110,24 +110,37 @@
   function control(name) { return document.querySelector('[data-step-control="' + name + '"]'); }
 
   // Keys pressed while a step is still loading are queued, so pressing Right three times
-  // quickly moves three steps.
+  // quickly moves three steps. The next move waits until the new step has settled (htmx
+  // has wired its links), and only the latest request for a step may swap the player.
   let loading = false;
   let queuedMoves = 0;
+  let playerRequests = 0;
+  const forPlayer = (event) => event.detail.target && event.detail.target.id === "player";
   function move(delta) {
     if (loading) { queuedMoves += delta; return; }
     const link = control(delta > 0 ? "next" : "prev");
     if (link) link.click();
   }
   document.addEventListener("htmx:beforeRequest", function (event) {
-    if (event.detail.target && event.detail.target.id === "player") loading = true;
+    if (!forPlayer(event)) return;
+    loading = true;
+    event.detail.xhr.playerRequest = ++playerRequests;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (forPlayer(event) && event.detail.xhr.playerRequest !== playerRequests) {
+      event.detail.shouldSwap = false; // an older step's answer arriving late
+    }
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (!event.detail.target || event.detail.target.id !== "player") return;
+    if (forPlayer(event) && !event.detail.successful) { loading = false; queuedMoves = 0; }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!forPlayer(event) || !loading) return;
     loading = false;
     if (queuedMoves !== 0) {
       const step = queuedMoves > 0 ? 1 : -1;
       queuedMoves -= step;
-      setTimeout(function () { move(step); }, 0);
+      move(step);
     }
   });
 
