@@ -15,6 +15,7 @@ from visualizer.live import LIVE_PREFIX, broadcaster, group_name
 from visualizer.pages import (
     empty_source,
     render_error,
+    render_moments,
     render_snapshot,
     render_status,
     snapshot_of,
@@ -147,5 +148,6 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 f"Finished: {len(document['requests'])} request(s), {len(document['events'])} "
                 f"steps; the slowest took {slowest:.0f} ms.",
                 running=False,
-            ),
+            )
+            + render_moments(self.scenario, document),
         )

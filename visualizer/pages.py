@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from tracer.django_integration import RECORDING_ID
+from visualizer.moments import key_moments_of
 from visualizer.player import PlayerState, player_state
 from visualizer.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.scenarios import Scenario
@@ -102,6 +103,7 @@ def page_context(
         options=options,
     )
     context.update(
+        moments=key_moments_of(source) if source is not None else [],
         notice=" ".join(notices),
         theme=options.theme,
         # These links keep the step (player.js updates them as the step changes).
@@ -157,7 +159,16 @@ def render_live_panels(scenario: Scenario, document: dict[str, Any], seq: int) -
 def render_snapshot(scenario: Scenario, source: TraceSource) -> str:
     """The whole player at the latest step, replacing what a (re)connected page shows."""
     state = player_state(scenario, source, None)
-    return render_to_string("scenario.html#snapshot", _broadcast_context(scenario, state))
+    context = {**_broadcast_context(scenario, state), "moments": key_moments_of(source)}
+    return render_to_string("scenario.html#snapshot", context)
+
+
+def render_moments(scenario: Scenario, document: dict[str, Any]) -> str:
+    """The key moments of a run that has just finished, swapped into the page."""
+    source = DocumentSource(document)
+    state = player_state(scenario, source, None)
+    context = {**_broadcast_context(scenario, state), "moments": key_moments_of(source)}
+    return render_to_string("scenario.html#key_moments", context)
 
 
 def _broadcast_context(scenario: Scenario, state: PlayerState) -> dict[str, Any]:

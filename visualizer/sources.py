@@ -28,6 +28,12 @@ class TraceSource(Protocol):
 
     def first_received_ns(self) -> int | None: ...
 
+    def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
+        """All events of these kinds, in order."""
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The trace's requests, in order of arrival."""
+
     def first_request(self) -> str | None: ...
 
     def document(self) -> dict[str, Any]:
@@ -62,6 +68,12 @@ class DocumentSource:
 
     def document(self) -> dict[str, Any]:
         return self._document
+
+    def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
+        return [event for event in self.events if event["kind"] in kinds]
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self._document["requests"])
 
 
 class StoredSource:
@@ -99,6 +111,13 @@ class StoredSource:
 
     def document(self) -> dict[str, Any]:
         return self.trace.document()
+
+    def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
+        return list(self._events().filter(kind__in=kinds).values_list("data", flat=True))
+
+    def requests(self) -> list[dict[str, Any]]:
+        rows = TraceRequest.objects.filter(trace=self.trace).order_by("position")
+        return list(rows.values_list("data", flat=True))
 
 
 def find_source(recording_id: str) -> TraceSource | None:

@@ -52,6 +52,7 @@ from visualizer.lab import (
 )
 from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
 from visualizer.models import ClassSession, Trace
+from visualizer.moments import key_moments
 from visualizer.pages import PageOptions, page_context
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
@@ -242,6 +243,7 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
                 "metrics": lab_metrics(document),
                 "lanes": lanes,
                 "length_ms": length_ms,
+                "moments": key_moments(document["events"], document["requests"]),
             }
         )
     prediction = None

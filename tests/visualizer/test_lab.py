@@ -178,6 +178,7 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     assert "You expected 100 ms" in text
     assert "You expected them to run all at the same time" in text
     assert "You expected the view to pause nowhere: <strong>right</strong>" in text
+    assert "Key moments" in text and "Django checks what kind of view it has" in text
     # The form is set up as this run was, ready to run again.
     assert 'name="requests" min="1" max="200" value="6"' in text
     assert 'name="delay_ms" min="0" max="10000" value="100"' in text

@@ -1,0 +1,82 @@
+"""Key moments come from the trace's events, so they change when the trace does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from visualizer.library import load_examples
+from visualizer.moments import key_moments
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_bytes())
+
+
+def moments(document: dict) -> list:
+    return key_moments(document["events"], document["requests"])
+
+
+def test_the_longest_await_is_the_moment_the_loop_is_freed():
+    document = example("async-io-4-requests")
+    longest = max(
+        (e for e in document["events"] if e["kind"] == "await.resumed"),
+        key=lambda e: e["duration_ns"],
+    )
+    found = moments(document)
+
+    pause = next(m for m in found if "pauses at await fetch_data(delay_ms)" in m.title)
+    assert pause.request == longest["request"]
+    suspended = document["events"][pause.step - 1]
+    assert suspended["kind"] == "await.suspended" and suspended["request"] == longest["request"]
+    assert found[0].title == "Django checks what kind of view it has"
+    assert [m.step for m in found] == sorted(m.step for m in found)
+
+    # Make another request's await the longest: the moment moves to it.
+    other = next(
+        e
+        for e in document["events"]
+        if e["kind"] == "await.resumed" and e["request"] != longest["request"]
+    )
+    other["duration_ns"] = longest["duration_ns"] + 1
+    moved = next(m for m in moments(document) if "pauses at await" in m.title)
+    assert moved.request == other["request"]
+
+
+def test_a_sync_view_shows_the_hand_off_and_the_thread_it_holds():
+    found = moments(example("sync-io-4-requests"))
+    titles = [m.title for m in found]
+
+    assert any(t.startswith("Django hands request") for t in titles)
+    assert any(t.startswith("fetch_data_blocking holds thread") for t in titles)
+    assert not any("event loop" in t for t in titles)
+
+
+def test_a_stall_names_its_cause_and_the_requests_that_waited():
+    document = example("async-cpu-4-requests")
+    found = moments(document)
+
+    stall = next(m for m in found if m.title.startswith("The event loop stalls"))
+    assert "count_primes (line 43)" in stall.explanation
+    assert "Requests r2, r3, r4 were in the server and had to wait." in stall.explanation
+    assert any(m.title.startswith("count_primes blocks the event loop") for m in found)
+
+    document["events"] = [e for e in document["events"] if e["kind"] != "loop.blocked"]
+    assert not any(m.title.startswith("The event loop stalls") for m in moments(document))
+
+
+@pytest.mark.django_db
+def test_the_player_marks_the_key_moments_with_links_to_their_steps():
+    load_examples()
+    page = Client().get("/scenarios/async-cpu/?recording=example-async-cpu-4-requests&step=4")
+    text = page.content.decode()
+
+    assert 'id="key-moments"' in text
+    assert "count_primes blocks the event loop" in text
+    assert 'aria-current="step"' in text.split('id="key-moments"')[1].split("</section>")[0]
+    assert "recording=example-async-cpu-4-requests&amp;step=8" in text

@@ -1,0 +1,209 @@
+"""Key moments: the few steps of a trace that carry the lesson, found by rules over its
+events (kinds, durations, threads), never by step number, so they follow the trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tracer import events as kinds
+from visualizer.sources import TraceSource
+from visualizer.steps import ms
+
+Event = dict[str, Any]
+MAX_MOMENTS = 4
+# The kinds the rules look at (the rest of a long trace is never loaded for them).
+MOMENT_KINDS = (
+    kinds.VIEW_TYPE_CHECKED,
+    kinds.THREAD_HANDOFF,
+    kinds.AWAIT_SUSPENDED,
+    kinds.AWAIT_RESUMED,
+    kinds.CALL_BLOCKING,
+    kinds.LOOP_BLOCKED,
+    kinds.VIEW_RETURNED,
+)
+
+
+@dataclass(frozen=True)
+class KeyMoment:
+    step: int
+    request: str | None
+    title: str
+    explanation: str
+
+
+# Key moments of the traces shown lately, by (recording, number of events): a stored trace
+# never changes, and a growing one has a new length.
+_recent: dict[tuple[str, int], list[KeyMoment]] = {}
+RECENT_LIMIT = 64
+
+
+def key_moments_of(source: TraceSource) -> list[KeyMoment]:
+    key = (source.recording_id, source.total)
+    if key not in _recent:
+        if len(_recent) >= RECENT_LIMIT:
+            del _recent[next(iter(_recent))]
+        _recent[key] = key_moments(source.events_of_kinds(MOMENT_KINDS), source.requests())
+    return _recent[key]
+
+
+def key_moments(events: list[Event], requests: list[dict[str, Any]]) -> list[KeyMoment]:
+    """Up to four moments, in step order. By priority: the longest stall of the event
+    loop, a blocking call on the loop, the longest await, the first hand-off to a thread,
+    a blocking call in a thread, and Django's view-type check."""
+    found: list[KeyMoment] = []
+    for rule in (_stall, _blocking_on_loop, _longest_await, _handoff, _blocking_in_thread):
+        moment = rule(events, requests)
+        if moment is not None:
+            found.append(moment)
+    checked = _type_check(events)
+    if checked is not None and len(found) < MAX_MOMENTS:
+        found.append(checked)
+    return sorted(found[:MAX_MOMENTS], key=lambda moment: moment.step)
+
+
+def requests_held_up(stall: Event, requests: list[dict[str, Any]]) -> list[str]:
+    """Requests that were in the server while the loop was stalled, other than the one
+    that stalled it: each had to wait for it."""
+    start = stall["started_ns"]
+    end = start + stall["duration_ns"]
+    return [
+        request["id"]
+        for request in requests
+        if request["id"] != stall["request"]
+        and request["received_ns"] < end
+        and (request["finished_ns"] is None or request["finished_ns"] > start)
+    ]
+
+
+def _longest(events: list[Event], kind: str, **match: Any) -> Event | None:
+    candidates = [
+        e for e in events if e["kind"] == kind and all(e.get(k) == v for k, v in match.items())
+    ]
+    return max(candidates, key=lambda e: e["duration_ns"], default=None)
+
+
+def _stall(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | None:
+    stall = _longest(events, kinds.LOOP_BLOCKED)
+    if stall is None:
+        return None
+    culprit = stall["held_by"] or "code outside the views"
+    where = f" (line {stall['line']})" if stall["line"] else ""
+    held_up = requests_held_up(stall, requests)
+    waited = (
+        f"Requests {', '.join(held_up)} were in the server and had to wait."
+        if held_up
+        else "No other request was in the server at the time, so this one cost nobody else."
+    )
+    return KeyMoment(
+        stall["seq"],
+        stall["request"],
+        f"The event loop stalls for {ms(stall['duration_ns'])}",
+        f"{culprit}{where} kept the event loop's thread busy, so nothing else on the loop "
+        f"could run. {waited}",
+    )
+
+
+def _blocking_on_loop(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | None:
+    call = _longest(events, kinds.CALL_BLOCKING, on_event_loop=True)
+    if call is None:
+        return None
+    doing = "waiting" if call["waiting"] else "computing"
+    return KeyMoment(
+        call["seq"],
+        call["request"],
+        f"{call['callable']} blocks the event loop for {ms(call['duration_ns'])}",
+        f"An async view called {call['callable']} at line {call['line']} without await: the "
+        f"event loop's own thread spent that time {doing}, and every request on the loop "
+        "waited with it.",
+    )
+
+
+def _longest_await(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | None:
+    resumed = _longest(events, kinds.AWAIT_RESUMED)
+    if resumed is None:
+        return None
+    suspended = next(
+        (
+            e
+            for e in reversed(events)
+            if e["kind"] == kinds.AWAIT_SUSPENDED
+            and e["request"] == resumed["request"]
+            and e["seq"] < resumed["seq"]
+        ),
+        resumed,
+    )
+    others = sorted(
+        {
+            e["request"]
+            for e in events
+            if suspended["seq"] < e["seq"] < resumed["seq"]
+            and e["request"] not in (None, resumed["request"])
+        }
+    )
+    meanwhile = (
+        f"Meanwhile the loop moved requests {', '.join(others)} along."
+        if others
+        else "No other request needed the loop meanwhile, but it was free for one."
+    )
+    return KeyMoment(
+        suspended["seq"],
+        suspended["request"],
+        f"The view pauses at await {resumed['awaiting']} and frees the event loop",
+        f"Request {resumed['request']} waited {ms(resumed['duration_ns'])} at line "
+        f"{resumed['line']} without holding a thread. {meanwhile}",
+    )
+
+
+def _handoff(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | None:
+    handoff = next((e for e in events if e["kind"] == kinds.THREAD_HANDOFF), None)
+    if handoff is None:
+        return None
+    returned = next(
+        (
+            e
+            for e in events
+            if e["kind"] == kinds.VIEW_RETURNED and e["request"] == handoff["request"]
+        ),
+        None,
+    )
+    threads = len({e["to_thread"] for e in events if e["kind"] == kinds.THREAD_HANDOFF})
+    held = f" for {ms(returned['t_ns'] - handoff['t_ns'])}" if returned else ""
+    return KeyMoment(
+        handoff["seq"],
+        handoff["request"],
+        f"Django hands request {handoff['request']} to worker thread {handoff['to_thread']}",
+        f"The view is a plain def, so Django runs it in a worker thread and the event loop "
+        f"stays free. The thread is taken{held}, until the view returns; this trace used "
+        f"{threads} worker thread(s) in all.",
+    )
+
+
+def _blocking_in_thread(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | None:
+    call = _longest(events, kinds.CALL_BLOCKING, on_event_loop=False)
+    if call is None:
+        return None
+    return KeyMoment(
+        call["seq"],
+        call["request"],
+        f"{call['callable']} holds thread {call['thread']} for {ms(call['duration_ns'])}",
+        f"The blocking call at line {call['line']} keeps its worker thread "
+        f"{'waiting' if call['waiting'] else 'computing'}; the event loop is not blocked, "
+        "but each request waiting like this takes a thread of its own.",
+    )
+
+
+def _type_check(events: list[Event]) -> KeyMoment | None:
+    check = next((e for e in events if e["kind"] == kinds.VIEW_TYPE_CHECKED), None)
+    if check is None:
+        return None
+    if check["is_async"]:
+        outcome = "an async def view, so Django awaits it right on the event loop"
+    else:
+        outcome = "a plain def view, so Django will run it in a worker thread"
+    return KeyMoment(
+        check["seq"],
+        check["request"],
+        "Django checks what kind of view it has",
+        f"inspect.iscoroutinefunction says it is {outcome}.",
+    )
