@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from visualizer import views
 from visualizer.scenarios import SCENARIOS
@@ -16,6 +16,7 @@ urlpatterns = [
     path("lab/run/", views.lab_run, name="lab-run"),
     path("lab/runs/<str:recording_id>/", views.lab_progress, name="lab-progress"),
     path("traces/", views.library, name="library"),
+    path("practice/", include("visualizer.practice_urls")),
     path("class/start/", views.class_start, name="class-start"),
     path("class/<str:code>/", views.class_follow, name="class-follow"),
     path("class/<str:code>/card/", views.class_card, name="class-card"),
@@ -23,6 +24,18 @@ urlpatterns = [
     path("join/", views.join_class, name="join"),
     path("traces/import/", views.import_upload, name="trace-import"),
     path("traces/<str:recording_id>/", views.trace_player, name="trace-player"),
+    path("traces/<str:recording_id>/quiz/", views.trace_quiz, name="trace-quiz"),
+    path(
+        "traces/<str:recording_id>/transcript/",
+        views.trace_transcript,
+        name="trace-transcript",
+    ),
+    path(
+        "traces/<str:recording_id>/transcript.md",
+        views.trace_transcript,
+        {"markdown": True},
+        name="trace-transcript-md",
+    ),
     path("traces/<str:recording_id>/rename/", views.rename_trace, name="trace-rename"),
     path("traces/<str:recording_id>/delete/", views.delete_trace, name="trace-delete"),
     path(

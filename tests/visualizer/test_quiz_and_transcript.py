@@ -1,0 +1,137 @@
+"""The quiz and the transcript come from the trace: change the trace, and they change."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from visualizer.library import import_trace, load_examples
+from visualizer.quiz import NEVER_PAUSES, quiz_for
+from visualizer.sources import DocumentSource
+from visualizer.transcript import build_transcript
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_bytes())
+
+
+def questions(document: dict) -> dict:
+    return {q.key: q for q in quiz_for(DocumentSource(document))[1]}
+
+
+def answer_of(question) -> str:
+    return question.choices[question.answer]
+
+
+def test_the_pause_answer_is_the_requests_first_await():
+    document = example("async-io-4-requests")
+    first = next(
+        e for e in document["events"] if e["kind"] == "await.suspended" and e["request"] == "r1"
+    )
+    pause = questions(document)["pause"]
+    assert answer_of(pause) == f"Step {first['seq']}"
+    assert NEVER_PAUSES in pause.choices and len(set(pause.choices)) == len(pause.choices)
+    assert pause.step == first["seq"]
+
+    document["events"] = [e for e in document["events"] if not e["kind"].startswith("await.")]
+    assert answer_of(questions(document)["pause"]) == NEVER_PAUSES
+
+
+def test_the_value_answer_is_what_the_tracker_shows():
+    document = example("sync-io-1-request")
+    value = questions(document)["value"]
+    name = value.prompt.split("what does ")[1].split(" hold")[0]
+    event = document["events"][value.step - 1]
+    assert answer_of(value) == event["locals"][name]
+
+    for e in document["events"]:
+        if e["seq"] >= value.step and name in e["locals"]:
+            e["locals"][name] = "'changed in the trace'"
+    assert answer_of(questions(document)["value"]) == "'changed in the trace'"
+
+
+def test_the_waiting_answer_is_a_request_held_up_by_the_stall():
+    document = example("async-cpu-4-requests")
+    waited = questions(document)["waited"]
+    assert answer_of(waited) == "r2" and "r1" in waited.choices
+    assert "count_primes" in waited.prompt
+
+    # Without a stall, a trace of worker threads asks which thread ran the view instead.
+    sync = questions(example("sync-io-4-requests"))
+    assert "waited" not in sync
+    handoff = next(
+        e
+        for e in example("sync-io-4-requests")["events"]
+        if e["kind"] == "thread.handoff" and e["request"] == "r1"
+    )
+    assert answer_of(sync["thread"]) == handoff["to_thread"]
+
+
+@pytest.mark.django_db
+def test_the_quiz_page_checks_answers_and_links_to_the_step():
+    load_examples()
+    url = "/traces/example-async-io-4-requests/quiz/"
+    pause = questions(example("async-io-4-requests"))["pause"]
+    wrong = (pause.answer + 1) % len(pause.choices)
+
+    blank = Client().get(url).content.decode()
+    right = Client().get(url, {"q-pause": pause.answer}).content.decode()
+    not_quite = Client().get(url, {"q-pause": wrong, "q-value": "99"}).content.decode()
+    presenter = Client().get(url, {"presenter": "1"}).content.decode()
+
+    assert "Check my answers" in blank and "Right." not in blank
+    assert "Right." in right and f"?step={pause.step}" in right
+    assert "Not quite." in not_quite
+    assert f"The answer is <code>{answer_of(pause)}</code>" in not_quite
+    assert not_quite.count('role="status"') == 1  # 99 is not a choice: not answered
+    assert "Reveal the answer" in presenter and "Reveal the answer" not in blank
+
+
+@pytest.mark.django_db
+def test_values_from_an_imported_trace_are_shown_as_text():
+    document = example("sync-io-1-request")
+    for event in document["events"]:
+        if "data" in event.get("locals", {}):
+            event["locals"]["data"] = "<script>alert(1)</script>"
+    document["id"] = "hostile-quiz"
+    import_trace(json.dumps(document).encode())
+
+    quiz = Client().get("/traces/hostile-quiz/quiz/").content.decode()
+    transcript = Client().get("/traces/hostile-quiz/transcript/").content.decode()
+    for page in (quiz, transcript):
+        assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in quiz
+
+
+def test_the_transcript_tells_every_step_in_order():
+    document = example("async-io-1-request")
+    transcript = build_transcript(DocumentSource(document))
+
+    assert [s.number for s in transcript.steps] == [e["seq"] for e in document["events"]]
+    markdown = transcript.markdown()
+    assert markdown.startswith("# Transcript: Async view awaiting I/O")
+    numbered = re.findall(r"^(\d+)\. ", markdown, flags=re.MULTILINE)
+    assert numbered == [str(e["seq"]) for e in document["events"]]
+    assert "## Key moments" in markdown and "frees the event loop" in markdown
+
+    document["events"][0]["path"] = "/run/changed/"
+    assert "/run/changed/" in build_transcript(DocumentSource(document)).markdown()
+
+
+@pytest.mark.django_db
+def test_the_transcript_is_a_page_and_a_markdown_download():
+    load_examples()
+    page = Client().get("/traces/example-sync-io-1-request/transcript/")
+    download = Client().get("/traces/example-sync-io-1-request/transcript.md")
+
+    assert "has reached Django" in page.content.decode()
+    assert download["Content-Type"].startswith("text/markdown")
+    assert "attachment" in download["Content-Disposition"]
+    assert download.content.decode().count("\n1. ") == 1
+    assert Client().get("/traces/nothing-here/transcript/").status_code == 404

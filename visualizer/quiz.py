@@ -1,0 +1,201 @@
+"""A quiz on one trace: questions that point at its execution table and variable tracker,
+with the right answer and the wrong ones computed from its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tracer import events as kinds
+from visualizer.moments import requests_held_up
+from visualizer.sources import TraceSource
+from visualizer.steps import NOT_SET, describe, ms, tracker_variables, variable_tracker
+
+Event = dict[str, Any]
+NEVER_PAUSES = "It never pauses"
+
+
+@dataclass(frozen=True)
+class QuizQuestion:
+    key: str  # stable within the trace: the form field is "q-<key>"
+    prompt: str
+    choices: tuple[str, ...]
+    answer: int  # index of the right choice
+    explanation: str
+    step: int  # the step the answer is about
+
+    def is_right(self, raw: str | None) -> bool | None:
+        """None: not answered (or not a choice)."""
+        if raw is None or not raw.isdigit() or int(raw) >= len(self.choices):
+            return None
+        return int(raw) == self.answer
+
+
+def quiz_for(source: TraceSource) -> tuple[str | None, list[QuizQuestion]]:
+    """The request the quiz is about (the first), and its questions."""
+    requests = source.requests()
+    if not requests:
+        return None, []
+    focus = requests[0]["id"]
+    events = source.request_events(focus, source.total)
+    questions = [
+        question
+        for question in (
+            pause_question(focus, events),
+            value_question(focus, events),
+            waiting_question(focus, events, source, requests),
+        )
+        if question is not None
+    ]
+    return focus, questions
+
+
+def _with_answer(right: str, wrong: list[str]) -> tuple[tuple[str, ...], int]:
+    """Choices in a fixed order that does not give the answer away (sorted), and the
+    right one's index."""
+    choices = sorted({right, *wrong}, key=lambda text: (len(text), text))
+    return tuple(choices), choices.index(right)
+
+
+def pause_question(focus: str, events: list[Event]) -> QuizQuestion | None:
+    """At which step does the view pause? Wrong answers are other steps of the request."""
+    suspended = next((e for e in events if e["kind"] == kinds.AWAIT_SUSPENDED), None)
+    other_steps = [
+        e["seq"]
+        for e in events
+        if e["kind"]
+        in (kinds.VIEW_TYPE_CHECKED, kinds.VIEW_STARTED, kinds.CALL_BLOCKING, kinds.VIEW_RETURNED)
+    ]
+    if not other_steps:
+        return None
+    if suspended is not None:
+        resumed = next(
+            (e for e in events if e["kind"] == kinds.AWAIT_RESUMED and e["seq"] > suspended["seq"]),
+            None,
+        )
+        right = f"Step {suspended['seq']}"
+        after = (
+            f" It resumed at step {resumed['seq']}, {ms(resumed['duration_ns'])} later."
+            if resumed
+            else ""
+        )
+        explanation = (
+            f"At step {suspended['seq']} the view reached await {suspended['awaiting']} "
+            f"(line {suspended['line']}) and gave the event loop back.{after}"
+        )
+        step = suspended["seq"]
+    else:
+        right = NEVER_PAUSES
+        started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)
+        thread = started["thread"] if started else "?"
+        where = "on the event loop" if started and started["task"] else f"in thread {thread}"
+        explanation = (
+            f"The table shows no pause for request {focus}: its view ran {where} without "
+            "stopping at an await, from start to return."
+        )
+        step = started["seq"] if started else other_steps[0]
+    wrong = [f"Step {seq}" for seq in other_steps if f"Step {seq}" != right][:3]
+    if right != NEVER_PAUSES:
+        wrong.append(NEVER_PAUSES)
+    choices, answer = _with_answer(right, wrong)
+    return QuizQuestion(
+        "pause",
+        f"Look at request {focus} in the execution table. At which step does its view pause "
+        "and hand the event loop back?",
+        choices,
+        answer,
+        explanation,
+        step,
+    )
+
+
+def value_question(focus: str, events: list[Event]) -> QuizQuestion | None:
+    """What does a variable hold after the step that last changed one?"""
+    columns = variable_tracker(events, focus)
+    changed = [c for c in columns if c.changed and c.label.startswith("After step")]
+    if not changed:
+        return None
+    column = changed[-1]
+    name = sorted(column.changed)[0]
+    right = column.values[name]
+    names = tracker_variables(columns)
+    wrong = [c.values.get(name, NOT_SET) for c in columns] + [
+        column.values.get(other, NOT_SET) for other in names if other != name
+    ]
+    wrong = [value for value in dict.fromkeys(wrong) if value != right][:3]
+    if not wrong:
+        return None
+    shown = [_value_text(value) for value in wrong]
+    choices, answer = _with_answer(_value_text(right), shown)
+    event = next(e for e in events if e["seq"] == column.step)
+    return QuizQuestion(
+        "value",
+        f"In the variable tracker of request {focus}: what does {name} hold after step "
+        f"{column.step}?",
+        choices,
+        answer,
+        f"The tracker's column \"{column.label}\" shows {name} = {right}: the view's "
+        f"variables as recorded at step {column.step} ({describe(event)[0]}).",
+        column.step,
+    )
+
+
+def _value_text(value: str) -> str:
+    return "not set yet" if value == NOT_SET else value
+
+
+def waiting_question(
+    focus: str, events: list[Event], source: TraceSource, requests: list[dict[str, Any]]
+) -> QuizQuestion | None:
+    """Which request waited because of a loop stall; for a trace without one, which
+    thread ran the request's view."""
+    stalls = source.events_of_kinds((kinds.LOOP_BLOCKED,))
+    if stalls:
+        stall = max(stalls, key=lambda e: e["duration_ns"])
+        held_up = requests_held_up(stall, requests)
+        culprit = stall["request"]
+        if held_up and culprit:
+            start, end = stall["started_ns"], stall["started_ns"] + stall["duration_ns"]
+            apart = [
+                r["id"]
+                for r in requests
+                if r["id"] not in held_up
+                and r["id"] != culprit
+                and (r["received_ns"] >= end or (r["finished_ns"] or 0) <= start)
+            ]
+            choices, answer = _with_answer(held_up[0], [culprit, *apart[:2]])
+            return QuizQuestion(
+                "waited",
+                f"At step {stall['seq']} the event loop stalled for {ms(stall['duration_ns'])} "
+                f"while request {culprit} ran {stall['held_by'] or 'code outside the views'}. "
+                "Which of these requests had to wait because of it?",
+                choices,
+                answer,
+                f"Request {held_up[0]} was in the server during the stall, and nothing else "
+                f"could run on the loop until {stall['held_by'] or 'it'} finished; request "
+                f"{culprit} was the one running.",
+                stall["seq"],
+            )
+    started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)
+    if started is None:
+        return None
+    threads = {e["thread"] for e in source.events_of_kinds((kinds.VIEW_STARTED,))}
+    threads.add("MainThread")
+    if len(threads) < 2:
+        return None
+    right = started["thread"]
+    choices, answer = _with_answer(right, sorted(threads - {right})[:3])
+    handoff = next((e for e in events if e["kind"] == kinds.THREAD_HANDOFF), None)
+    how = (
+        f"Step {handoff['seq']} hands it from {handoff['from_thread']} to {right}."
+        if handoff
+        else f"Its view started on {right} at step {started['seq']}."
+    )
+    return QuizQuestion(
+        "thread",
+        f"Look at the execution table: which thread ran request {focus}'s view?",
+        choices,
+        answer,
+        how,
+        handoff["seq"] if handoff else started["seq"],
+    )
