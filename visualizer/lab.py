@@ -349,7 +349,7 @@ def _percentile(ordered: list[float], percent: int) -> float:
 
 def _peak(requests: list[dict[str, Any]]) -> int:
     """The most requests in the server at one moment (arrival to last byte)."""
-    return _most_overlapping([(r["received_ns"], r["finished_ns"]) for r in requests])
+    return most_overlapping([(r["received_ns"], r["finished_ns"]) for r in requests])
 
 
 @dataclass(frozen=True)
@@ -538,7 +538,7 @@ def reveal(
             )
     requests = [r for r in document["requests"] if r["finished_ns"] is not None]
     views = _view_spans(events)
-    most_at_once = _most_overlapping(views)
+    most_at_once = most_overlapping(views)
     if len(views) <= 1 or most_at_once == len(views):
         overlap = "together"
     elif most_at_once == 1:
@@ -603,7 +603,7 @@ def _view_spans(events: list[dict[str, Any]]) -> list[tuple[int, int]]:
     ]
 
 
-def _most_overlapping(spans: list[tuple[int, int]]) -> int:
+def most_overlapping(spans: list[tuple[int, int]]) -> int:
     changes = sorted(
         [(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans],
         key=lambda change: (change[0], change[1]),

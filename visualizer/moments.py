@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer import events as kinds
-from visualizer.sources import TraceSource
+from visualizer.lab import most_overlapping
+from visualizer.sources import TraceSource, per_trace
 from visualizer.steps import ms
 
 Event = dict[str, Any]
@@ -32,19 +33,23 @@ class KeyMoment:
     explanation: str
 
 
-# Key moments of the traces shown lately, by (recording, number of events): a stored trace
-# never changes, and a growing one has a new length.
-_recent: dict[tuple[str, int], list[KeyMoment]] = {}
-RECENT_LIMIT = 64
-
-
+@per_trace
 def key_moments_of(source: TraceSource) -> list[KeyMoment]:
-    key = (source.recording_id, source.total)
-    if key not in _recent:
-        if len(_recent) >= RECENT_LIMIT:
-            del _recent[next(iter(_recent))]
-        _recent[key] = key_moments(source.events_of_kinds(MOMENT_KINDS), source.requests())
-    return _recent[key]
+    return key_moments(source.events_of_kinds(MOMENT_KINDS), source.requests())
+
+
+@per_trace
+def measured(source: TraceSource) -> str:
+    """One sentence of what the trace shown measured, for the scenario's summary card."""
+    requests = [r for r in source.requests() if r["finished_ns"] is not None]
+    if not requests:
+        return ""
+    slowest = max(r["finished_ns"] - r["received_ns"] for r in requests)
+    most = most_overlapping([(r["received_ns"], r["finished_ns"]) for r in requests])
+    return (
+        f"In the recording shown: {len(requests)} request(s); the slowest took "
+        f"{ms(slowest)} in the server; at most {most} were in the server at once."
+    )
 
 
 def key_moments(events: list[Event], requests: list[dict[str, Any]]) -> list[KeyMoment]:

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from tracer.django_integration import RECORDING_ID
-from visualizer.moments import key_moments_of
+from visualizer.moments import key_moments_of, measured
 from visualizer.player import PlayerState, player_state
 from visualizer.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.scenarios import Scenario
@@ -104,6 +104,7 @@ def page_context(
     )
     context.update(
         moments=key_moments_of(source) if source is not None else [],
+        measured=measured(source) if source is not None else "",
         notice=" ".join(notices),
         theme=options.theme,
         # These links keep the step (player.js updates them as the step changes).

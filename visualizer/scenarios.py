@@ -23,6 +23,8 @@ class Scenario:
     helpers: tuple[Callable[..., Any], ...]
     # Query parameters the view reads, and their meaning.
     parameters: tuple[str, ...]
+    # The summary card: the few sentences a student should keep.
+    keep: tuple[str, ...] = ()
 
     @property
     def run_url(self) -> str:
@@ -48,6 +50,13 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_io,
             helpers=(views.fetch_data,),
             parameters=("delay_ms",),
+            keep=(
+                "An await on real I/O gives the event loop back: one thread serves every request "
+                "that is waiting.",
+                "Many requests that mostly wait finish in about the time of one; a single request "
+                "is no faster.",
+                "The gain needs an async client all the way down (here httpx.AsyncClient).",
+            ),
         ),
         Scenario(
             slug="sync-io",
@@ -57,6 +66,13 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.sync_io,
             helpers=(views.fetch_data_blocking,),
             parameters=("delay_ms",),
+            keep=(
+                "Under ASGI, Django runs a plain def view in a worker thread, one per request, so "
+                "the server keeps serving.",
+                "The price is a thread held for the whole wait, and a hand-off to it and back.",
+                "Under a WSGI server, the number of workers times threads caps how many such "
+                "requests run at once.",
+            ),
         ),
         Scenario(
             slug="async-cpu",
@@ -66,6 +82,13 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_cpu,
             helpers=(views.count_primes,),
             parameters=("work",),
+            keep=(
+                "async def does not make computing faster: code that never awaits keeps the event "
+                "loop to itself.",
+                "While it computes, every other request on that loop waits; the trace records it "
+                "as a loop stall.",
+                "Move heavy computing off the loop (a thread, a process, a task queue).",
+            ),
         ),
         Scenario(
             slug="async-offload",
@@ -75,6 +98,12 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_offload,
             helpers=(views.count_primes,),
             parameters=("work",),
+            keep=(
+                "await asyncio.to_thread(...) runs blocking work in a thread and frees the loop "
+                "while it runs.",
+                "Other requests stay responsive, but pure-Python computing still takes turns on "
+                "the GIL, so it does not finish sooner.",
+            ),
         ),
         Scenario(
             slug="async-gather",
@@ -83,6 +112,12 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_gather,
             helpers=(views.fetch_data,),
             parameters=("delay_ms",),
+            keep=(
+                "asyncio.gather starts independent awaits together: the view waits about as long "
+                "as the slowest one.",
+                "Concurrency inside one request needs gather (or tasks); writing await three times"
+                " does not give it.",
+            ),
         ),
         Scenario(
             slug="async-sequential",
@@ -91,6 +126,12 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_sequential,
             helpers=(views.fetch_data,),
             parameters=("delay_ms",),
+            keep=(
+                "Each await finishes before the next line starts: three calls in a row take their "
+                "sum.",
+                "The loop is still free for other requests during each wait; only this request is "
+                "slower.",
+            ),
         ),
         Scenario(
             slug="async-orm-sync",
@@ -100,6 +141,12 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_orm_sync,
             helpers=(),
             parameters=(),
+            keep=(
+                "Django refuses a synchronous ORM query inside an async view "
+                "(SynchronousOnlyOperation) rather than let it block the loop.",
+                "Use the async methods (acount, aget, afirst, async for) or wrap the code in "
+                "sync_to_async.",
+            ),
         ),
         Scenario(
             slug="async-orm",
@@ -109,6 +156,12 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_orm,
             helpers=(),
             parameters=(),
+            keep=(
+                "The async ORM methods are awaited like any I/O, so the view does not block "
+                "the loop.",
+                "With SQLite (the default here) the query itself runs in a worker thread "
+                "behind the await.",
+            ),
         ),
         Scenario(
             slug="async-file",
@@ -118,6 +171,11 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_file,
             helpers=(),
             parameters=("size_kb",),
+            keep=(
+                "Reading a file with open() and read() blocks, even inside async def: the loop "
+                "waits for the disk.",
+                "For large files, hand the read to asyncio.to_thread.",
+            ),
         ),
         Scenario(
             slug="async-sleep",
@@ -126,6 +184,12 @@ SCENARIOS: dict[str, Scenario] = {
             view=views.async_sleep,
             helpers=(),
             parameters=("delay_ms",),
+            keep=(
+                "time.sleep in an async view stops the whole event loop; await asyncio.sleep "
+                "pauses only this view.",
+                "Any blocking call inside async def (requests.get, time.sleep, a sync driver) does"
+                " the same.",
+            ),
         ),
     )
 }

@@ -4,7 +4,8 @@ does not grow with the trace's length (the database ones through indexes)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace, TraceEvent, TraceRequest
@@ -118,6 +119,25 @@ class StoredSource:
     def requests(self) -> list[dict[str, Any]]:
         rows = TraceRequest.objects.filter(trace=self.trace).order_by("position")
         return list(rows.values_list("data", flat=True))
+
+
+Result = TypeVar("Result")
+
+
+def per_trace(compute: Callable[[TraceSource], Result]) -> Callable[[TraceSource], Result]:
+    """Remember what ``compute`` found for the traces seen lately, by recording and number
+    of events: a stored trace never changes, and a growing one has a new length."""
+    recent: dict[tuple[str, int], Result] = {}
+
+    def cached(source: TraceSource) -> Result:
+        key = (source.recording_id, source.total)
+        if key not in recent:
+            if len(recent) >= 64:
+                del recent[next(iter(recent))]
+            recent[key] = compute(source)
+        return recent[key]
+
+    return cached
 
 
 def find_source(recording_id: str) -> TraceSource | None:

@@ -80,3 +80,19 @@ def test_the_player_marks_the_key_moments_with_links_to_their_steps():
     assert "count_primes blocks the event loop" in text
     assert 'aria-current="step"' in text.split('id="key-moments"')[1].split("</section>")[0]
     assert "recording=example-async-cpu-4-requests&amp;step=8" in text
+
+
+@pytest.mark.django_db
+def test_every_scenario_has_a_summary_card_with_what_the_trace_measured():
+    from visualizer.scenarios import SCENARIOS
+
+    load_examples()
+    assert all(2 <= len(s.keep) <= 3 for s in SCENARIOS.values())
+    page = Client().get("/scenarios/sync-io/?recording=example-sync-io-4-requests").content.decode()
+    document = example("sync-io-4-requests")
+    slowest = max(r["finished_ns"] - r["received_ns"] for r in document["requests"]) / 1e6
+
+    assert "Summary card: what to keep" in page
+    assert SCENARIOS["sync-io"].keep[0] in page
+    assert f"4 request(s); the slowest took {slowest:.0f} ms" in page
+    assert "at most 4 were in the server at once" in page
