@@ -5,7 +5,7 @@ does not grow with the trace's length (the database ones through indexes)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace, TraceEvent, TraceRequest
@@ -121,10 +121,9 @@ class StoredSource:
         return list(rows.values_list("data", flat=True))
 
 
-Result = TypeVar("Result")
-
-
-def per_trace(compute: Callable[[TraceSource], Result]) -> Callable[[TraceSource], Result]:
+def per_trace[Result](
+    compute: Callable[[TraceSource], Result],
+) -> Callable[[TraceSource], Result]:
     """Remember what ``compute`` found for the traces seen lately, by recording and number
     of events: a stored trace never changes, and a growing one has a new length."""
     recent: dict[tuple[str, int], Result] = {}
