@@ -152,4 +152,6 @@ def step_html(url: str) -> str | None:
 
 def join_qr_svg(join_url: str) -> str:
     """The join URL as a QR code, an inline SVG (drawn on the server, no script)."""
-    return str(segno.make(join_url, error="m").svg_inline(scale=8, border=2, title="Join URL"))
+    qr = segno.make(join_url, error="m")
+    # No width or height: a viewBox, so the page sizes it to fit a projector.
+    return str(qr.svg_inline(border=2, omitsize=True, title="Join URL"))
