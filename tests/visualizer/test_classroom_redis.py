@@ -83,3 +83,23 @@ def test_several_processes_need_redis(settings):
     settings.REDIS_URL = ""
     with pytest.raises(CommandError, match="REDIS_URL"):
         call_command("serve", processes=2)
+
+
+def test_a_class_survives_a_server_restart():
+    with tempfile.TemporaryDirectory(prefix="class-restart-") as data_dir:
+        env = {"TRACING_ENABLED": "false", "DATA_DIR": data_dir}
+        with DaphneServer(env=env) as before:
+            code, cookie, version = start_class(before)
+            with class_socket(before, code, cookie=cookie) as instructor:
+                instructor.send(json.dumps({"action": "drive", "url": f"{EXAMPLE}&step=5"}))
+                assert json.loads(instructor.recv(timeout=10))["version"] == version + 1
+
+        with DaphneServer(env=env) as after:
+            # A follower whose page showed the first version lands on step 5 ...
+            with class_socket(after, code, f"?v={version}") as follower:
+                frame = json.loads(follower.recv(timeout=10))
+                assert frame["version"] == version + 1 and frame["url"].endswith("step=5")
+                # ... and the instructor's browser still drives.
+                with class_socket(after, code, cookie=cookie) as instructor:
+                    instructor.send(json.dumps({"action": "drive", "url": f"{EXAMPLE}&step=6"}))
+                    assert "<strong>6</strong>" in json.loads(follower.recv(timeout=10))["html"]
