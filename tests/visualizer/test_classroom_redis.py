@@ -94,12 +94,14 @@ def test_a_class_survives_a_server_restart():
                 instructor.send(json.dumps({"action": "drive", "url": f"{EXAMPLE}&step=5"}))
                 assert json.loads(instructor.recv(timeout=10))["version"] == version + 1
 
-        with DaphneServer(env=env) as after:
-            # A follower whose page showed the first version lands on step 5 ...
-            with class_socket(after, code, f"?v={version}") as follower:
-                frame = json.loads(follower.recv(timeout=10))
-                assert frame["version"] == version + 1 and frame["url"].endswith("step=5")
-                # ... and the instructor's browser still drives.
-                with class_socket(after, code, cookie=cookie) as instructor:
-                    instructor.send(json.dumps({"action": "drive", "url": f"{EXAMPLE}&step=6"}))
-                    assert "<strong>6</strong>" in json.loads(follower.recv(timeout=10))["html"]
+        # A follower whose page showed the first version lands on step 5, and the
+        # instructor's browser still drives.
+        with (
+            DaphneServer(env=env) as after,
+            class_socket(after, code, f"?v={version}") as follower,
+        ):
+            frame = json.loads(follower.recv(timeout=10))
+            assert frame["version"] == version + 1 and frame["url"].endswith("step=5")
+            with class_socket(after, code, cookie=cookie) as instructor:
+                instructor.send(json.dumps({"action": "drive", "url": f"{EXAMPLE}&step=6"}))
+                assert "<strong>6</strong>" in json.loads(follower.recv(timeout=10))["html"]
