@@ -19,6 +19,7 @@ from visualizer.classroom import (
 )
 from visualizer.consumers import MessageRejected, parse_message
 from visualizer.models import ClassSession
+from visualizer.steps import whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,17 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         lands on the instructor's step; one that is up to date, and the instructor, get
         nothing."""
         self.code = self.scope["url_route"]["kwargs"]["code"]
+        # Join first, then read the state: a move made in between then reaches this
+        # connection twice (the page skips the version it has) rather than not at all.
+        await self.channel_layer.group_add(group_name(self.code), self.channel_name)
         session = await database_sync_to_async(find_session)(self.code)
+        await self.accept()
         if session is None:
+            # Accepted first, so that the page sees this code and stops trying.
             await self.close(code=4404)
             return
         cookies = parse_cookie(_header(self.scope, b"cookie"))
         self.driver = session.is_driver(drive_cookie_secret(cookies.get(DRIVE_COOKIE), self.code))
-        await self.channel_layer.group_add(group_name(self.code), self.channel_name)
-        await self.accept()
         if not self.driver and _version_asked(self.scope) != session.version:
             frame = await database_sync_to_async(frame_for)(session, None)
             await self.send(text_data=frame.text())
@@ -89,10 +93,11 @@ def move_class(code: str, url: str) -> str | None:
     session = find_session(code)
     if session is None or not session.live:
         raise MessageRejected("This class session has ended.")
-    if session.url == url:
+    previous = session.move_to(url)
+    if previous is None:
+        if not session.live:
+            raise MessageRejected("This class session has ended.")
         return None
-    previous = session.url
-    session.move_to(url)
     return frame_for(session, previous).text()
 
 
@@ -106,4 +111,4 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
 def _version_asked(scope: dict[str, Any]) -> int | None:
     query = scope.get("query_string", b"").decode("latin-1")
     value = query.removeprefix("v=") if query.startswith("v=") else ""
-    return int(value) if value.isdigit() else None
+    return whole_number(value)

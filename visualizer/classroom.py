@@ -136,9 +136,12 @@ def step_html(url: str) -> str | None:
     context: dict[str, Any]
     if match.url_name == "scenario":
         scenario = get_scenario(match.kwargs["slug"])
-        if scenario is None:
+        source = find_source(options.recording_id) if options.recording_id else None
+        if scenario is None or (options.recording_id and source is None):
+            # Not here (a live run recorded by another server process): followers load
+            # the page instead, from whichever process has it.
             return None
-        context = page_context(scenario, options)
+        context = page_context(scenario, options, source=source)
     elif match.url_name == "trace-player":
         source = find_source(match.kwargs["recording_id"])
         if source is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import inspect
+import logging
 import statistics
 import time
 from collections.abc import Mapping
@@ -23,7 +24,6 @@ from tracer.django_integration import get_tracer
 from visualizer.models import Trace
 from visualizer.runs import (
     ClientTimings,
-    RunFailed,
     RunRequest,
     new_recording_id,
     record_run,
@@ -32,6 +32,9 @@ from visualizer.runs import (
 )
 from visualizer.scenarios import Scenario
 from visualizer.server_process import GunicornServer
+from visualizer.steps import whole_number
+
+logger = logging.getLogger(__name__)
 
 MAX_LAB_REQUESTS = 200
 MAX_THREADS = 64
@@ -87,7 +90,8 @@ def form_values(values: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]
         if name == "server":
             form[name] = raw if raw in ("asgi", "wsgi") else default
         else:
-            form[name] = int(raw) if isinstance(raw, str) and raw.isdigit() else default
+            number = whole_number(raw)
+            form[name] = number if number is not None else default
     return form
 
 
@@ -237,8 +241,9 @@ def start_lab(lab: LabRun, asgi_base_url: str, recording_id: str, results_url: s
     async def run() -> None:
         try:
             await run_lab(lab, asgi_base_url, recording_id, progress.client)
-        except (ValueError, RunFailed, RuntimeError, OSError) as error:
-            progress.error = str(error) or error.__class__.__name__
+        except Exception as error:  # the page must hear of any failure, not wait for it
+            logger.exception("lab run %s failed", recording_id)
+            progress.error = f"{error.__class__.__name__}: {error}"
         finally:
             progress.finished = True
 
@@ -267,11 +272,15 @@ def collect_parts(recording_id: str, requests: int, timeout: float = 15) -> dict
 
 def merge_parts(recording_id: str, documents: list[dict[str, Any]]) -> dict[str, Any]:
     """Merge documents of one run recorded by several processes: requests by arrival,
-    events by time (keeping each process's own order), numbered again."""
+    events by time (keeping each process's own order), numbered again. Thread names are
+    prefixed with their process's tag (every worker has its own MainThread)."""
     ordered = sorted(
         documents, key=lambda d: min((r["received_ns"] for r in d["requests"]), default=0)
     )
-    events = heapq.merge(*(d["events"] for d in ordered), key=lambda e: e["t_ns"])
+    events = heapq.merge(
+        *([_in_process(e, d["id"].rsplit("-", 1)[-1]) for e in d["events"]] for d in ordered),
+        key=lambda e: e["t_ns"],
+    )
     first = ordered[0]
     return {
         **first,
@@ -282,6 +291,14 @@ def merge_parts(recording_id: str, documents: list[dict[str, Any]]) -> dict[str,
         ),
         "events": [{**event, "seq": seq} for seq, event in enumerate(events, start=1)],
     }
+
+
+def _in_process(event: dict[str, Any], tag: str) -> dict[str, Any]:
+    named = {key: f"{tag} {event[key]}" for key in THREAD_FIELDS if event.get(key)}
+    return {**event, **named}
+
+
+THREAD_FIELDS = ("thread", "from_thread", "to_thread")
 
 
 def _sent(request: dict[str, Any]) -> int:

@@ -225,10 +225,22 @@ class ClassSession(models.Model):
         digest = hashlib.sha256(secret.encode()).hexdigest()
         return hmac.compare_digest(digest, self.secret_digest)
 
-    def move_to(self, url: str) -> None:
-        """Show another page (or step) to the class; the version goes up by one."""
-        ClassSession.objects.filter(pk=self.pk).update(url=url, version=models.F("version") + 1)
-        self.refresh_from_db(fields=["url", "version"])
+    def move_to(self, url: str) -> str | None:
+        """Show another page (or step) to the class: the version goes up by one. Returns
+        the page shown before, or None if nothing changed (the same page, or the class has
+        ended). Another move or the end landing meanwhile is seen, not overwritten."""
+        for _ in range(10):
+            self.refresh_from_db(fields=["url", "version", "ended_at"])
+            if not self.live or self.url == url:
+                return None
+            previous, version = self.url, self.version
+            moved = ClassSession.objects.filter(pk=self.pk, version=version, ended_at=None).update(
+                url=url, version=version + 1
+            )
+            if moved:
+                self.url, self.version = url, version + 1
+                return previous
+        raise RuntimeError("the class session kept changing; try again")
 
     def end(self) -> None:
         ClassSession.objects.filter(pk=self.pk).update(

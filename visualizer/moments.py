@@ -68,15 +68,16 @@ def key_moments(events: list[Event], requests: list[dict[str, Any]]) -> list[Key
 
 
 def requests_held_up(stall: Event, requests: list[dict[str, Any]]) -> list[str]:
-    """Requests that were in the server while the loop was stalled, other than the one
-    that stalled it: each had to wait for it."""
+    """Requests that were waiting for the server while the loop was stalled, other than
+    the one that stalled it. A request sent during the stall reaches Django only after it,
+    so where the client's sending time is known, that counts."""
     start = stall["started_ns"]
     end = start + stall["duration_ns"]
     return [
         request["id"]
         for request in requests
         if request["id"] != stall["request"]
-        and request["received_ns"] < end
+        and (request.get("client_sent_ns") or request["received_ns"]) < end
         and (request["finished_ns"] is None or request["finished_ns"] > start)
     ]
 

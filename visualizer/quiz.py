@@ -9,7 +9,14 @@ from typing import Any
 from tracer import events as kinds
 from visualizer.moments import requests_held_up
 from visualizer.sources import TraceSource
-from visualizer.steps import NOT_SET, describe, ms, tracker_variables, variable_tracker
+from visualizer.steps import (
+    NOT_SET,
+    describe,
+    ms,
+    tracker_variables,
+    variable_tracker,
+    whole_number,
+)
 
 Event = dict[str, Any]
 NEVER_PAUSES = "It never pauses"
@@ -26,17 +33,19 @@ class QuizQuestion:
 
     def is_right(self, raw: str | None) -> bool | None:
         """None: not answered (or not a choice)."""
-        if raw is None or not raw.isdigit() or int(raw) >= len(self.choices):
+        index = whole_number(raw)
+        if index is None or index >= len(self.choices):
             return None
-        return int(raw) == self.answer
+        return index == self.answer
 
 
 def quiz_for(source: TraceSource) -> tuple[str | None, list[QuizQuestion]]:
-    """The request the quiz is about (the first), and its questions."""
+    """The request the quiz is about (the first whose view ran), and its questions."""
     requests = source.requests()
-    if not requests:
+    started = source.events_of_kinds((kinds.VIEW_STARTED,))
+    if not requests or not started:
         return None, []
-    focus = requests[0]["id"]
+    focus = started[0]["request"]
     events = source.request_events(focus, source.total)
     questions = [
         question
@@ -161,7 +170,10 @@ def waiting_question(
                 for r in requests
                 if r["id"] not in held_up
                 and r["id"] != culprit
-                and (r["received_ns"] >= end or (r["finished_ns"] or 0) <= start)
+                and (
+                    (r.get("client_sent_ns") or r["received_ns"]) >= end
+                    or (r["finished_ns"] or 0) <= start
+                )
             ]
             choices, answer = _with_answer(held_up[0], [culprit, *apart[:2]])
             return QuizQuestion(

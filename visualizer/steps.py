@@ -26,6 +26,14 @@ class Step:
     event: dict[str, Any]
 
 
+def whole_number(raw: object) -> int | None:
+    """A non-negative whole number written in ASCII digits (str.isdigit alone also takes
+    characters such as "²", which int() refuses), or None."""
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 12:
+        return int(raw)
+    return None
+
+
 def ms(nanoseconds: int) -> str:
     value = nanoseconds / 1_000_000
     return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"

@@ -58,7 +58,13 @@ from visualizer.quiz import quiz_for
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
 from visualizer.sources import find_source
-from visualizer.steps import NOT_SET, step_rows, tracker_variables, variable_tracker
+from visualizer.steps import (
+    NOT_SET,
+    step_rows,
+    tracker_variables,
+    variable_tracker,
+    whole_number,
+)
 from visualizer.transcript import build_transcript
 
 
@@ -256,7 +262,7 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
         prediction = reveal(
             runs[0]["document"],
             overlap,
-            int(wall) if wall and wall.isdigit() else None,
+            whole_number(wall),
             pause,
         )
     # The form starts as the URL sets it up, else as the run shown was set up.
@@ -331,7 +337,7 @@ def _results_query(form: QueryDict, scenario: Scenario, recording_id: str) -> st
     overlap, wall, pause = (form.get(name, "") for name in PREDICTIONS)
     if overlap in OVERLAP_CHOICES:
         query += f"&predict_overlap={overlap}"
-    if wall.isdigit():
+    if whole_number(wall) is not None:
         query += f"&predict_wall_ms={wall}"
     # The lines offered were those of the scenario the page showed; without JavaScript a
     # student may have picked another scenario after answering.

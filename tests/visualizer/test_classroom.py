@@ -151,8 +151,11 @@ async def test_it_refuses_cross_origin_and_unknown_classes(examples):
     session, _ = await sync_to_async(start_session)(EXAMPLE)
     connected, _ = await socket(session.code, origin=(b"origin", b"http://evil.example")).connect()
     assert not connected
-    connected, _ = await socket("NOSUCH").connect()
-    assert not connected
+    # An unknown class is accepted, then closed with 4404, so the page can stop retrying.
+    unknown = socket("NOSUCH")
+    connected, _ = await unknown.connect()
+    assert connected
+    assert await unknown.receive_output() == {"type": "websocket.close", "code": 4404}
 
 
 def test_the_instructor_starts_shows_the_card_and_ends_the_class(examples):
@@ -204,3 +207,27 @@ def test_a_student_joins_by_code_and_follows_the_instructors_page(examples):
     # Exploring on their own, they are offered to follow again.
     exploring = student.get("/lab/").content.decode()
     assert f'href="/class/{session.code}/"' in exploring and "Follow class" in exploring
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_never_overwrites_the_end_or_another_move():
+    session, _ = start_session(EXAMPLE)
+    stale = ClassSession.objects.get(pk=session.pk)  # read before the others change it
+
+    assert session.move_to(f"{EXAMPLE}&step=2") == EXAMPLE
+    assert stale.move_to(f"{EXAMPLE}&step=3") == f"{EXAMPLE}&step=2"  # sees the first move
+    assert stale.version == session.version + 1
+    assert stale.move_to(f"{EXAMPLE}&step=3") is None  # nothing changed
+
+    session.end()
+    assert stale.move_to("/lab/") is None
+    stored = ClassSession.objects.get(pk=session.pk)
+    assert stored.url.endswith("step=3") and not stored.live
+
+
+def test_numbers_in_odd_digits_are_not_answers():
+    from visualizer.steps import whole_number
+
+    assert whole_number("12") == 12
+    assert whole_number("²") is None and whole_number("\u0661") is None and whole_number("") is None
+    assert whole_number(None) is None and whole_number("-1") is None

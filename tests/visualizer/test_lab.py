@@ -267,8 +267,10 @@ def test_a_wsgi_run_on_two_workers_is_merged_into_one_trace(traced_server):
     workers = {r["id"].split("-")[0] for r in document["requests"]}
     assert len(workers) == 2
     assert [e["seq"] for e in document["events"]] == list(range(1, len(document["events"]) + 1))
-    # Two workers of one thread: six 200 ms requests take about three rounds.
+    # Two workers of one thread: six 200 ms requests take about three rounds, on two
+    # threads (each worker's MainThread, told apart by the worker's tag).
     assert lab_metrics(document).wall_ms >= 3 * 200 * 0.9
+    assert lab_metrics(document).threads_used == 2
     assert f"{recording}-w" not in httpx.get(f"{traced_server.base_url}/traces/").text
 
 
@@ -282,3 +284,21 @@ def test_a_pause_answer_given_for_another_scenario_is_not_scored():
     scored = _results_query(answered, SCENARIOS["async-io"], "r1")
     assert scored == "recording=r1&predict_pause=none"
     assert _results_query(answered, SCENARIOS["sync-io"], "r1") == "recording=r1"
+
+
+@pytest.mark.asyncio
+async def test_a_lab_run_that_fails_in_any_way_says_why(monkeypatch):
+    import visualizer.lab as lab_module
+    from visualizer.lab import LabRun, start_lab
+    from visualizer.scenarios import SCENARIOS
+
+    async def broken(*args, **kwargs):
+        raise KeyError("no such recording")
+
+    monkeypatch.setattr(lab_module, "run_lab", broken)
+    setup = LabRun.from_values(SCENARIOS["async-io"], {"requests": "2"})
+    progress = start_lab(setup, "http://127.0.0.1:9", "fails1", "/lab/?recording=fails1")
+    await progress.task
+
+    assert progress.finished
+    assert progress.error == "KeyError: 'no such recording'"

@@ -65,10 +65,11 @@ def test_the_waiting_answer_is_a_request_held_up_by_the_stall():
     # Without a stall, a trace of worker threads asks which thread ran the view instead.
     sync = questions(example("sync-io-4-requests"))
     assert "waited" not in sync
+    focus, _ = quiz_for(DocumentSource(example("sync-io-4-requests")))
     handoff = next(
         e
         for e in example("sync-io-4-requests")["events"]
-        if e["kind"] == "thread.handoff" and e["request"] == "r1"
+        if e["kind"] == "thread.handoff" and e["request"] == focus
     )
     assert answer_of(sync["thread"]) == handoff["to_thread"]
 
@@ -91,6 +92,8 @@ def test_the_quiz_page_checks_answers_and_links_to_the_step():
     assert f"The answer is <code>{answer_of(pause)}</code>" in not_quite
     assert not_quite.count('role="status"') == 1  # 99 is not a choice: not answered
     assert "Reveal the answer" in presenter and "Reveal the answer" not in blank
+    assert Client().get(url, {"q-pause": "²"}).status_code == 200  # not a digit 0-9
+    assert Client().get("/lab/", {"requests": "²", "predict_wall_ms": "²"}).status_code == 200
 
 
 @pytest.mark.django_db
@@ -135,3 +138,24 @@ def test_the_transcript_is_a_page_and_a_markdown_download():
     assert "attachment" in download["Content-Disposition"]
     assert download.content.decode().count("\n1. ") == 1
     assert Client().get("/traces/nothing-here/transcript/").status_code == 404
+
+
+def test_the_quiz_is_about_the_first_request_whose_view_ran():
+    document = example("async-io-4-requests")
+    document["events"] = [
+        e for e in document["events"] if e["request"] != "r1" or e["kind"] == "request.received"
+    ]
+    focus, found = quiz_for(DocumentSource(document))
+    assert focus == "r2" and found
+
+
+def test_a_request_sent_during_a_stall_waited_for_it():
+    from visualizer.moments import requests_held_up
+
+    document = example("async-cpu-4-requests")
+    stall = next(e for e in document["events"] if e["kind"] == "loop.blocked")
+    end = stall["started_ns"] + stall["duration_ns"]
+    late = {"id": "r9", "received_ns": end + 1_000_000, "finished_ns": end + 90_000_000}
+    assert "r9" not in requests_held_up(stall, [late])
+    # Sent while the loop was stalled: Django saw it only afterwards, but it waited.
+    assert requests_held_up(stall, [{**late, "client_sent_ns": end - 5_000_000}]) == ["r9"]
