@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -935,6 +936,14 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
 )
 
 _BY_SLUG = {question.slug: question for question in QUESTIONS}
+
+
+def display_order(question: PracticeQuestion) -> list[int]:
+    """The order to show a question's choices in: fixed for each question (so a page
+    reads the same every time) but not the bank's, where the right answer comes first."""
+    order = list(range(len(question.choices)))
+    random.Random(question.slug).shuffle(order)
+    return order
 
 
 def get_question(slug: str) -> PracticeQuestion | None:

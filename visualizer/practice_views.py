@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from visualizer.practice import LEVELS, QUESTIONS, PracticeQuestion, get_question
+from visualizer.practice import LEVELS, QUESTIONS, PracticeQuestion, display_order, get_question
 
 COOKIE = "practice"
 SALT = "practice"
@@ -196,10 +196,15 @@ def _question_context(
     presenter = _is_presenter(request)
     position = QUESTIONS.index(question)
     choices = [
-        ChoiceView(index, split_code(choice.text), choice.correct, split_code(choice.why))
-        for index, choice in enumerate(question.choices)
+        ChoiceView(
+            index,
+            split_code(question.choices[index].text),
+            question.choices[index].correct,
+            split_code(question.choices[index].why),
+        )
+        for index in display_order(question)
     ]
-    chosen = choices[answered] if answered is not None else None
+    chosen = next((choice for choice in choices if choice.index == answered), None)
     recorded = read_progress(request).get(question.slug)
     previous = QUESTIONS[position - 1] if position > 0 else None
     following = QUESTIONS[position + 1] if position + 1 < len(QUESTIONS) else None

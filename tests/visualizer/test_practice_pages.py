@@ -305,3 +305,16 @@ def test_it_renders_code_in_question_text_as_code():
     html = Client().get(url(FIRST)).content.decode()
     assert "<code>data = await fetch_data()</code>" in html
     assert "`" not in html.split("<legend>", 1)[1].split("</legend>", 1)[0]
+
+
+def test_it_does_not_always_show_the_right_answer_first():
+    from visualizer.practice import display_order
+
+    first_shown_right = [
+        question.choices[display_order(question)[0]].correct for question in QUESTIONS
+    ]
+    assert not all(first_shown_right)
+    assert sum(first_shown_right) <= len(QUESTIONS) // 2
+    for question in QUESTIONS:
+        assert sorted(display_order(question)) == list(range(len(question.choices)))
+        assert display_order(question) == display_order(question)
