@@ -153,6 +153,47 @@ def _value_text(value: str) -> str:
     return "not set yet" if value == NOT_SET else value
 
 
+def _queued_behind(
+    focus: str, requests: list[dict[str, Any]], source: TraceSource
+) -> QuizQuestion | None:
+    """Which request waited to be served until this one was done? (A server with no free
+    thread, such as WSGI with one worker of one thread, queues the others.) Needs the
+    client's sending times."""
+    by_id = {r["id"]: r for r in requests}
+    mine = by_id[focus]
+    if mine["finished_ns"] is None:
+        return None
+    waited = [
+        r
+        for r in requests
+        if r["id"] != focus
+        and r.get("client_sent_ns")
+        and r["client_sent_ns"] < mine["finished_ns"]
+        and r["received_ns"] >= mine["finished_ns"]
+    ]
+    served_meanwhile = [
+        r["id"]
+        for r in requests
+        if r["id"] != focus and r["received_ns"] < mine["finished_ns"] and r not in waited
+    ]
+    if not waited:
+        return None
+    first = min(waited, key=lambda r: r["received_ns"])
+    choices, answer = _with_answer(first["id"], [focus, *served_meanwhile[:2]])
+    wait_ms = (first["received_ns"] - first["client_sent_ns"]) / 1e6
+    arrival = source.request_events(first["id"], source.total)[:1]
+    return QuizQuestion(
+        "queued",
+        f"Look at request {focus}. Which of these requests had to wait until it was done "
+        "before the server even took it?",
+        choices,
+        answer,
+        f"Request {first['id']} was sent while {focus} was being served, but the server "
+        f"took it only after {focus} finished: it waited {wait_ms:.0f} ms for a free thread.",
+        arrival[0]["seq"] if arrival else 1,
+    )
+
+
 def waiting_question(
     focus: str, events: list[Event], source: TraceSource, requests: list[dict[str, Any]]
 ) -> QuizQuestion | None:
@@ -188,6 +229,9 @@ def waiting_question(
                 f"{culprit} was the one running.",
                 stall["seq"],
             )
+    queued = _queued_behind(focus, requests, source)
+    if queued is not None:
+        return queued
     started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)
     if started is None:
         return None

@@ -159,3 +159,23 @@ def test_a_request_sent_during_a_stall_waited_for_it():
     assert "r9" not in requests_held_up(stall, [late])
     # Sent while the loop was stalled: Django saw it only afterwards, but it waited.
     assert requests_held_up(stall, [{**late, "client_sent_ns": end - 5_000_000}]) == ["r9"]
+
+
+def test_a_request_queued_behind_another_is_the_answer_when_the_server_had_no_thread_free():
+    document = example("sync-io-4-requests")
+    focus, _ = quiz_for(DocumentSource(document))
+    mine = next(r for r in document["requests"] if r["id"] == focus)
+    other = next(r for r in document["requests"] if r["id"] != focus)
+    for request in document["requests"]:  # all sent at once, as the lab does
+        request["client_sent_ns"] = mine["received_ns"] - 1_000_000
+    assert "queued" not in questions(document)  # the others were served meanwhile
+
+    # As on WSGI with one thread: the other request got in only once this one was done.
+    other["received_ns"] = mine["finished_ns"] + 2_000_000
+    queued = questions(document)["queued"]
+    assert answer_of(queued) == other["id"] and focus in queued.choices
+    assert f"it waited {(other['received_ns'] - other['client_sent_ns']) / 1e6:.0f} ms" in (
+        queued.explanation
+    )
+    first_event = next(e for e in document["events"] if e["request"] == other["id"])
+    assert queued.step == first_event["seq"]
