@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 from django.http.cookie import parse_cookie
+from django.utils import timezone
 
 from visualizer.classroom import (
     DRIVE_COOKIE,
@@ -18,12 +21,13 @@ from visualizer.classroom import (
     group_name,
 )
 from visualizer.consumers import MessageRejected, parse_message
-from visualizer.models import ClassSession
+from visualizer.models import ClassFollower, ClassSession
 from visualizer.steps import whole_number
 
 logger = logging.getLogger(__name__)
 
 CLASS_ACTIONS = {"drive": {"action", "url"}}
+COUNT_EVERY = 2  # seconds between follower counts sent to the instructor
 
 
 class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -31,6 +35,8 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     code: str
     driver = False
+    session_id: int | None = None
+    presence_task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         """Join the class's group. A page that shows an older version than the session's
@@ -49,13 +55,39 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         cookies = parse_cookie(_header(self.scope, b"cookie"))
         self.driver = session.is_driver(drive_cookie_secret(cookies.get(DRIVE_COOKIE), self.code))
+        self.session_id = session.pk
+        # A follower keeps its presence fresh; the instructor is told how many follow.
+        presence = self._count_followers if self.driver else self._stay_present
+        self.presence_task = asyncio.create_task(presence())
         if not self.driver and _version_asked(self.scope) != session.version:
             frame = await database_sync_to_async(frame_for)(session, None)
             await self.send(text_data=frame.text())
 
     async def disconnect(self, code: int) -> None:
+        if self.presence_task is not None:
+            self.presence_task.cancel()
         if hasattr(self, "code"):
             await self.channel_layer.group_discard(group_name(self.code), self.channel_name)
+        if not self.driver and self.session_id is not None:
+            await database_sync_to_async(leave)(self.channel_name)
+
+    async def _stay_present(self) -> None:
+        while True:
+            try:
+                await database_sync_to_async(be_present)(self.session_id, self.channel_name)
+            except DatabaseError:
+                # Only the count suffers (a busy database); following goes on.
+                logger.warning("class %s: could not note a follower", self.code, exc_info=True)
+            await asyncio.sleep(ClassFollower.HEARTBEAT)
+
+    async def _count_followers(self) -> None:
+        shown = None
+        while True:
+            count = await database_sync_to_async(ClassFollower.count_for)(self.session_id)
+            if count != shown:
+                await self.send(text_data=json.dumps({"followers": count}))
+                shown = count
+            await asyncio.sleep(COUNT_EVERY)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for every message from a browser in the class: only the instructor's
@@ -81,6 +113,16 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def class_state(self, message: dict[str, Any]) -> None:
         """Called for each change of the instructor's page: pass the rendered frame on."""
         await self.send(text_data=message["frame"])
+
+
+def be_present(session_id: int, channel: str) -> None:
+    ClassFollower.objects.update_or_create(
+        channel=channel, defaults={"session_id": session_id, "seen_at": timezone.now()}
+    )
+
+
+def leave(channel: str) -> None:
+    ClassFollower.objects.filter(channel=channel).delete()
 
 
 def find_session(code: str) -> ClassSession | None:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -247,3 +248,24 @@ class ClassSession(models.Model):
             ended_at=timezone.now(), version=models.F("version") + 1
         )
         self.refresh_from_db(fields=["ended_at", "version"])
+
+
+class ClassFollower(models.Model):
+    """A follower's open connection to a class, so the instructor can see how many follow.
+    Each connection says it is still there every HEARTBEAT seconds; a row not seen for a
+    while is a connection its process lost without closing (a crash, a restart)."""
+
+    HEARTBEAT = 30
+    FRESH = 75  # seconds a row counts without a heartbeat
+
+    session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="followers")
+    channel = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.channel
+
+    @classmethod
+    def count_for(cls, session_id: int) -> int:
+        fresh = timezone.now() - timedelta(seconds=cls.FRESH)
+        return cls.objects.filter(session_id=session_id, seen_at__gte=fresh).count()

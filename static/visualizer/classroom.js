@@ -54,6 +54,11 @@
 
   function receive(frame) {
     if (frame.error) { say(frame.error); return; }
+    if (frame.followers !== undefined) {
+      const count = byId("class-followers");
+      if (count) count.textContent = frame.followers === 1 ? "1 student following" : frame.followers + " students following";
+      return;
+    }
     if (drive || frame.version <= version) return; // our own move, or already shown
     version = frame.version;
     if (frame.action === "end") {

