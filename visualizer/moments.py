@@ -3,6 +3,7 @@ events (kinds, durations, threads), never by step number, so they follow the tra
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ MAX_MOMENTS = 4
 MOMENT_KINDS = (
     kinds.VIEW_TYPE_CHECKED,
     kinds.THREAD_HANDOFF,
+    kinds.VIEW_STARTED,
     kinds.AWAIT_SUSPENDED,
     kinds.AWAIT_RESUMED,
     kinds.CALL_BLOCKING,
@@ -54,13 +56,29 @@ def measured(source: TraceSource) -> str:
 
 def key_moments(events: list[Event], requests: list[dict[str, Any]]) -> list[KeyMoment]:
     """Up to four moments, in step order. By priority: the longest stall of the event
-    loop, a blocking call on the loop, the longest await, the first hand-off to a thread,
-    a blocking call in a thread, and Django's view-type check."""
+    loop, a view answering with a server error, a blocking call on the loop, the longest
+    await, the first hand-off to a thread, a blocking call in a thread (or, when none of
+    these happened, the longest view that ran straight through), and Django's view-type
+    check."""
     found: list[KeyMoment] = []
-    for rule in (_stall, _blocking_on_loop, _longest_await, _handoff, _blocking_in_thread):
+    rules = (
+        _stall,
+        _error_response,
+        _blocking_on_loop,
+        _longest_await,
+        _handoff,
+        _blocking_in_thread,
+    )
+    for rule in rules:
         moment = rule(events, requests)
         if moment is not None:
             found.append(moment)
+    if not found:
+        # Nothing paused, blocked or failed: the lesson is that the view ran straight
+        # through, holding its thread the whole time.
+        ran = _ran_through(events)
+        if ran is not None:
+            found.append(ran)
     checked = _type_check(events)
     if checked is not None and len(found) < MAX_MOMENTS:
         found.append(checked)
@@ -97,7 +115,8 @@ def _stall(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | N
     where = f" (line {stall['line']})" if stall["line"] else ""
     held_up = requests_held_up(stall, requests)
     waited = (
-        f"Requests {', '.join(held_up)} were in the server and had to wait."
+        f"{_requests(held_up)} {'was' if len(held_up) == 1 else 'were'} in the server and "
+        f"had to wait."
         if held_up
         else "No other request was in the server at the time, so this one cost nobody else."
     )
@@ -148,7 +167,7 @@ def _longest_await(events: list[Event], requests: list[dict[str, Any]]) -> KeyMo
         }
     )
     meanwhile = (
-        f"Meanwhile the loop moved requests {', '.join(others)} along."
+        f"Meanwhile the loop moved {_requests(others).lower()} along."
         if others
         else "No other request needed the loop meanwhile, but it was free for one."
     )
@@ -197,6 +216,61 @@ def _blocking_in_thread(events: list[Event], requests: list[dict[str, Any]]) -> 
         f"{'waiting' if call['waiting'] else 'computing'}; the event loop is not blocked, "
         "but each request waiting like this takes a thread of its own.",
     )
+
+
+def _error_response(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | None:
+    failed = next(
+        (
+            e
+            for e in events
+            if e["kind"] == kinds.VIEW_RETURNED
+            and re.search(r"status=5\d\d", e.get("returned", ""))
+        ),
+        None,
+    )
+    if failed is None:
+        return None
+    held = [
+        f"{name} = {_clip(value)}"
+        for name, value in (failed.get("locals") or {}).items()
+        if name != "request"
+    ]
+    variables = f" Its variables then: {'; '.join(held)}." if held else ""
+    return KeyMoment(
+        failed["seq"],
+        failed["request"],
+        f"Request {failed['request']}'s view answers with a server error",
+        f"At line {failed['line']} the view returned {failed['returned']}.{variables}",
+    )
+
+
+def _ran_through(events: list[Event]) -> KeyMoment | None:
+    started = {e["request"]: e for e in events if e["kind"] == kinds.VIEW_STARTED}
+    spans = [
+        (e["t_ns"] - started[e["request"]]["t_ns"], e)
+        for e in events
+        if e["kind"] == kinds.VIEW_RETURNED and e["request"] in started
+    ]
+    if not spans:
+        return None
+    took, returned = max(spans, key=lambda span: span[0])
+    begun = started[returned["request"]]
+    where = "the event loop" if begun["task"] else f"thread {begun['thread']}"
+    return KeyMoment(
+        returned["seq"],
+        returned["request"],
+        f"The view returns {ms(took)} after it started, without pausing once",
+        f"For all that time it kept {where} to itself. Calls shorter than the blocking "
+        "threshold are not listed as steps, but they held the thread just the same.",
+    )
+
+
+def _requests(ids: list[str]) -> str:
+    return f"Request {ids[0]}" if len(ids) == 1 else f"Requests {', '.join(ids)}"
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _type_check(events: list[Event]) -> KeyMoment | None:

@@ -10,6 +10,7 @@ from django.test import Client
 
 from visualizer.library import load_examples
 from visualizer.moments import key_moments
+from visualizer.steps import ms
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
 
@@ -96,3 +97,29 @@ def test_every_scenario_has_a_summary_card_with_what_the_trace_measured():
     assert SCENARIOS["sync-io"].keep[0] in page
     assert f"4 request(s); the slowest took {slowest:.0f} ms" in page
     assert "at most 4 were in the server at once" in page
+
+
+def test_a_view_that_answers_with_an_error_is_a_key_moment():
+    document = example("async-io-1-request")
+    returned = next(e for e in document["events"] if e["kind"] == "view.returned")
+    assert not any("server error" in m.title for m in moments(document))
+
+    returned["returned"] = "<JsonResponse status=500>"
+    returned["locals"]["problem"] = "'SynchronousOnlyOperation: You cannot call this'"
+    failed = next(m for m in moments(document) if "server error" in m.title)
+    assert failed.step == returned["seq"]
+    assert "problem = 'SynchronousOnlyOperation" in failed.explanation
+
+
+def test_a_view_that_never_paused_or_blocked_shows_how_long_it_held_its_thread():
+    document = example("async-io-1-request")
+    document["events"] = [e for e in document["events"] if not e["kind"].startswith("await.")]
+    started = next(e for e in document["events"] if e["kind"] == "view.started")
+    returned = next(e for e in document["events"] if e["kind"] == "view.returned")
+    found = moments(document)
+
+    assert len(found) == 2
+    ran = found[1]
+    assert ran.step == returned["seq"]
+    assert f"returns {ms(returned['t_ns'] - started['t_ns'])} after" in ran.title
+    assert "kept the event loop to itself" in ran.explanation
