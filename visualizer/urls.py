@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from visualizer import views
+from visualizer import class_views, learning_views, views
 from visualizer.scenarios import SCENARIOS
 
 urlpatterns = [
@@ -17,22 +17,22 @@ urlpatterns = [
     path("lab/runs/<str:recording_id>/", views.lab_progress, name="lab-progress"),
     path("traces/", views.library, name="library"),
     path("practice/", include("visualizer.practice_urls")),
-    path("class/start/", views.class_start, name="class-start"),
-    path("class/<str:code>/", views.class_follow, name="class-follow"),
-    path("class/<str:code>/card/", views.class_card, name="class-card"),
-    path("class/<str:code>/end/", views.class_end, name="class-end"),
-    path("join/", views.join_class, name="join"),
+    path("class/start/", class_views.class_start, name="class-start"),
+    path("class/<str:code>/", class_views.class_follow, name="class-follow"),
+    path("class/<str:code>/card/", class_views.class_card, name="class-card"),
+    path("class/<str:code>/end/", class_views.class_end, name="class-end"),
+    path("join/", class_views.join_class, name="join"),
     path("traces/import/", views.import_upload, name="trace-import"),
     path("traces/<str:recording_id>/", views.trace_player, name="trace-player"),
-    path("traces/<str:recording_id>/quiz/", views.trace_quiz, name="trace-quiz"),
+    path("traces/<str:recording_id>/quiz/", learning_views.trace_quiz, name="trace-quiz"),
     path(
         "traces/<str:recording_id>/transcript/",
-        views.trace_transcript,
+        learning_views.trace_transcript,
         name="trace-transcript",
     ),
     path(
         "traces/<str:recording_id>/transcript.md",
-        views.trace_transcript,
+        learning_views.trace_transcript,
         {"markdown": True},
         name="trace-transcript-md",
     ),

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import resolve, reverse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -23,17 +20,6 @@ from django_htmx.middleware import HtmxDetails
 from tracer.django_integration import RECORDING_ID, get_tracer
 from tracer.validation import TraceRejected
 from visualizer.archive import archiver
-from visualizer.classroom import (
-    COOKIE_AGE,
-    DRIVE_COOKIE,
-    FOLLOW_COOKIE,
-    drive_cookie_secret,
-    frame_for,
-    join_qr_svg,
-    normalize_code,
-    start_session,
-)
-from visualizer.classroom import group_name as class_group
 from visualizer.lab import (
     MAX_LAB_REQUESTS,
     OVERLAP_CHOICES,
@@ -51,21 +37,15 @@ from visualizer.lab import (
     timeline,
 )
 from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
-from visualizer.models import ClassSession, Trace
+from visualizer.models import Trace
 from visualizer.moments import key_moments
 from visualizer.pages import PageOptions, page_context
-from visualizer.quiz import quiz_for
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
 from visualizer.sources import find_source
 from visualizer.steps import (
-    NOT_SET,
-    step_rows,
-    tracker_variables,
-    variable_tracker,
     whole_number,
 )
-from visualizer.transcript import build_transcript
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -386,156 +366,3 @@ def _progress_context(progress: LabProgress) -> dict[str, Any]:
         "live": {"lanes": lanes, "length_ms": length_ms},
         "phases": PHASE_LABELS,
     }
-
-
-# -- class sessions --------------------------------------------------------------------
-
-
-def _set_cookie(response: HttpResponse, request: HttpRequest, name: str, value: str) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=COOKIE_AGE,
-        httponly=True,
-        samesite="Lax",
-        secure=request.is_secure(),
-    )
-
-
-@require_POST
-@csrf_protect
-def class_start(request: HttpRequest) -> HttpResponse:
-    """Start a class following the page the instructor is on; show its join card. The
-    instructor's secret goes to their browser only, in a cookie."""
-    try:
-        session, secret = start_session(request.POST.get("url", ""))
-    except ValueError as error:
-        return HttpResponse(f"Cannot start a class: {error}", status=400, content_type="text/plain")
-    response = redirect("class-card", code=session.code)
-    _set_cookie(response, request, DRIVE_COOKIE, f"{session.code}:{secret}")
-    return response
-
-
-@require_GET
-def class_card(request: HttpRequest, code: str) -> HttpResponse:
-    """The join code, join URL and QR code, large enough to project."""
-    session = get_object_or_404(ClassSession, code=code)
-    join_url = request.build_absolute_uri(reverse("class-follow", args=[code]))
-    context = {"session": session, "join_url": join_url, "qr_svg": join_qr_svg(join_url)}
-    return render(request, "class_card.html", context)
-
-
-@require_GET
-def join_class(request: HttpRequest) -> HttpResponse:
-    """Type a join code; a known one leads to the class."""
-    raw = request.GET.get("code")
-    if raw is None:
-        return render(request, "join.html", {})
-    code = normalize_code(raw)
-    if code is None or not ClassSession.objects.filter(code=code, ended_at=None).exists():
-        message = f"No class is running with the code {raw[:20]!r}. Check the code on the screen."
-        return render(request, "join.html", {"error": message, "typed": raw[:20]}, status=404)
-    return redirect("class-follow", code=code)
-
-
-FOLLOW_VIEWS: dict[str, Callable[..., HttpResponse]] = {
-    "scenario": scenario_page,
-    "trace-player": trace_player,
-    "lab": lab,
-}
-
-
-@require_GET
-def class_follow(request: HtmxHttpRequest, code: str) -> HttpResponse:
-    """The page the instructor shows now, as a follower sees it: the same page, which
-    then moves with the instructor's (see static/visualizer/classroom.js)."""
-    session = get_object_or_404(ClassSession, code=code)
-    if not session.live:
-        return render(request, "join.html", {"ended": session}, status=410)
-    url = session.url
-    for _ in range(2):  # a trace of a known scenario is shown on its scenario's page
-        path, _, query = url.partition("?")
-        match = resolve(path)
-        follower = copy.copy(request)
-        follower.GET = QueryDict(query)
-        follower.class_follow = session  # type: ignore[attr-defined]
-        response = FOLLOW_VIEWS[match.url_name or ""](follower, **match.kwargs)
-        if response.status_code != 302:
-            break
-        url = response["Location"]
-    _set_cookie(response, request, FOLLOW_COOKIE, code)
-    return response
-
-
-@require_POST
-@csrf_protect
-def class_end(request: HttpRequest, code: str) -> HttpResponse:
-    """End the class (the instructor only): followers are told, and keep their page."""
-    session = get_object_or_404(ClassSession, code=code)
-    secret = drive_cookie_secret(request.COOKIES.get(DRIVE_COOKIE), code)
-    if not session.is_driver(secret):
-        return HttpResponse(
-            "Only the instructor can end this class.", status=403, content_type="text/plain"
-        )
-    session.end()
-    layer = get_channel_layer()
-    if layer is not None:
-        message = {"type": "class.state", "frame": frame_for(session, None).text()}
-        async_to_sync(layer.group_send)(class_group(code), message)
-    response = redirect(session.url)
-    response.delete_cookie(DRIVE_COOKIE)
-    return response
-
-
-# -- learning modes --------------------------------------------------------------------
-
-
-@require_GET
-def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
-    """A quiz on one trace. Answers come back in the query (?q-pause=2…), so checking
-    them stores nothing and any answer can be linked to."""
-    source = find_source(recording_id)
-    if source is None:
-        raise Http404("No such trace.")
-    focus, questions = quiz_for(source)
-    answered = []
-    for question in questions:
-        raw = request.GET.get(f"q-{question.key}")
-        chosen = int(raw) if question.is_right(raw) is not None and raw else None
-        answered.append({"question": question, "chosen": chosen, "right": question.is_right(raw)})
-    events = source.request_events(focus, source.total) if focus else []
-    received = source.received_ns({focus}) if focus else {}
-    columns = variable_tracker(events, focus) if focus else []
-    context = {
-        "recording_id": recording_id,
-        "scenario": get_scenario(source.scenario_slug),
-        "focus": focus,
-        "answered": answered,
-        "checked": any(item["chosen"] is not None for item in answered),
-        "rows": step_rows(events, received),
-        "tracker_columns": columns,
-        "tracker_rows": [
-            (name, [c.values.get(name, NOT_SET) for c in columns])
-            for name in tracker_variables(columns)
-        ],
-        "presenter": request.GET.get("presenter") == "1",
-    }
-    return render(request, "quiz.html", context)
-
-
-@require_GET
-def trace_transcript(
-    request: HttpRequest, recording_id: str, markdown: bool = False
-) -> HttpResponse:
-    """The whole trace told in words, step by step: a page (to read, print or hear) or a
-    Markdown download."""
-    source = find_source(recording_id)
-    if source is None:
-        raise Http404("No such trace.")
-    transcript = build_transcript(source)
-    if markdown:
-        response = HttpResponse(transcript.markdown(), content_type="text/markdown; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="transcript-{recording_id}.md"'
-        return response
-    context = {"transcript": transcript, "presenter": request.GET.get("presenter") == "1"}
-    return render(request, "transcript.html", context)
