@@ -58,7 +58,8 @@ class HtmxASGIRequest(ASGIRequest):
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"scenarios": SCENARIOS.values()})
+    examples = Trace.objects.filter(source=Trace.Source.EXAMPLE).order_by("name")
+    return render(request, "home.html", {"scenarios": SCENARIOS.values(), "examples": examples})
 
 
 def _scenario_or_404(slug: str) -> Scenario:

@@ -179,3 +179,11 @@ def test_a_request_queued_behind_another_is_the_answer_when_the_server_had_no_th
     )
     first_event = next(e for e in document["events"] if e["request"] == other["id"])
     assert queued.step == first_event["seq"]
+
+
+@pytest.mark.django_db
+def test_the_home_page_offers_a_quiz_on_each_bundled_example():
+    load_examples()
+    home = Client().get("/").content.decode()
+    for path in EXAMPLES.glob("*.json"):
+        assert f"/traces/example-{path.stem}/quiz/" in home
