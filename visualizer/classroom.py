@@ -8,6 +8,7 @@ they load it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -16,10 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import segno
+from channels.layers import get_channel_layer
 from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 
+from visualizer.lab import LabProgress, progress_context
 from visualizer.models import ClassSession
 from visualizer.pages import PageOptions, page_context
 from visualizer.scenarios import get_scenario
@@ -151,6 +154,37 @@ def step_html(url: str) -> str | None:
     else:
         return None
     return render_to_string("scenario.html#step_response", context)
+
+
+MIRROR_EVERY = 1.0  # seconds between frames of a lab run shown to a class
+
+
+async def mirror_lab_run(progress: LabProgress, code: str) -> None:
+    """Show the class a lab run its instructor started, as it goes: the progress panel,
+    rendered once a second for everyone. Followers on the lab page swap it in; when the
+    run is done, the instructor's page moves to the results and the class loads them."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    while True:
+        html = render_to_string(
+            "lab.html#progress", {**progress_context(progress), "mirrored": True}
+        )
+        frame = json.dumps({"action": "progress", "html": html})
+        await layer.group_send(group_name(code), {"type": "class.state", "frame": frame})
+        if progress.finished:
+            return
+        await asyncio.sleep(MIRROR_EVERY)
+
+
+async def driven_class(cookie: str | None, on_path: str) -> str | None:
+    """The code of the live class this browser drives, if the class follows a page at
+    ``on_path``."""
+    code = (cookie or "").split(":", 1)[0]
+    session = await ClassSession.objects.filter(code=code, ended_at=None).afirst()
+    if session is None or not session.is_driver(drive_cookie_secret(cookie, code)):
+        return None
+    return code if urlsplit(session.url).path == on_path else None
 
 
 def join_qr_svg(join_url: str) -> str:

@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
+from django.utils.functional import SimpleLazyObject
 
 from visualizer.classroom import DRIVE_COOKIE, FOLLOW_COOKIE, FOLLOWABLE, drive_cookie_secret
 from visualizer.models import ClassSession
 
 
+@dataclass(frozen=True)
+class ClassContext:
+    """``follow``: the session whose instructor this page follows (set by the follow
+    view); ``drive``: the live session this browser drives; ``rejoin``: a live session
+    this browser joined and left to explore; ``page``: whether a class can follow this
+    page; ``start_url``: this page, when a class could follow it and none is going on."""
+
+    follow: ClassSession | None = None
+    drive: ClassSession | None = None
+    rejoin: ClassSession | None = None
+    page: bool = False
+    start_url: str = ""
+
+
 def classroom(request: HttpRequest) -> dict[str, Any]:
-    """``class_follow``: the session whose instructor this page follows (set by the follow
-    view); ``class_drive``: the live session this browser drives; ``class_rejoin``: a live
-    session this browser joined and left to explore; ``class_page``: whether a class can
-    follow this page; ``class_start_url``: this page, when a class could follow it."""
+    # Lazy: the database is asked only when a template shows it (full pages). Partials
+    # rendered by async views (the lab's progress) never touch it, and must not.
+    return {"classroom": SimpleLazyObject(lambda: class_context(request))}
+
+
+def class_context(request: HttpRequest) -> ClassContext:
     follow = getattr(request, "class_follow", None)
     if follow is not None:
-        return {"class_follow": follow}
+        return ClassContext(follow=follow)
     try:
         followable = resolve(request.path_info).url_name in FOLLOWABLE
     except Resolver404:
@@ -28,10 +46,10 @@ def classroom(request: HttpRequest) -> dict[str, Any]:
         code = drive.split(":", 1)[0]
         session = ClassSession.objects.filter(code=code, ended_at=None).first()
         if session is not None and session.is_driver(drive_cookie_secret(drive, code)):
-            return {"class_drive": session, "class_page": followable}
+            return ClassContext(drive=session, page=followable)
     joined = request.COOKIES.get(FOLLOW_COOKIE, "")
     if joined:
         session = ClassSession.objects.filter(code=joined, ended_at=None).first()
         if session is not None:
-            return {"class_rejoin": session}
-    return {"class_start_url": request.get_full_path()} if followable else {}
+            return ClassContext(rejoin=session)
+    return ClassContext(page=followable, start_url=request.get_full_path() if followable else "")

@@ -630,3 +630,14 @@ def most_overlapping(spans: list[tuple[int, int]]) -> int:
         current += change
         most = max(most, current)
     return most
+
+
+def progress_context(progress: LabProgress) -> dict[str, Any]:
+    """What the lab page's progress panel shows: the run's lanes up to now."""
+    now = time.monotonic_ns()
+    lanes, length_ms = timeline(progress.document(), now_ns=now)
+    return {
+        "progress": progress,
+        "live": {"lanes": lanes, "length_ms": length_ms},
+        "phases": PHASE_LABELS,
+    }

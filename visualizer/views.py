@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,16 +20,17 @@ from django_htmx.middleware import HtmxDetails
 from tracer.django_integration import RECORDING_ID, get_tracer
 from tracer.validation import TraceRejected
 from visualizer.archive import archiver
+from visualizer.classroom import DRIVE_COOKIE, driven_class, mirror_lab_run
 from visualizer.lab import (
     MAX_LAB_REQUESTS,
     OVERLAP_CHOICES,
     PHASE_LABELS,
     RUNNING,
-    LabProgress,
     LabRun,
     form_values,
     lab_metrics,
     pause_choices,
+    progress_context,
     reveal,
     run_lab,
     setup_of,
@@ -262,6 +263,8 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
 
 
 PREDICTIONS = ("predict_overlap", "predict_wall_ms", "predict_pause")
+# Lab runs being shown to a class (kept so that their tasks are not collected).
+MIRRORS: set[asyncio.Task[None]] = set()
 
 
 def _lab_form_context(
@@ -305,7 +308,11 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     results_url = f"{reverse('lab')}?{_results_query(request.POST, scenario, recording_id)}"
     if request.htmx:
         progress = start_lab(setup, own_base_url(request.scope), recording_id, results_url)
-        return render(request, "lab.html#progress", _progress_context(progress))
+        code = await driven_class(request.COOKIES.get(DRIVE_COOKIE), reverse("lab"))
+        if code is not None:
+            MIRRORS.add(task := asyncio.create_task(mirror_lab_run(progress, code)))
+            task.add_done_callback(MIRRORS.discard)
+        return render(request, "lab.html#progress", progress_context(progress))
     try:
         await run_lab(setup, own_base_url(request.scope), recording_id)
     except (RunFailed, RuntimeError, OSError) as error:
@@ -331,16 +338,17 @@ def _results_query(form: QueryDict, scenario: Scenario, recording_id: str) -> st
 
 
 @require_GET
-async def lab_progress(request: HtmxASGIRequest, recording_id: str) -> HttpResponse:
+def lab_progress(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
     """A lab run going on: its timeline so far (polled by the page); once done, the
-    results page."""
+    results page. (A plain view: its full page shows the class bar, which asks the
+    database.)"""
     progress = RUNNING.get(recording_id)
     if progress is None:
         # Several server processes may share this address: another one may have started
         # the run. Its poll URL carries the results page's query.
         if request.GET.get("recording") != recording_id:
             raise Http404("No lab run with that id is going on in this server.")
-        if await Trace.objects.filter(recording_id=recording_id).aexists():
+        if Trace.objects.filter(recording_id=recording_id).exists():
             results_url = f"{reverse('lab')}?{request.GET.urlencode()}"
             return (
                 HttpResponseClientRedirect(results_url) if request.htmx else redirect(results_url)
@@ -353,17 +361,7 @@ async def lab_progress(request: HtmxASGIRequest, recording_id: str) -> HttpRespo
             return HttpResponseClientRedirect(progress.results_url)
         return redirect(progress.results_url)
     if request.htmx:
-        return render(request, "lab.html#progress", _progress_context(progress))
+        return render(request, "lab.html#progress", progress_context(progress))
     form_context = _lab_form_context("", progress.lab.scenario)
-    context = {**form_context, **_progress_context(progress), "runs": []}
+    context = {**form_context, **progress_context(progress), "runs": []}
     return render(request, "lab.html", context)
-
-
-def _progress_context(progress: LabProgress) -> dict[str, Any]:
-    now = time.monotonic_ns()
-    lanes, length_ms = timeline(progress.document(), now_ns=now)
-    return {
-        "progress": progress,
-        "live": {"lanes": lanes, "length_ms": length_ms},
-        "phases": PHASE_LABELS,
-    }

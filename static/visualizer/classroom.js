@@ -59,6 +59,10 @@
       if (count) count.textContent = frame.followers === 1 ? "1 student following" : frame.followers + " students following";
       return;
     }
+    if (frame.action === "progress") { // the instructor's lab run, as it goes
+      if (follow && !detached && byId("lab-live")) swap(frame.html);
+      return;
+    }
     if (drive || frame.version <= version) return; // our own move, or already shown
     version = frame.version;
     if (frame.action === "end") {

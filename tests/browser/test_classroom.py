@@ -78,3 +78,31 @@ def test_an_instructor_drives_three_followers_and_one_explores(browser: Browser,
     finally:
         for context in contexts:
             context.close()
+
+
+def test_a_follower_watches_the_instructors_lab_run_then_sees_its_results(
+    browser: Browser, browser_server
+):
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(2)]
+    instructor, student = [context.new_page() for context in contexts]
+    try:
+        instructor.goto(browser_server.base_url + "/lab/")
+        instructor.get_by_role("button", name="Start a class session on this page").click()
+        code = instructor.locator(".join-code").inner_text().strip()
+        instructor.get_by_role("link", name="Go to the page the class follows").click()
+        student.goto(f"{browser_server.base_url}/class/{code}/")
+        expect(student.locator("#class-status")).to_contain_text(f"Following class {code}")
+
+        instructor.get_by_label("Scenario").select_option("async-io")
+        instructor.get_by_label("Concurrent requests").fill("4")
+        instructor.get_by_label("I/O delay (ms)").fill("2500")
+        instructor.get_by_role("button", name="Run").click()
+
+        live = student.locator("#lab-live")
+        expect(live).to_contain_text("Running now", timeout=5000)
+        expect(live.locator(".lane .phase.suspended").first).to_be_attached(timeout=5000)
+
+        expect(student.locator("table.results")).to_contain_text("Wall time", timeout=15_000)
+    finally:
+        for context in contexts:
+            context.close()

@@ -113,3 +113,36 @@ def test_a_class_survives_a_server_restart():
             with class_socket(after, code, cookie=cookie) as instructor:
                 instructor.send(json.dumps({"action": "drive", "url": f"{EXAMPLE}&step=6"}))
                 assert "<strong>6</strong>" in json.loads(follower.recv(timeout=10))["html"]
+
+
+def test_a_class_watches_its_instructors_lab_run_as_it_goes(traced_server):
+    """The lab run the instructor starts is shown to the class while it runs (one
+    server process, the in-memory channel layer)."""
+    with httpx.Client(base_url=traced_server.base_url, timeout=60) as browser:
+        page = browser.get("/lab/").text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+        referer = {"Referer": f"{traced_server.base_url}/lab/"}
+        started = browser.post(
+            "/class/start/", data={"csrfmiddlewaretoken": token, "url": "/lab/"}, headers=referer
+        )
+        code = started.headers["location"].split("/")[2]
+        version = int(
+            re.search(r'data-class-version="(\d+)"', browser.get(f"/class/{code}/").text)[1]
+        )
+        with class_socket(traced_server, code, f"?v={version}") as follower:
+            form = {
+                "csrfmiddlewaretoken": token,
+                "scenario": "async-io",
+                "requests": "4",
+                "delay_ms": "1500",
+            }
+            # The instructor's own page gets its progress panel (its class bar is not in
+            # it: an async view must not ask the database for it).
+            own = browser.post("/lab/run/", data=form, headers={**referer, "HX-Request": "true"})
+            frame = json.loads(follower.recv(timeout=10))
+            assert own.status_code == 200 and "Running now" in own.text
+
+    assert frame["action"] == "progress"
+    assert frame["html"].strip().startswith('<section id="lab-live"')
+    assert "Running now" in frame["html"] and "(Your instructor's run.)" in frame["html"]
+    assert "hx-get" not in frame["html"]  # followers do not poll the server themselves
