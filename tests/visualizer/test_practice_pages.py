@@ -92,6 +92,7 @@ def test_it_lists_every_question_under_all_three_levels():
     assert f'href="{reverse("practice-summary")}"' in html
 
 
+@pytest.mark.django_db  # the home page lists the bundled examples' quizzes
 def test_it_links_the_practice_list_from_the_home_page():
     html = Client().get(reverse("home")).content.decode()
     assert f'href="{reverse("practice")}"' in html
