@@ -157,6 +157,7 @@ def step_html(url: str) -> str | None:
 
 
 MIRROR_EVERY = 1.0  # seconds between frames of a lab run shown to a class
+MIRROR_LANES = 40  # request lanes in those frames (each frame goes to every follower)
 
 
 async def mirror_lab_run(progress: LabProgress, code: str) -> None:
@@ -167,9 +168,8 @@ async def mirror_lab_run(progress: LabProgress, code: str) -> None:
     if layer is None:
         return
     while True:
-        html = render_to_string(
-            "lab.html#progress", {**progress_context(progress), "mirrored": True}
-        )
+        context = progress_context(progress, max_requests=MIRROR_LANES)
+        html = render_to_string("lab.html#progress", {**context, "mirrored": True})
         frame = json.dumps({"action": "progress", "html": html})
         await layer.group_send(group_name(code), {"type": "class.state", "frame": frame})
         if progress.finished:

@@ -381,6 +381,7 @@ class Segment:
 class Lane:
     label: str
     segments: list[Segment]
+    kind: str = "request"  # "request", "loop" or "thread"
 
 
 PHASE_LABELS = {
@@ -466,9 +467,9 @@ def timeline(document: dict[str, Any], now_ns: int | None = None) -> tuple[list[
         for e in document["events"]
         if e["kind"] == "loop.blocked"
     ]
-    lanes.append(Lane("event loop", stalls))
+    lanes.append(Lane("event loop", stalls, "loop"))
     for thread, spans in sorted(thread_spans.items()):
-        lanes.append(Lane(f"thread {thread}", spans))
+        lanes.append(Lane(f"thread {thread}", spans, "thread"))
     return lanes, span / 1e6
 
 
@@ -632,12 +633,18 @@ def most_overlapping(spans: list[tuple[int, int]]) -> int:
     return most
 
 
-def progress_context(progress: LabProgress) -> dict[str, Any]:
-    """What the lab page's progress panel shows: the run's lanes up to now."""
+def progress_context(progress: LabProgress, max_requests: int | None = None) -> dict[str, Any]:
+    """What the lab page's progress panel shows: the run's lanes up to now (the first
+    ``max_requests`` requests' lanes only, if given, with the loop's and threads')."""
     now = time.monotonic_ns()
     lanes, length_ms = timeline(progress.document(), now_ns=now)
+    requests = [lane for lane in lanes if lane.kind == "request"]
+    hidden = 0
+    if max_requests is not None and len(requests) > max_requests:
+        hidden = len(requests) - max_requests
+        lanes = requests[:max_requests] + [lane for lane in lanes if lane.kind != "request"]
     return {
         "progress": progress,
-        "live": {"lanes": lanes, "length_ms": length_ms},
+        "live": {"lanes": lanes, "length_ms": length_ms, "hidden": hidden},
         "phases": PHASE_LABELS,
     }

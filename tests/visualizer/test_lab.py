@@ -302,3 +302,24 @@ async def test_a_lab_run_that_fails_in_any_way_says_why(monkeypatch):
 
     assert progress.finished
     assert progress.error == "KeyError: 'no such recording'"
+
+
+def test_the_progress_panel_can_draw_only_the_first_lanes():
+    import time as clock
+
+    from visualizer.lab import LabProgress, LabRun, progress_context
+    from visualizer.scenarios import SCENARIOS
+
+    progress = LabProgress(
+        LabRun.from_values(SCENARIOS["async-io"], {"requests": "60"}), "many", "/lab/?x"
+    )
+    now = clock.monotonic_ns()
+    for index in range(60):
+        progress.client[f"c{index}"] = (now - 100_000_000, 0)
+
+    everything = progress_context(progress)["live"]
+    first = progress_context(progress, max_requests=40)["live"]
+    assert sum(lane.kind == "request" for lane in everything["lanes"]) == 60
+    assert sum(lane.kind == "request" for lane in first["lanes"]) == 40
+    assert first["hidden"] == 20 and everything["hidden"] == 0
+    assert first["lanes"][-1].kind == "loop"  # the event loop's lane is still drawn
