@@ -9,7 +9,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError
 from django.http.cookie import parse_cookie
 from django.utils import timezone
 
@@ -75,6 +75,9 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         while True:
             try:
                 await database_sync_to_async(be_present)(self.session_id, self.channel_name)
+            except IntegrityError:
+                await self.close(code=4404)  # the class itself is gone
+                return
             except DatabaseError:
                 # Only the count suffers (a busy database); following goes on.
                 logger.warning("class %s: could not note a follower", self.code, exc_info=True)
@@ -83,10 +86,14 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _count_followers(self) -> None:
         shown = None
         while True:
-            count = await database_sync_to_async(ClassFollower.count_for)(self.session_id)
-            if count != shown:
-                await self.send(text_data=json.dumps({"followers": count}))
-                shown = count
+            try:
+                count = await database_sync_to_async(ClassFollower.count_for)(self.session_id)
+            except DatabaseError:
+                logger.warning("class %s: could not count followers", self.code, exc_info=True)
+            else:
+                if count != shown:
+                    await self.send(text_data=json.dumps({"followers": count}))
+                    shown = count
             await asyncio.sleep(COUNT_EVERY)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

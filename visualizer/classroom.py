@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import segno
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.http import QueryDict
 from django.template.loader import render_to_string
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 
 from visualizer.lab import LabProgress, progress_context
 from visualizer.models import ClassSession
@@ -162,19 +163,32 @@ MIRROR_LANES = 40  # request lanes in those frames (each frame goes to every fol
 
 async def mirror_lab_run(progress: LabProgress, code: str) -> None:
     """Show the class a lab run its instructor started, as it goes: the progress panel,
-    rendered once a second for everyone. Followers on the lab page swap it in; when the
-    run is done, the instructor's page moves to the results and the class loads them."""
+    rendered once a second for everyone (in a worker thread, so that drawing it does not
+    hold up the event loop the run is measured on). It stops when the run is done (the
+    instructor's page then moves to the results, and the class loads them), when the
+    class ends, or when the class no longer follows the lab."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or progress.task is None:
         return
-    while True:
-        context = progress_context(progress, max_requests=MIRROR_LANES)
-        html = render_to_string("lab.html#progress", {**context, "mirrored": True})
+    while await database_sync_to_async(_follows_the_lab)(code):
+        html = await asyncio.to_thread(_mirrored_panel, progress)
         frame = json.dumps({"action": "progress", "html": html})
         await layer.group_send(group_name(code), {"type": "class.state", "frame": frame})
         if progress.finished:
             return
-        await asyncio.sleep(MIRROR_EVERY)
+        await asyncio.wait([progress.task], timeout=MIRROR_EVERY)
+        if progress.finished and not progress.error:
+            return
+
+
+def _mirrored_panel(progress: LabProgress) -> str:
+    context = progress_context(progress, max_requests=MIRROR_LANES)
+    return render_to_string("lab.html#progress", {**context, "mirrored": True})
+
+
+def _follows_the_lab(code: str) -> bool:
+    session = ClassSession.objects.filter(code=code, ended_at=None).first()
+    return session is not None and urlsplit(session.url).path == reverse("lab")
 
 
 async def driven_class(cookie: str | None, on_path: str) -> str | None:

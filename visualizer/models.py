@@ -267,5 +267,7 @@ class ClassFollower(models.Model):
 
     @classmethod
     def count_for(cls, session_id: int) -> int:
+        """Connections to the class seen lately; rows of lost ones are removed."""
         fresh = timezone.now() - timedelta(seconds=cls.FRESH)
-        return cls.objects.filter(session_id=session_id, seen_at__gte=fresh).count()
+        cls.objects.filter(session_id=session_id, seen_at__lt=fresh).delete()
+        return cls.objects.filter(session_id=session_id).count()

@@ -130,7 +130,21 @@ def _stall(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | N
 
 
 def _blocking_on_loop(events: list[Event], requests: list[dict[str, Any]]) -> KeyMoment | None:
-    call = _longest(events, kinds.CALL_BLOCKING, on_event_loop=True)
+    # A call whose result the view awaited on the same line (asyncio.to_thread(...)) was
+    # not a blocking call made without await, whatever it took to set up.
+    awaited = {
+        (e["request"], e["line"])
+        for e in events
+        if e["kind"] in (kinds.AWAIT_SUSPENDED, kinds.AWAIT_RESUMED)
+    }
+    calls = [
+        e
+        for e in events
+        if e["kind"] == kinds.CALL_BLOCKING
+        and e["on_event_loop"]
+        and (e["request"], e["line"]) not in awaited
+    ]
+    call = max(calls, key=lambda e: e["duration_ns"], default=None)
     if call is None:
         return None
     doing = "waiting" if call["waiting"] else "computing"
@@ -158,13 +172,13 @@ def _longest_await(events: list[Event], requests: list[dict[str, Any]]) -> KeyMo
         ),
         resumed,
     )
-    others = sorted(
-        {
+    others = list(
+        dict.fromkeys(
             e["request"]
             for e in events
             if suspended["seq"] < e["seq"] < resumed["seq"]
             and e["request"] not in (None, resumed["request"])
-        }
+        )
     )
     meanwhile = (
         f"Meanwhile the loop moved {_requests(others).lower()} along."
@@ -176,7 +190,7 @@ def _longest_await(events: list[Event], requests: list[dict[str, Any]]) -> KeyMo
         suspended["request"],
         f"The view pauses at await {resumed['awaiting']} and frees the event loop",
         f"Request {resumed['request']} waited {ms(resumed['duration_ns'])} at line "
-        f"{resumed['line']} without holding a thread. {meanwhile}",
+        f"{resumed['line']} without keeping the event loop busy. {meanwhile}",
     )
 
 
@@ -265,8 +279,12 @@ def _ran_through(events: list[Event]) -> KeyMoment | None:
     )
 
 
-def _requests(ids: list[str]) -> str:
-    return f"Request {ids[0]}" if len(ids) == 1 else f"Requests {', '.join(ids)}"
+def _requests(ids: list[str], shown: int = 5) -> str:
+    if len(ids) == 1:
+        return f"Request {ids[0]}"
+    listed = ", ".join(ids[:shown])
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f"Requests {listed}{more}"
 
 
 def _clip(text: str, limit: int = 160) -> str:

@@ -154,11 +154,14 @@ def _value_text(value: str) -> str:
 
 
 def _queued_behind(
-    focus: str, requests: list[dict[str, Any]], source: TraceSource
+    focus: str, events: list[Event], requests: list[dict[str, Any]], source: TraceSource
 ) -> QuizQuestion | None:
     """Which request waited to be served until this one was done? (A server with no free
-    thread, such as WSGI with one worker of one thread, queues the others.) Needs the
-    client's sending times."""
+    thread, such as WSGI with one worker of one thread, queues the others.) Asked only
+    when the view ran in a thread, and it needs the client's sending times."""
+    started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)
+    if started is None or started["task"] is not None:
+        return None
     by_id = {r["id"]: r for r in requests}
     mine = by_id[focus]
     if mine["finished_ns"] is None:
@@ -229,7 +232,7 @@ def waiting_question(
                 f"{culprit} was the one running.",
                 stall["seq"],
             )
-    queued = _queued_behind(focus, requests, source)
+    queued = _queued_behind(focus, events, requests, source)
     if queued is not None:
         return queued
     started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)

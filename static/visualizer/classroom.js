@@ -56,11 +56,14 @@
     if (frame.error) { say(frame.error); return; }
     if (frame.followers !== undefined) {
       const count = byId("class-followers");
-      if (count) count.textContent = frame.followers === 1 ? "1 student following" : frame.followers + " students following";
+      if (count) count.textContent = frame.followers === 1 ? "1 student connected" : frame.followers + " students connected";
       return;
     }
     if (frame.action === "progress") { // the instructor's lab run, as it goes
-      if (follow && !detached && byId("lab-live")) swap(frame.html);
+      const live = byId("lab-live");
+      // Never over a run of the student's own (a panel that is neither empty nor mirrored).
+      const free = live && (live.dataset.mirrored === "true" || !live.children.length);
+      if (follow && !detached && free) swap(frame.html);
       return;
     }
     if (drive || frame.version <= version) return; // our own move, or already shown

@@ -33,7 +33,7 @@ def test_an_instructor_drives_three_followers_and_one_explores(browser: Browser,
             expect(student.locator("#class-status")).to_contain_text(f"Following class {code}")
             expect(step_of(student)).to_have_text("1")
 
-        expect(instructor.locator("#class-followers")).to_have_text("3 students following")
+        expect(instructor.locator("#class-followers")).to_have_text("3 students connected")
         instructor.locator("body").press("ArrowRight")
         expect(step_of(instructor)).to_have_text("2")
         for student in students:

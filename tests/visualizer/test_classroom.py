@@ -255,3 +255,27 @@ def test_numbers_in_odd_digits_are_not_answers():
     assert whole_number("12") == 12
     assert whole_number("²") is None and whole_number("\u0661") is None and whole_number("") is None
     assert whole_number(None) is None and whole_number("-1") is None
+
+
+@pytest.mark.asyncio
+async def test_a_lab_run_is_not_shown_to_a_class_that_has_ended_or_left_the_lab(examples):
+    import asyncio
+
+    from visualizer.classroom import mirror_lab_run
+    from visualizer.lab import LabProgress, LabRun
+    from visualizer.scenarios import SCENARIOS
+
+    session, _ = await sync_to_async(start_session)("/lab/")
+    follower = await joined(socket(session.code, version=session.version))
+    never_done = asyncio.create_task(asyncio.sleep(3600))
+    progress = LabProgress(LabRun.from_values(SCENARIOS["async-io"], {}), "r", "/lab/?x")
+    progress.task = never_done
+
+    mirror = asyncio.create_task(mirror_lab_run(progress, session.code))
+    frame = json.loads(await follower.receive_from())
+    assert frame["action"] == "progress" and 'data-mirrored="true"' in frame["html"]
+
+    await sync_to_async(session.end)()
+    await asyncio.wait_for(mirror, timeout=5)  # stops on its own
+    never_done.cancel()
+    await follower.disconnect()

@@ -123,3 +123,25 @@ def test_a_view_that_never_paused_or_blocked_shows_how_long_it_held_its_thread()
     assert ran.step == returned["seq"]
     assert f"returns {ms(returned['t_ns'] - started['t_ns'])} after" in ran.title
     assert "kept the event loop to itself" in ran.explanation
+
+
+def test_an_awaited_call_is_not_a_blocking_call_and_long_lists_are_cut():
+    document = example("async-io-4-requests")
+    suspended = next(e for e in document["events"] if e["kind"] == "await.suspended")
+    # What a real async-offload trace showed: the awaited call itself timed as blocking.
+    slow_setup = {
+        **suspended,
+        "kind": "call.blocking",
+        "callable": "asyncio.threads.to_thread",
+        "duration_ns": 10_000_000,
+        "cpu_ns": 1_000_000,
+        "waiting": True,
+        "on_event_loop": True,
+    }
+    document["events"].insert(suspended["seq"] - 1, slow_setup)
+    assert not any("blocks the event loop" in m.title for m in moments(document))
+
+    from visualizer.moments import _requests
+
+    assert _requests([f"r{i}" for i in range(1, 9)]) == "Requests r1, r2, r3, r4, r5 and 3 more"
+    assert _requests(["r2"]) == "Request r2"

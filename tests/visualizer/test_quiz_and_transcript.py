@@ -187,3 +187,14 @@ def test_the_home_page_offers_a_quiz_on_each_bundled_example():
     home = Client().get("/").content.decode()
     for path in EXAMPLES.glob("*.json"):
         assert f"/traces/example-{path.stem}/quiz/" in home
+
+
+def test_no_thread_queue_question_for_a_view_on_the_event_loop():
+    document = example("async-cpu-4-requests")
+    focus, _ = quiz_for(DocumentSource(document))
+    mine = next(r for r in document["requests"] if r["id"] == focus)
+    for request in document["requests"]:
+        request["client_sent_ns"] = mine["received_ns"] - 1_000_000
+        if request["id"] != focus:
+            request["received_ns"] = mine["finished_ns"] + 1_000_000
+    assert "queued" not in questions(document)
