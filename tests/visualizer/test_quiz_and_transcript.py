@@ -92,6 +92,7 @@ def test_the_quiz_page_checks_answers_and_links_to_the_step():
     assert f"The answer is <code>{answer_of(pause)}</code>" in not_quite
     assert not_quite.count('role="status"') == 1  # 99 is not a choice: not answered
     assert "Reveal the answer" in presenter and "Reveal the answer" not in blank
+    assert 'href="?presenter=1">Presenter mode' in blank and "nothing is collected" in presenter
     assert Client().get(url, {"q-pause": "²"}).status_code == 200  # not a digit 0-9
     assert Client().get("/lab/", {"requests": "²", "predict_wall_ms": "²"}).status_code == 200
 
