@@ -30,7 +30,7 @@
       retries = 0;
       lastSent = null;
       if (follow && !detached) say("Following class " + code + ": this page moves with the instructor's.");
-      if (drive) { say("Your class follows this page."); report(); }
+      if (drive) { say(""); report(); } // the bar already says the class follows
     });
     socket.addEventListener("message", function (event) { receive(JSON.parse(event.data)); });
     socket.addEventListener("close", function (event) {

@@ -24,7 +24,8 @@ def test_an_instructor_drives_three_followers_and_one_explores(browser: Browser,
         code = instructor.locator(".join-code").inner_text().strip()
         assert instructor.locator(".qr svg").count() == 1
         instructor.get_by_role("link", name="Go to the page the class follows").click()
-        expect(instructor.locator("#class-status")).to_have_text("Your class follows this page.")
+        expect(instructor.locator(".class-bar")).to_contain_text(f"Class {code} follows this page.")
+        expect(instructor.locator("#class-followers")).to_have_text("0 students connected")
 
         for student in students:
             student.goto(browser_server.base_url + "/join/")
