@@ -11,6 +11,16 @@ pytestmark = pytest.mark.browser
 EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests&step=1"
 
 
+def start_class(instructor: Page, url: str) -> str:
+    """Start a class on this page as an instructor does; back on the page, the code."""
+    instructor.goto(url)
+    instructor.get_by_role("button", name="Start a class session on this page").click()
+    code = instructor.locator(".join-code").inner_text().strip()
+    assert instructor.locator(".qr svg").count() == 1
+    instructor.get_by_role("link", name="Go to the page the class follows").click()
+    return code
+
+
 def step_of(page: Page):
     return page.locator("#step-counter strong")
 
@@ -19,11 +29,7 @@ def test_an_instructor_drives_three_followers_and_one_explores(browser: Browser,
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(4)]
     instructor, *students = [context.new_page() for context in contexts]
     try:
-        instructor.goto(browser_server.base_url + EXAMPLE)
-        instructor.get_by_role("button", name="Start a class session on this page").click()
-        code = instructor.locator(".join-code").inner_text().strip()
-        assert instructor.locator(".qr svg").count() == 1
-        instructor.get_by_role("link", name="Go to the page the class follows").click()
+        code = start_class(instructor, browser_server.base_url + EXAMPLE)
         expect(instructor.locator(".class-bar")).to_contain_text(f"Class {code} follows this page.")
         expect(instructor.locator("#class-followers")).to_have_text("0 students connected")
 
@@ -87,10 +93,7 @@ def test_a_follower_watches_the_instructors_lab_run_then_sees_its_results(
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(2)]
     instructor, student = [context.new_page() for context in contexts]
     try:
-        instructor.goto(browser_server.base_url + "/lab/")
-        instructor.get_by_role("button", name="Start a class session on this page").click()
-        code = instructor.locator(".join-code").inner_text().strip()
-        instructor.get_by_role("link", name="Go to the page the class follows").click()
+        code = start_class(instructor, browser_server.base_url + "/lab/")
         student.goto(f"{browser_server.base_url}/class/{code}/")
         expect(student.locator("#class-status")).to_contain_text(f"Following class {code}")
 
