@@ -41,6 +41,11 @@ MAX_THREADS = 64
 MAX_WORKERS = 8
 
 
+# The lab form's numbers when nothing else is asked for.
+NUMBER_DEFAULTS = {"requests": 20, "delay_ms": 300, "work": 20000, "workers": 1, "threads": 1}
+SERVERS = ("asgi", "wsgi")
+
+
 @dataclass(frozen=True)
 class LabRun:
     """What the student set up, checked."""
@@ -53,15 +58,15 @@ class LabRun:
 
     @classmethod
     def from_values(cls, scenario: Scenario, values: Mapping[str, Any]) -> LabRun:
-        requests = _number(values, "requests", 1, MAX_LAB_REQUESTS, 20)
+        requests = _number(values, "requests", 1, MAX_LAB_REQUESTS, NUMBER_DEFAULTS["requests"])
         # One value a key (a QueryDict holds lists); the request count is checked above.
         flat = {key: values.get(key) for key in values}
         run = RunRequest.from_values(scenario, {**flat, "requests": 1})
-        server = values.get("server") or "asgi"
-        if server not in ("asgi", "wsgi"):
+        server = values.get("server") or SERVERS[0]
+        if server not in SERVERS:
             raise ValueError("server must be asgi or wsgi.")
-        threads = _number(values, "threads", 1, MAX_THREADS, 1)
-        workers = _number(values, "workers", 1, MAX_WORKERS, 1)
+        threads = _number(values, "threads", 1, MAX_THREADS, NUMBER_DEFAULTS["threads"])
+        workers = _number(values, "workers", 1, MAX_WORKERS, NUMBER_DEFAULTS["workers"])
         return cls(scenario, RunRequest(requests, run.params), server, threads, workers)
 
     @property
@@ -71,27 +76,17 @@ class LabRun:
         return f"WSGI (gunicorn, {self.workers} worker(s) x {self.threads} thread(s))"
 
 
-FORM_DEFAULTS = {
-    "requests": 20,
-    "delay_ms": 300,
-    "work": 20000,
-    "server": "asgi",
-    "workers": 1,
-    "threads": 1,
-}
-
-
 def form_values(values: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]:
     """The lab form's starting values: the defaults, or those given in the page's URL (a
     link can set up a run), where they are valid."""
-    form: dict[str, Any] = {"scenario": scenario.slug}
-    for name, default in FORM_DEFAULTS.items():
-        raw = values.get(name)
-        if name == "server":
-            form[name] = raw if raw in ("asgi", "wsgi") else default
-        else:
-            number = whole_number(raw)
-            form[name] = number if number is not None else default
+    server = values.get("server")
+    form: dict[str, Any] = {
+        "scenario": scenario.slug,
+        "server": server if server in SERVERS else SERVERS[0],
+    }
+    for name, default in NUMBER_DEFAULTS.items():
+        number = whole_number(values.get(name))
+        form[name] = number if number is not None else default
     return form
 
 
@@ -105,7 +100,7 @@ def setup_of(document: dict[str, Any]) -> dict[str, str]:
     }
     if document["requests"]:
         query = urlsplit(document["requests"][0]["url"]).query
-        values |= {name: value for name, value in parse_qsl(query) if name in FORM_DEFAULTS}
+        values |= {name: value for name, value in parse_qsl(query) if name in NUMBER_DEFAULTS}
     return values
 
 
@@ -350,7 +345,7 @@ def lab_metrics(document: dict[str, Any]) -> Metrics:
         p50_ms=statistics.median(durations),
         p95_ms=_percentile(durations, 95),
         max_ms=durations[-1],
-        peak_concurrency=_peak(requests),
+        peak_concurrency=peak(requests),
         threads_used=len({e["thread"] for e in events if e["kind"] == "view.started"}),
         loop_blocked_ms=sum(e["duration_ns"] for e in events if e["kind"] == "loop.blocked") / 1e6,
         tracer_ms=sum(tracer_ns) / 1e6 if tracer_ns else None,
@@ -364,7 +359,7 @@ def _percentile(ordered: list[float], percent: int) -> float:
     return ordered[rank - 1]
 
 
-def _peak(requests: list[dict[str, Any]]) -> int:
+def peak(requests: list[dict[str, Any]]) -> int:
     """The most requests in the server at one moment (arrival to last byte)."""
     return most_overlapping([(r["received_ns"], r["finished_ns"]) for r in requests])
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer import events as kinds
-from visualizer.lab import most_overlapping
+from visualizer.lab import peak
 from visualizer.sources import TraceSource, per_trace
 from visualizer.steps import ms
 
@@ -47,7 +47,7 @@ def measured(source: TraceSource) -> str:
     if not requests:
         return ""
     slowest = max(r["finished_ns"] - r["received_ns"] for r in requests)
-    most = most_overlapping([(r["received_ns"], r["finished_ns"]) for r in requests])
+    most = peak(requests)
     return (
         f"In the recording shown: {len(requests)} request(s); the slowest took "
         f"{ms(slowest)} in the server; at most {most} were in the server at once."
