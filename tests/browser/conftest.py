@@ -38,3 +38,13 @@ def page(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
+
+
+def run_in_lab(page: Page, scenario: str | None, requests: int, delay_ms: int) -> None:
+    """Fill in the lab form on this page (whatever else it asks is left as it is) and press
+    Run. Choosing the scenario resets the pause question: None keeps the one chosen."""
+    if scenario is not None:
+        page.get_by_label("Scenario").select_option(scenario)
+    page.get_by_label("Concurrent requests").fill(str(requests))
+    page.get_by_label("I/O delay (ms)").fill(str(delay_ms))
+    page.get_by_role("button", name="Run").click()

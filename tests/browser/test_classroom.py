@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import run_in_lab
+
 pytestmark = pytest.mark.browser
 EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests&step=1"
 
@@ -97,10 +99,7 @@ def test_a_follower_watches_the_instructors_lab_run_then_sees_its_results(
         student.goto(f"{browser_server.base_url}/class/{code}/")
         expect(student.locator("#class-status")).to_contain_text(f"Following class {code}")
 
-        instructor.get_by_label("Scenario").select_option("async-io")
-        instructor.get_by_label("Concurrent requests").fill("4")
-        instructor.get_by_label("I/O delay (ms)").fill("2500")
-        instructor.get_by_role("button", name="Run").click()
+        run_in_lab(instructor, "async-io", requests=4, delay_ms=2500)
 
         live = student.locator("#lab-live")
         expect(live).to_contain_text("Running now", timeout=5000)

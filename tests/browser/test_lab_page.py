@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import run_in_lab
+
 pytestmark = pytest.mark.browser
 
 
@@ -19,11 +21,9 @@ def test_it_shows_the_timeline_while_the_run_goes_on_then_the_results(page: Page
     expect(pause).to_contain_text("await fetch_data(delay_ms)")
     line = pause.locator("option", has_text="await fetch_data(delay_ms)").get_attribute("value")
     pause.select_option(line)
-    page.get_by_label("Concurrent requests").fill("6")
-    page.get_by_label("I/O delay (ms)").fill("2000")
     page.get_by_label("How long will all the requests take, in ms?").fill("2000")
 
-    page.get_by_role("button", name="Run").click()
+    run_in_lab(page, None, requests=6, delay_ms=2000)
 
     live = page.locator("#lab-live")
     expect(live).to_contain_text("Running now", timeout=5000)
