@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 FORMAT = "django-async-visualizer.trace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Older versions this tool still reads: every version-1 document is a valid version-2 one.
+READABLE_VERSIONS = (1, 2)
 
 REQUEST_RECEIVED = "request.received"
 VIEW_TYPE_CHECKED = "view.type_checked"
@@ -21,6 +23,9 @@ LOOP_BLOCKED = "loop.blocked"
 VIEW_RETURNED = "view.returned"
 RESPONSE_STARTED = "response.started"
 RESPONSE_FINISHED = "response.finished"
+# Version 2.
+THREAD_HOP = "thread.hop"
+AWAIT_RAISED = "await.raised"
 
 KINDS = (
     REQUEST_RECEIVED,
@@ -34,7 +39,28 @@ KINDS = (
     VIEW_RETURNED,
     RESPONSE_STARTED,
     RESPONSE_FINISHED,
+    THREAD_HOP,
+    AWAIT_RAISED,
 )
+
+# Why a thread was slow, for call.blocking and loop.blocked (the ``cause`` field).
+CAUSE_COMPUTING = "computing"  # the thread itself used the CPU
+CAUSE_WAITING = "waiting"  # it waited for something outside Python (sleep, network, disk)
+CAUSE_GIL = "gil"  # it waited for the GIL while another thread of the process computed
+CAUSES = (CAUSE_COMPUTING, CAUSE_WAITING, CAUSE_GIL)
+
+# What a thread.hop ran (the ``purpose`` field).
+HOP_REQUEST_STARTED = "request_started"  # Django's request_started signal receivers
+HOP_VIEW = "view"  # the view itself (a def view under ASGI, an async view under WSGI)
+HOP_RESPONSE_CLOSE = "response_close"  # response.close(), with request_finished receivers
+HOP_DATABASE = "database"  # an ORM call made through sync_to_async (acount(), afirst(), ...)
+HOP_OTHER = "other"
+HOP_PURPOSES = (HOP_REQUEST_STARTED, HOP_VIEW, HOP_RESPONSE_CLOSE, HOP_DATABASE, HOP_OTHER)
+
+# How a hop crossed threads (the ``adapter`` field of thread.hop).
+ADAPTER_SYNC_TO_ASYNC = "sync_to_async"  # async code awaited sync code run in a thread
+ADAPTER_ASYNC_TO_SYNC = "async_to_sync"  # sync code waited for a coroutine on a private loop
+ADAPTER_TO_THREAD = "to_thread"  # asyncio.to_thread / loop.run_in_executor from the view
 
 # Fields every event has, in the order they are written.
 COMMON_FIELDS = (

@@ -144,7 +144,15 @@ class Recording:
         self.requests: list[RequestTrace] = []
         self.events: list[events.Event] = []
         self.dropped_events = 0
+        # [t_ns, OS threads of the process] while this recording's requests ran.
+        self.thread_samples: list[list[int]] = []
         self._lock = threading.Lock()
+
+    def sample_threads(self, t_ns: int, threads: int) -> None:
+        """Note the process's OS thread count at ``t_ns`` (only when it changed)."""
+        with self._lock:
+            if not self.thread_samples or self.thread_samples[-1][1] != threads:
+                self.thread_samples.append([t_ns, threads])
 
     def new_request(self, method: str, url: str, received_ns: int) -> RequestTrace:
         with self._lock:
@@ -167,6 +175,7 @@ class Recording:
         with self._lock:
             recorded = list(self.events)
             requests = [request.summary() for request in self.requests]
+            thread_samples = [list(sample) for sample in self.thread_samples]
         document = events.trace_document(
             # One process's part of a run that several processes served is its own document.
             recording_id=f"{self.id}-{self.store.process_tag.rstrip('-')}"
@@ -181,6 +190,8 @@ class Recording:
         )
         if self.dropped_events:
             document["dropped_events"] = self.dropped_events
+        if thread_samples:
+            document["thread_samples"] = thread_samples
         return document
 
 

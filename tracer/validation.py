@@ -70,7 +70,11 @@ TOP_LEVEL = {
     "requests": LIST,
     "events": LIST,
 }
-OPTIONAL_TOP_LEVEL = {"dropped_events": INT}
+OPTIONAL_TOP_LEVEL = {"dropped_events": INT, "thread_samples": LIST}
+# thread_samples: [t_ns, threads] pairs, the server process's OS thread count over time.
+MAX_THREAD_SAMPLES = 100_000
+# loop.blocked's stack: the loop thread's frames during the stall, innermost last.
+MAX_STACK = 64
 
 REQUEST = {
     "id": STR,
@@ -139,11 +143,55 @@ BY_KIND: dict[str, dict[str, str]] = {
     kinds.VIEW_RETURNED: {"returned": STR},
     kinds.RESPONSE_STARTED: {"status": INT},
     kinds.RESPONSE_FINISHED: {"status": OPT_INT, "bytes": INT, "duration_ns": INT},
+    kinds.THREAD_HOP: {
+        "adapter": STR,
+        "purpose": STR,
+        "target": STR,
+        "from_thread": STR,
+        "to_thread": STR,
+        "started_ns": INT,
+        "duration_ns": INT,
+        "cpu_ns": INT,
+        "thread_new": BOOL,
+    },
+    kinds.AWAIT_RAISED: {
+        "awaiting": STR,
+        "duration_ns": INT,
+        "off_loop_ns": INT,
+        "suspensions": INT,
+        "exception": STR,
+    },
+}
+
+# Fields a kind may have (version 2 added them; version-1 documents lack them).
+OPTIONAL_BY_KIND: dict[str, dict[str, str]] = {
+    kinds.CALL_BLOCKING: {"cause": STR, "gil_thread": OPT_STR, "gil_request": OPT_STR},
+    kinds.LOOP_BLOCKED: {
+        "cause": OPT_STR,
+        "cpu_ns": OPT_INT,
+        "gil_thread": OPT_STR,
+        "gil_request": OPT_STR,
+        "culprit": OPT_STR,
+        "stack": LIST,
+    },
+}
+# Fields of a kind that hold one of a few words.
+CHOICES_BY_KIND: dict[str, dict[str, tuple[str, ...]]] = {
+    kinds.THREAD_HOP: {
+        "purpose": kinds.HOP_PURPOSES,
+        "adapter": (
+            kinds.ADAPTER_SYNC_TO_ASYNC,
+            kinds.ADAPTER_ASYNC_TO_SYNC,
+            kinds.ADAPTER_TO_THREAD,
+        ),
+    },
+    kinds.CALL_BLOCKING: {"cause": kinds.CAUSES},
+    kinds.LOOP_BLOCKED: {"cause": kinds.CAUSES},
 }
 # Amounts that cannot be negative.
 NON_NEGATIVE = {
     "bytes", "duration_ns", "cpu_ns", "off_loop_ns", "waited_ns", "suspensions",
-    "threshold_ns", "dropped_events", "tracer_ns",
+    "threshold_ns", "dropped_events", "tracer_ns", "started_ns",
 }  # fmt: skip
 
 
@@ -193,7 +241,7 @@ def validate_trace(document: object) -> dict[str, Any]:
             f"not a trace document of this tool (format is not {kinds.FORMAT!r})", "format"
         )
     version = document.get("version")
-    if version != kinds.FORMAT_VERSION:
+    if type(version) is not int or version not in kinds.READABLE_VERSIONS:
         newer = type(version) is int and version > kinds.FORMAT_VERSION
         raise TraceRejected(
             f"version {version!r} is {'newer than this tool reads' if newer else 'not supported'}"
@@ -215,7 +263,28 @@ def validate_trace(document: object) -> dict[str, Any]:
     _check_strings(document["recorded_at"], "recorded_at")
     request_ids = _check_requests(document["requests"])
     _check_events(document["events"], request_ids)
+    if "thread_samples" in document:
+        _check_thread_samples(document["thread_samples"])
+    # What a version-1 document holds means the same in version 2.
+    document["version"] = kinds.FORMAT_VERSION
     return document
+
+
+def _check_thread_samples(samples: list[Any]) -> None:
+    if len(samples) > MAX_THREAD_SAMPLES:
+        raise TraceRejected(
+            f"{len(samples)} samples; at most {MAX_THREAD_SAMPLES}", "thread_samples"
+        )
+    for index, sample in enumerate(samples):
+        if (
+            type(sample) is not list
+            or len(sample) != 2
+            or not all(type(number) is int and number >= 0 for number in sample)
+        ):
+            raise TraceRejected(
+                "must be a pair [t_ns, threads] of non-negative integers",
+                f"thread_samples[{index}]",
+            )
 
 
 def _check_requests(requests: list[Any]) -> set[str]:
@@ -243,7 +312,15 @@ def _check_events(events: list[Any], request_ids: set[str]) -> None:
         kind = event.get("kind")
         if kind not in BY_KIND:
             raise TraceRejected(f"unknown kind {kind!r}", f"{where}.kind")
-        _check_object(event, {**COMMON, **BY_KIND[kind]}, where)
+        _check_object(event, {**COMMON, **BY_KIND[kind]}, where, OPTIONAL_BY_KIND.get(kind))
+        for name, allowed in CHOICES_BY_KIND.get(kind, {}).items():
+            value = event.get(name)
+            if value is not None and value not in allowed:
+                raise TraceRejected(
+                    f"must be one of {', '.join(allowed)}, got {value!r}", f"{where}.{name}"
+                )
+        if kind == kinds.LOOP_BLOCKED and "stack" in event:
+            _check_stack(event["stack"], f"{where}.stack")
         if event["seq"] != index + 1:
             raise TraceRejected(f"expected {index + 1}, got {event['seq']}", f"{where}.seq")
         request = event["request"]
@@ -263,6 +340,13 @@ def _check_events(events: list[Any], request_ids: set[str]) -> None:
         for name, value in local_values.items():
             if type(value) is not str:
                 raise TraceRejected("variable values must be strings", f"{where}.locals.{name}")
+
+
+def _check_stack(stack: list[Any], where: str) -> None:
+    if len(stack) > MAX_STACK:
+        raise TraceRejected(f"{len(stack)} frames; at most {MAX_STACK}", where)
+    for index, frame in enumerate(stack):
+        _check_object(frame, {"file": STR, "function": STR, "line": OPT_INT}, f"{where}[{index}]")
 
 
 def _check_object(
@@ -291,6 +375,7 @@ def _check_object(
             )
         if name in NON_NEGATIVE and type(field_value) is int and field_value < 0:
             raise TraceRejected("cannot be negative", f"{prefix}{name}")
+
     if "locals" in fields:
         _check_strings(value["locals"], f"{prefix}locals")
 

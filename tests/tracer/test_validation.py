@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tracer.events import FORMAT_VERSION
 from tracer.validation import MAX_STRING, TraceRejected, parse_trace, validate_trace
 
 EXAMPLE = (
@@ -24,11 +25,20 @@ def document() -> dict[str, Any]:
 
 
 def test_it_accepts_a_real_recording_unchanged(document):
+    document["version"] = FORMAT_VERSION
     raw = json.dumps(document).encode()
     assert parse_trace(raw) == document
 
 
+def test_it_reads_a_version_1_document_as_the_current_version(document):
+    document["version"] = 1
+    parsed = parse_trace(json.dumps(document).encode())
+    assert parsed["version"] == FORMAT_VERSION == 2
+    assert parsed["events"] == document["events"]
+
+
 def test_it_accepts_script_payloads_as_plain_data(document):
+    document["version"] = FORMAT_VERSION
     document["events"][3]["locals"]["label"] = "<script>alert(1)</script>"
     document["requests"][0]["url"] = "/run/async-io/?x=<img src=x onerror=alert(1)>"
     assert validate_trace(copy.deepcopy(document)) == document
@@ -52,7 +62,7 @@ DELETE = object()
 DOCUMENT_CASES = [
     ("wrong format", mutate("format", "chrome-trace"), "format", "not a trace document"),
     ("older version", mutate("version", 0), "version", "not supported"),
-    ("newer version", mutate("version", 2), "version", "newer than this tool reads"),
+    ("newer version", mutate("version", 3), "version", "newer than this tool reads"),
     ("version as text", mutate("version", "1"), "version", "not supported"),
     ("missing field", mutate("clock", DELETE), "clock", "is missing"),
     ("unknown field", mutate("extra", 1), "extra", "is not a field"),
