@@ -39,6 +39,7 @@ class PageOptions:
             except ValueError:
                 self.errors.append(f"Step must be a whole number, not {raw_step[:20]!r}.")
         self.presenter = query.get("presenter") == "1"
+        self.import_notice = _import_notice(query, self.recording_id)
         theme = query.get("theme", "")
         self.theme = theme if theme in dict(THEMES) else "auto"
 
@@ -52,6 +53,22 @@ class PageOptions:
         values.update(changes)
         encoded = urlencode({key: value for key, value in values.items() if value})
         return f"{encoded}&" if encoded else ""
+
+
+def _import_notice(query: QueryDict, recording_id: str | None) -> str:
+    """What the library's import did, said on the page it leads to (only ids are taken
+    from the address, checked: no text of the visitor's is shown)."""
+    outcome, document_id = query.get("imported"), query.get("from") or ""
+    if not recording_id or not RECORDING_ID.fullmatch(document_id):
+        return ""
+    if outcome == "already":
+        return f"The library already held this trace ({document_id}): nothing was changed."
+    if outcome == "renamed":
+        return (
+            f"The library already held a different trace with the id {document_id}, so this "
+            f"one was stored as {recording_id}."
+        )
+    return ""
 
 
 def load_source(recording_id: str | None) -> TraceSource | None:
@@ -92,6 +109,8 @@ def page_context(
 ) -> dict[str, Any]:
     source = source or load_source(options.recording_id)
     notices = list(options.errors)
+    if options.import_notice:
+        notices.append(options.import_notice)
     if options.recording_id and source is None:
         notices.append(f"There is no recording {options.recording_id} on this server.")
     state = player_state(scenario, source, options.step)

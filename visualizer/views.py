@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
@@ -37,7 +38,7 @@ from visualizer.lab import (
     start_lab,
     timeline,
 )
-from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
+from visualizer.library import EXPORT_FORMATS, STORED, export, import_document, trace_document
 from visualizer.models import Trace
 from visualizer.moments import key_moments
 from visualizer.pages import PageOptions, page_context
@@ -149,11 +150,15 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         )
     else:
         try:
-            trace = import_trace(upload.read())
+            imported = import_document(upload.read())
         except TraceRejected as rejection:
             error = f"The file was not imported. {rejection}"
         else:
-            return redirect("trace-player", recording_id=trace.recording_id)
+            url = reverse("trace-player", args=[imported.trace.recording_id])
+            if imported.outcome == STORED:
+                return redirect(url)
+            query = urlencode({"imported": imported.outcome, "from": imported.document_id})
+            return redirect(f"{url}?{query}")
     context = library_context("", import_error=error)
     return render(request, "library.html", context, status=400)
 

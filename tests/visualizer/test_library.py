@@ -15,7 +15,7 @@ import pytest
 from django.urls import reverse
 
 from tests.conftest import record
-from visualizer.library import export, import_trace, trace_document
+from visualizer.library import export, import_document, import_trace, trace_document
 from visualizer.models import Trace, TraceEvent
 
 pytestmark = pytest.mark.django_db
@@ -87,13 +87,41 @@ def test_it_stores_nothing_from_a_rejected_upload(client, recorded):
     assert Trace.objects.count() == before
 
 
-def test_it_refuses_a_second_import_of_the_same_trace(client, recorded):
+def test_a_second_upload_of_the_same_trace_leads_to_the_stored_one(client, recorded):
     first = client.post(reverse("trace-import"), {"file": _file(as_upload(recorded))})
     assert first.status_code == 302
     second = client.post(reverse("trace-import"), {"file": _file(as_upload(recorded))})
-    assert second.status_code == 400
-    assert "already stored" in second.content.decode()
+    assert second.status_code == 302
+    assert f"/traces/{recorded['id']}/" in second["Location"]
     assert Trace.objects.filter(recording_id=recorded["id"]).count() == 1
+    page = client.get(second["Location"], follow=True).content.decode()
+    assert f"already held this trace ({recorded['id']})" in page
+
+
+def test_importing_the_same_trace_again_returns_its_id(recorded):
+    first = import_document(as_upload(recorded))
+    before = Trace.objects.count()
+    again = import_document(as_upload(recorded))
+
+    assert (first.outcome, again.outcome) == ("stored", "already")
+    assert again.trace.pk == first.trace.pk
+    assert "already in the library" in again.message
+    assert Trace.objects.count() == before
+
+
+def test_a_different_trace_with_a_taken_id_is_stored_under_a_new_id(client, recorded):
+    import_document(as_upload(recorded))
+    other = dict(recorded, events=recorded["events"][:3])
+
+    upload = client.post(reverse("trace-import"), {"file": _file(as_upload(other))})
+
+    assert upload.status_code == 302
+    stored = Trace.objects.get(recording_id__startswith=recorded["id"] + "-")
+    assert stored.recording_id.startswith(recorded["id"] + "-")
+    assert stored.event_count == 3
+    assert Trace.objects.get(recording_id=recorded["id"]).event_count == len(recorded["events"])
+    page = client.get(upload["Location"], follow=True).content.decode()
+    assert f"so this one was stored as {stored.recording_id}" in page
 
 
 def test_it_lists_newest_first_filters_renames_and_deletes(client, recorded):
@@ -182,8 +210,9 @@ def test_it_stores_and_exports_traces_in_postgres(postgres_url, recorded, tmp_pa
     exported = manage("export_trace", recorded["id"], env=env)
     assert json.loads(exported.stdout) == recorded
     again = manage("import_trace", str(path), env=env)
-    assert again.returncode != 0
-    assert "already stored" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == recorded["id"]
+    assert "already in the library" in again.stderr
     with psycopg.connect(postgres_url.replace("postgres://", "postgresql://")) as connection:
         (count,) = connection.execute(
             "SELECT count(*) FROM visualizer_traceevent e JOIN visualizer_trace t "

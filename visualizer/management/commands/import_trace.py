@@ -8,11 +8,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tracer.validation import TraceRejected
-from visualizer.library import import_trace
+from visualizer.library import STORED, import_document
 
 
 class Command(BaseCommand):
-    help = "Import a trace document (JSON). Prints the stored trace's id."
+    help = (
+        "Import a trace document (JSON). Prints the stored trace's id (the one already "
+        "stored if the library holds the same trace)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
@@ -24,7 +27,9 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot read {options['file']}: {error.strerror}") from None
         try:
-            trace = import_trace(raw, name=options["name"])
+            imported = import_document(raw, name=options["name"])
         except TraceRejected as rejection:
             raise CommandError(f"{options['file']} was not imported: {rejection}") from None
-        self.stdout.write(trace.recording_id)
+        if imported.outcome != STORED:
+            self.stderr.write(imported.message)
+        self.stdout.write(imported.trace.recording_id)
