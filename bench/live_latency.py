@@ -29,7 +29,8 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from visualizer.server_process import CHROMIUM, CHROMIUM_ARGS, DaphneServer  # noqa: E402
+from visualizer.chromium import chromium_executable  # noqa: E402
+from visualizer.server_process import CHROMIUM_ARGS, DaphneServer  # noqa: E402
 
 # Notes each live row once, when it is added to the table.
 OBSERVER = """
@@ -60,7 +61,9 @@ def main() -> None:
             DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir}) as server,
             sync_playwright() as playwright,
         ):
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(
+                executable_path=chromium_executable(), args=CHROMIUM_ARGS
+            )
             page = browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(f"{server.base_url}/scenarios/async-io/")

@@ -15,7 +15,8 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from visualizer.server_process import CHROMIUM, CHROMIUM_ARGS, DaphneServer  # noqa: E402
+from visualizer.chromium import chromium_executable  # noqa: E402
+from visualizer.server_process import CHROMIUM_ARGS, DaphneServer  # noqa: E402
 
 
 def main() -> None:
@@ -24,7 +25,9 @@ def main() -> None:
         DaphneServer(env={"DATA_DIR": data_dir, "TRACING_ENABLED": "true"}) as server,
         sync_playwright() as playwright,
     ):
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium_executable(), args=CHROMIUM_ARGS
+        )
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
         page.goto(f"{server.base_url}/scenarios/async-io/")
         expect(page.locator("#connection")).to_be_hidden()

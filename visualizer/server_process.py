@@ -20,9 +20,9 @@ from typing import NoReturn
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# Debian's Chromium, as the browser tests, benchmarks and screenshots launch it. Without the
-# background-networking switches it keeps trying to reach hosts this machine cannot reach.
-CHROMIUM = "/usr/bin/chromium"
+# How the browser tests, benchmarks and screenshots launch Chromium (visualizer/chromium.py
+# finds it). Without the background-networking switches it keeps trying to reach hosts this
+# machine cannot reach.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

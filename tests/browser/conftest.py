@@ -6,7 +6,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from visualizer.server_process import CHROMIUM, CHROMIUM_ARGS, DaphneServer
+from visualizer.chromium import BrowserUnavailable, chromium_executable
+from visualizer.server_process import CHROMIUM_ARGS, DaphneServer
 
 
 @pytest.fixture(scope="session")
@@ -20,14 +21,23 @@ def browser_server(server_data_dir: str) -> Iterator[DaphneServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str | None:
+    """The browser to drive: found, or installed on first use (see visualizer/chromium.py)."""
+    try:
+        return chromium_executable()
+    except BrowserUnavailable as error:
+        pytest.exit(str(error), returncode=1)
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(chromium: str | None) -> Iterator[Browser]:
     # Playwright's sync API runs an event loop in this thread until it stops (hence module
     # scope, and browser tests last: see tests/conftest.py). Django refuses database work
     # in a thread with a running loop unless told otherwise.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
