@@ -19,6 +19,8 @@ MAX_EVENTS = 200_000
 MAX_REQUESTS = 50_000
 MAX_LOCALS = 64
 MAX_STRING = 10_000
+# How deep the free-form parts (server, tracer) may nest.
+MAX_DEPTH = 32
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SLUG = re.compile(r"[a-z0-9-]{1,64}")
@@ -381,17 +383,26 @@ def _check_object(
 
 
 def _check_strings(value: Any, where: str) -> None:
-    """Every string in a free-form part (server, tracer, locals) within the length limit."""
-    if type(value) is str:
-        if len(value) > MAX_STRING:
-            raise TraceRejected(f"{len(value)} characters; at most {MAX_STRING}", where)
-    elif type(value) is dict:
-        for key, item in value.items():
-            _check_strings(key, where)
-            _check_strings(item, f"{where}.{key}")
-    elif type(value) is list:
-        for index, item in enumerate(value):
-            _check_strings(item, f"{where}[{index}]")
+    """Every string in a free-form part (server, tracer, locals) within the length limit,
+    nested at most MAX_DEPTH levels. A loop, not recursion: a hostile document may nest
+    deeper than Python's stack allows."""
+    pending = [(value, where, 0)]
+    while pending:
+        item, at, depth = pending.pop()
+        if type(item) is str:
+            if len(item) > MAX_STRING:
+                raise TraceRejected(f"{len(item)} characters; at most {MAX_STRING}", at)
+            continue
+        if type(item) not in (dict, list):
+            continue
+        if depth >= MAX_DEPTH:
+            raise TraceRejected(f"nested more than {MAX_DEPTH} levels deep", at)
+        if type(item) is dict:
+            for key, inner in item.items():
+                pending.append((key, at, depth + 1))
+                pending.append((inner, f"{at}.{key}", depth + 1))
+        else:
+            pending.extend((inner, f"{at}[{index}]", depth + 1) for index, inner in enumerate(item))
 
 
 def _json_type(value: Any) -> str:

@@ -51,7 +51,7 @@ def parse_message(text: str | None, actions: dict[str, set[str]] = ACTIONS) -> d
     if not isinstance(message, dict):
         raise MessageRejected("Messages must be JSON objects.")
     action = message.get("action")
-    if action not in actions:
+    if not isinstance(action, str) or action not in actions:
         raise MessageRejected(f"Unknown action; expected one of: {', '.join(actions)}.")
     unknown = set(message) - actions[action] - IGNORED_KEYS
     if unknown:

@@ -44,6 +44,13 @@ def test_it_accepts_script_payloads_as_plain_data(document):
     assert validate_trace(copy.deepcopy(document)) == document
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 def mutate(path: str, value: Any):
     def apply(document: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -107,6 +114,7 @@ DOCUMENT_CASES = [
     ("events not a list", mutate("events", {"0": {}}), "events", "must be a list"),
     ("scenario slug", mutate("scenario.slug", "<b>"), "scenario.slug", "lowercase"),
     ("deep server object", mutate("server", {"a": "x" * (MAX_STRING + 1)}), "server.a", "at most"),
+    ("server nested 40 deep", mutate("server", _nested(40)), "server" + ".a" * 32, "nested more"),
 ]
 
 
@@ -133,6 +141,14 @@ FILE_CASES = [
         "",
     ),
     ("deep nesting", lambda raw: b"[" * 100_000 + b"]" * 100_000, "nested too deeply", ""),
+    (
+        "deep object in server",
+        lambda raw: raw.replace(
+            b'"server": {', b'"server": {"x": ' + b'{"a": ' * 1500 + b"1" + b"}" * 1500 + b", ", 1
+        ),
+        "nested",
+        "",
+    ),
     ("a list, not an object", lambda raw: b"[1, 2]", "JSON object", ""),
     ("empty file", lambda raw: b"", "not valid JSON", "line 1"),
 ]
@@ -143,6 +159,7 @@ FILE_CASES = [
 )
 def test_it_rejects_a_malformed_file(document, name, change, message, where):
     raw = change(json.dumps(document).encode())
+    assert raw != json.dumps(document).encode()
     with pytest.raises(TraceRejected) as rejected:
         parse_trace(raw)
     assert message in rejected.value.message

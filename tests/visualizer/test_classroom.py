@@ -154,6 +154,8 @@ async def test_bad_messages_get_an_error_and_change_nothing(examples):
     cases = [
         ("not json", "must be JSON objects"),
         (json.dumps({"action": "run"}), "Unknown action"),
+        (json.dumps({"action": ["drive"]}), "Unknown action"),
+        (json.dumps({"action": "drive", "url": ["/lab/"]}), "url must be a non-empty string"),
         (json.dumps({"action": "drive", "url": "/lab/", "extra": 1}), "Unexpected fields"),
         (json.dumps({"action": "drive", "url": "https://evil.example/"}), "path on this site"),
         (json.dumps({"action": "drive", "url": "/class/start/"}), "scenario, a trace or"),

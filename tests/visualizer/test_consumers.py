@@ -85,3 +85,26 @@ async def test_it_refuses_an_unknown_scenario():
     connected, code = await client.connect()
     assert not connected
     assert code == 4404
+
+
+@pytest.mark.parametrize(
+    "path", ["/ws/nothing/", "/ws/class/%3Cscript%3E/", "/ws/class/<script>/", "/ws/scenarios/%00/"]
+)
+async def test_an_unknown_or_odd_socket_path_is_closed_as_not_found(path):
+    headers = [(b"host", b"localhost"), ORIGIN]
+    client = WebsocketCommunicator(websocket_application(), path, headers=headers)
+    connected, _ = await client.connect()
+    assert connected
+    assert (await client.receive_output())["code"] == 4404
+
+
+@pytest.mark.parametrize("action", [["run"], {"run": 1}, 7, None, True])
+async def test_a_message_whose_action_is_not_text_gets_an_error_frame(action):
+    client = connect()
+    await client.connect()
+    await client.send_to(text_data=json.dumps({"action": action}))
+    assert "Unknown action" in await client.receive_from()
+    recording = get_tracer().store.get_or_create("still-open")
+    await client.send_to(text_data=json.dumps({"action": "sync", "recording": recording.id}))
+    assert 'id="player"' in await client.receive_from()
+    await client.disconnect()
