@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from tracer.django_integration import get_tracer
@@ -19,6 +21,9 @@ from tracer.recorder import Recording
 from visualizer.models import Trace
 
 logger = logging.getLogger(__name__)
+
+# How often the archiver applies the retention settings (TRACE_KEEP_*), at most.
+PRUNE_EVERY = 60.0
 
 
 class RecordingArchiver:
@@ -28,6 +33,7 @@ class RecordingArchiver:
         self._wake = threading.Condition()
         self._save_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._next_prune = 0.0
 
     def start(self) -> None:
         """Listen to the tracer and start the saving thread (idempotent)."""
@@ -77,9 +83,21 @@ class RecordingArchiver:
                 with self._save_lock:
                     documents = [recording.document() for recording in ready]
                     Trace.store_many(documents, source=Trace.Source.RECORDED)
+                self.prune_if_due()
             except Exception:
                 logger.exception("could not store %d recordings", len(ready))
             close_old_connections()
+
+    def prune_if_due(self) -> int:
+        """Apply the retention settings, at most once every PRUNE_EVERY seconds."""
+        now = time.monotonic()
+        if now < self._next_prune:
+            return 0
+        self._next_prune = now + PRUNE_EVERY
+        return Trace.prune(
+            keep=settings.TRACE_KEEP_RECORDINGS,
+            max_age=timedelta(days=settings.TRACE_KEEP_DAYS),
+        )
 
 
 archiver = RecordingArchiver()

@@ -33,6 +33,8 @@ class Trace(models.Model):
     header = models.JSONField()
     event_count = models.PositiveIntegerField(default=0)
     request_count = models.PositiveIntegerField(default=0)
+    # Set when someone names the trace in the library: a named recording is never pruned.
+    named = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -51,6 +53,27 @@ class Trace(models.Model):
         document["requests"] = [r.data for r in self.requests.order_by("position")]
         document["events"] = list(self.events.order_by("seq").values_list("data", flat=True))
         return document
+
+    def rename(self, name: str) -> None:
+        self.name, self.named = name, True
+        self.save(update_fields=["name", "named"])
+
+    @classmethod
+    def prune(cls, *, keep: int, max_age: timedelta) -> int:
+        """Delete automatic recordings (recorded here and never named) beyond the newest
+        ``keep`` or older than ``max_age``; bundled examples, imported and named traces
+        stay. Returns how many were deleted."""
+        automatic = cls.objects.filter(source=cls.Source.RECORDED, named=False)
+        newest = automatic.order_by("-created_at", "-id")
+        surplus = list(newest.values_list("pk", flat=True)[keep:])
+        too_old = automatic.filter(created_at__lt=timezone.now() - max_age)
+        surplus += [pk for pk in too_old.values_list("pk", flat=True) if pk not in surplus]
+        deleted = 0
+        for start in range(0, len(surplus), 500):
+            batch = surplus[start : start + 500]
+            cls.objects.filter(pk__in=batch).delete()
+            deleted += len(batch)
+        return deleted
 
     @classmethod
     def store(cls, document: dict[str, Any], *, source: str, name: str = "") -> Trace:

@@ -148,6 +148,10 @@ TRACER = {
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "")
 # Largest trace file accepted for import, in bytes.
 TRACE_IMPORT_MAX_BYTES = env_int("TRACE_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
+# Recordings made here and never named are pruned: only the newest TRACE_KEEP_RECORDINGS,
+# none older than TRACE_KEEP_DAYS. Examples, imported and named traces are always kept.
+TRACE_KEEP_RECORDINGS = env_int("TRACE_KEEP_RECORDINGS", 500)
+TRACE_KEEP_DAYS = env_int("TRACE_KEEP_DAYS", 14)
 # Default I/O delay of the scenarios, in milliseconds (a request may ask for another).
 SCENARIO_IO_DELAY_MS = env_int("SCENARIO_IO_DELAY_MS", 300)
 

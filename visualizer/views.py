@@ -173,8 +173,7 @@ def rename_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
             "", rename_error=(trace.recording_id, "A name needs 1 to 200 characters.")
         )
         return render(request, "library.html", context, status=400)
-    trace.name = name
-    trace.save(update_fields=["name"])
+    trace.rename(name)
     return redirect("library")
 
 

@@ -8,13 +8,16 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import psycopg
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.conftest import record
+from visualizer.archive import RecordingArchiver
 from visualizer.library import export, import_document, import_trace, trace_document
 from visualizer.models import Trace, TraceEvent
 
@@ -265,3 +268,47 @@ def test_examples_recorded_again_replace_the_stored_ones():
     assert trace.header["recorded_at"] != "2000-01-01T00:00:00+00:00"
     assert trace.name == "Renamed by a teacher"
     assert TraceEvent.objects.filter(trace=trace).count() == trace.event_count == 8
+
+
+def _stored(document: dict, source: str, age_days: float = 0, name: str = "") -> Trace:
+    trace = Trace.store(dict(document, id=uuid.uuid4().hex[:12]), source=source, name=name)
+    if age_days:
+        created = timezone.now() - timedelta(days=age_days)
+        Trace.objects.filter(pk=trace.pk).update(created_at=created)
+    return trace
+
+
+def test_pruning_keeps_the_newest_recordings_and_every_kept_kind(recorded):
+    recordings = [_stored(recorded, Trace.Source.RECORDED, age_days=5 - i) for i in range(5)]
+    named = _stored(recorded, Trace.Source.RECORDED, age_days=30)
+    named.rename("My run")
+    imported = _stored(recorded, Trace.Source.IMPORTED, age_days=30)
+    example = _stored(recorded, Trace.Source.EXAMPLE, age_days=30)
+    events_before = TraceEvent.objects.count()
+
+    deleted = Trace.prune(keep=2, max_age=timedelta(days=14))
+
+    assert deleted == 3
+    left = set(Trace.objects.values_list("pk", flat=True))
+    assert {t.pk for t in recordings[-2:]} | {named.pk, imported.pk, example.pk} <= left
+    assert not {t.pk for t in recordings[:3]} & left
+    assert TraceEvent.objects.count() == events_before - 3 * len(recorded["events"])
+
+
+def test_pruning_removes_automatic_recordings_older_than_the_limit(recorded):
+    old = _stored(recorded, Trace.Source.RECORDED, age_days=3)
+    fresh = _stored(recorded, Trace.Source.RECORDED)
+
+    assert Trace.prune(keep=100, max_age=timedelta(days=2)) == 1
+
+    assert not Trace.objects.filter(pk=old.pk).exists()
+    assert Trace.objects.filter(pk=fresh.pk).exists()
+
+
+def test_the_archiver_applies_the_retention_settings(recorded, settings):
+    settings.TRACE_KEEP_RECORDINGS = 1
+    for _ in range(3):
+        _stored(recorded, Trace.Source.RECORDED)
+
+    assert RecordingArchiver().prune_if_due() == 2
+    assert Trace.objects.filter(source=Trace.Source.RECORDED).count() == 1
