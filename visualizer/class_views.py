@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import resolve, reverse
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from visualizer.classroom import (
     COOKIE_AGE,
@@ -54,7 +54,7 @@ def class_start(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def class_card(request: HttpRequest, code: str) -> HttpResponse:
     """The join code, join URL and QR code, large enough to project."""
     session = get_object_or_404(ClassSession, code=code)
@@ -63,7 +63,7 @@ def class_card(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "class_card.html", context)
 
 
-@require_GET
+@require_safe
 def join_class(request: HttpRequest) -> HttpResponse:
     """Type a join code; a known one leads to the class."""
     raw = request.GET.get("code")
@@ -83,7 +83,7 @@ FOLLOW_VIEWS: dict[str, Callable[..., HttpResponse]] = {
 }
 
 
-@require_GET
+@require_safe
 def class_follow(request: HtmxHttpRequest, code: str) -> HttpResponse:
     """The page the instructor shows now, as a follower sees it: the same page, which
     then moves with the instructor's (see static/visualizer/classroom.js)."""

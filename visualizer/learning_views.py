@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from visualizer.quiz import quiz_for
 from visualizer.scenarios import get_scenario
@@ -13,7 +13,7 @@ from visualizer.steps import NOT_SET, step_rows, tracker_variables, variable_tra
 from visualizer.transcript import build_transcript
 
 
-@require_GET
+@require_safe
 def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
     """A quiz on one trace. Answers come back in the query (?q-pause=2…), so checking
     them stores nothing and any answer can be linked to."""
@@ -46,7 +46,7 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
     return render(request, "quiz.html", context)
 
 
-@require_GET
+@require_safe
 def trace_transcript(
     request: HttpRequest, recording_id: str, markdown: bool = False
 ) -> HttpResponse:

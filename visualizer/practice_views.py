@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from visualizer.practice import LEVELS, QUESTIONS, PracticeQuestion, display_order, get_question
 
@@ -164,7 +164,7 @@ def _page_links(presenter: bool) -> dict[str, object]:
 # -- views ---------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def practice(request: HttpRequest) -> HttpResponse:
     """Every question by level, each marked with this browser's first answer."""
     presenter = _is_presenter(request)
@@ -233,7 +233,7 @@ def _question_context(
     }
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @csrf_protect
 def practice_question(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the question, or with ``?answered=<index>`` the feedback on that answer.
@@ -265,7 +265,7 @@ def practice_question(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "practice_question.html", context)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @csrf_protect
 def practice_summary(request: HttpRequest) -> HttpResponse:
     """GET: the score by level, and what to practise next. POST: start again."""

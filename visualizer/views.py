@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
@@ -58,7 +58,7 @@ class HtmxASGIRequest(ASGIRequest):
     htmx: HtmxDetails
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     examples = Trace.objects.filter(source=Trace.Source.EXAMPLE).order_by("name")
     return render(request, "home.html", {"scenarios": SCENARIOS.values(), "examples": examples})
@@ -71,7 +71,7 @@ def _scenario_or_404(slug: str) -> Scenario:
     return scenario
 
 
-@require_GET
+@require_safe
 @csrf_protect
 def scenario_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The player: a recording of the scenario at one step (?recording=…&step=N)."""
@@ -98,7 +98,7 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     return redirect(f"{reverse('scenario', args=[slug])}?recording={document['id']}&step=1")
 
 
-@require_GET
+@require_safe
 def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
     """A recording's trace document. One still in this server's memory is stored first, so
     a client that has fetched its run knows the run is in the library."""
@@ -116,7 +116,7 @@ def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:
     return HttpResponse("This address takes WebSocket connections.", status=426)
 
 
-@require_GET
+@require_safe
 @csrf_protect
 def library(request: HttpRequest) -> HttpResponse:
     """Stored traces; its forms (import, rename) post back with a CSRF token."""
@@ -187,7 +187,7 @@ def delete_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
     return render(request, "delete_trace.html", {"trace": trace})
 
 
-@require_GET
+@require_safe
 @csrf_protect
 def trace_player(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
     """A stored trace in the player: on its scenario's page when the scenario is known."""
@@ -207,7 +207,7 @@ def trace_player(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
     return render(request, "scenario.html", context)
 
 
-@require_GET
+@require_safe
 def export_trace(request: HttpRequest, recording_id: str, export_format: str) -> HttpResponse:
     """The trace document (or its Chrome Trace Event form) as a download."""
     document = trace_document(recording_id)
@@ -219,7 +219,7 @@ def export_trace(request: HttpRequest, recording_id: str, export_format: str) ->
     return response
 
 
-@require_GET
+@require_safe
 @csrf_protect
 def lab(request: HtmxHttpRequest) -> HttpResponse:
     """The lab: the run form, and the results of one run (or two, side by side)."""
@@ -341,7 +341,7 @@ def _results_query(form: QueryDict, scenario: Scenario, recording_id: str) -> st
     return query
 
 
-@require_GET
+@require_safe
 def lab_progress(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
     """A lab run going on: its timeline so far (polled by the page); once done, the
     results page. (A plain view: its full page shows the class bar, which asks the

@@ -33,7 +33,7 @@ def test_it_streams_rows_while_the_request_is_still_running(page, browser_server
     # Both requests reach their await within a few hundred milliseconds (a fresh server's
     # first request may add a step or two of its own, which is why this says "at least").
     page.wait_for_function(
-        "document.querySelectorAll('#rows tr td:nth-child(3)').length >= 5 && "
+        "() => document.querySelectorAll('#rows tr td:nth-child(3)').length >= 5 && "
         "[...document.querySelectorAll('#rows tr td:nth-child(3)')]"
         ".filter(cell => cell.textContent.includes('Pauses at line')).length === 2",
         timeout=2500,
@@ -119,7 +119,8 @@ def test_it_plays_through_the_steps_and_pauses(page, browser_server):
 
     page.get_by_role("button", name="Play").click()
     page.wait_for_function(
-        "Number(document.querySelector('#step-counter strong').textContent) >= 3", timeout=5000
+        "() => Number(document.querySelector('#step-counter strong').textContent) >= 3",
+        timeout=5000,
     )
     page.get_by_role("button", name="Pause").click()
     expect(page.get_by_role("button", name="Play")).to_have_attribute("aria-pressed", "false")
