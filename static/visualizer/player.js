@@ -91,12 +91,14 @@
     const target = event.target.closest("button, a");
     if (!target) return;
     if (target.dataset.stepControl) setFollowing(false);
-    // Presenter mode and theme links keep the step shown now (the address has it: htmx
-    // pushes each step, and a followed live run replaces it).
+    // Presenter mode and theme links keep the recording and the step shown now (a run
+    // recorded since the page loaded is not in the links the server rendered; the address
+    // has the step: htmx pushes each step, and a followed live run replaces it).
     const step = new URLSearchParams(location.search).get("step");
-    if (target.closest(".view-options") && step) {
+    if (target.closest(".view-options")) {
       const url = new URL(target.href);
-      url.searchParams.set("step", step);
+      if (pageRecording()) url.searchParams.set("recording", pageRecording());
+      if (step) url.searchParams.set("step", step);
       target.href = url.toString();
     }
     if (target.id === "play") togglePlay();

@@ -71,6 +71,21 @@ def current_step(page: Page) -> str:
     return page.locator("#step-counter strong").inner_text()
 
 
+def test_presenter_mode_and_theme_keep_the_run_just_recorded(page, browser_server):
+    recording = record_in_browser(page, browser_server)
+    steps = step_count(page)
+
+    page.get_by_role("link", name="Presenter mode").click()
+    expect(page.locator("html")).to_have_class(re.compile("presenter"))
+    expect(page).to_have_url(re.compile(f"recording={recording}"))
+    expect(page.locator("#rows tr")).to_have_count(steps)
+
+    page.get_by_role("link", name="Dark").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(page).to_have_url(re.compile(f"recording={recording}"))
+    expect(page.locator("#rows tr")).to_have_count(steps)
+
+
 def test_it_steps_back_and_forth_by_keys_and_buttons(page, browser_server):
     record_in_browser(page, browser_server)
     total = str(step_count(page))
