@@ -3,6 +3,7 @@ stream (rendered once, sent to every watcher)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,10 +39,8 @@ class PageOptions:
                 self.step = int(raw_step)
             except ValueError:
                 self.errors.append(f"Step must be a whole number, not {raw_step[:20]!r}.")
-        self.presenter = query.get("presenter") == "1"
+        self.presenter, self.theme = display_options(query)
         self.import_notice = _import_notice(query, self.recording_id)
-        theme = query.get("theme", "")
-        self.theme = theme if theme in dict(THEMES) else "auto"
 
     def query(self, **changes: Any) -> str:
         """This page's query string with some options changed, ending in "&" if not empty."""
@@ -53,6 +52,36 @@ class PageOptions:
         values.update(changes)
         encoded = urlencode({key: value for key, value in values.items() if value})
         return f"{encoded}&" if encoded else ""
+
+
+def view_option_links(kept: Mapping[str, object], *, presenter: bool, theme: str) -> dict[str, Any]:
+    """The presenter-mode toggle and the theme links of a page: each keeps the page's other
+    parameters (``kept``) and its presenter mode and theme, changing only its own."""
+
+    def query(**changes: object) -> str:
+        values = {
+            **kept,
+            "presenter": "1" if presenter else None,
+            "theme": theme if theme != "auto" else None,
+            **changes,
+        }
+        return urlencode({key: value for key, value in values.items() if value})
+
+    return {
+        "presenter": presenter,
+        "theme": theme,
+        "presenter_toggle_query": query(presenter=None if presenter else "1"),
+        "theme_links": [
+            {"label": label, "current": value == theme, "query": query(theme=value)}
+            for value, label in THEMES
+        ],
+    }
+
+
+def display_options(query: QueryDict) -> tuple[bool, str]:
+    """Presenter mode and theme, as the address asks for them."""
+    theme = query.get("theme", "")
+    return query.get("presenter") == "1", theme if theme in dict(THEMES) else "auto"
 
 
 def _import_notice(query: QueryDict, recording_id: str | None) -> str:
@@ -125,19 +154,12 @@ def page_context(
         moments=key_moments_of(source) if source is not None else [],
         measured=measured(source) if source is not None else "",
         notice=" ".join(notices),
-        theme=options.theme,
         # These links keep the step (player.js updates them as the step changes).
-        presenter_toggle_query=options.query(
-            presenter=None if options.presenter else "1", step=options.step
+        **view_option_links(
+            {"recording": options.recording_id, "step": options.step},
+            presenter=options.presenter,
+            theme=options.theme,
         ),
-        theme_links=[
-            {
-                "label": label,
-                "current": value == options.theme,
-                "query": options.query(theme=value, step=options.step),
-            }
-            for value, label in THEMES
-        ],
         max_requests=MAX_PAGE_REQUESTS,
         defaults={
             "requests": 1,

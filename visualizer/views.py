@@ -41,7 +41,7 @@ from visualizer.lab import (
 from visualizer.library import EXPORT_FORMATS, STORED, export, import_document, trace_document
 from visualizer.models import Trace
 from visualizer.moments import key_moments
-from visualizer.pages import PageOptions, page_context
+from visualizer.pages import PageOptions, display_options, page_context, view_option_links
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
 from visualizer.sources import find_source
@@ -256,8 +256,11 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
     if runs and "scenario" not in request.GET:
         values = setup_of(runs[0]["document"])
     scenario = get_scenario(values.get("scenario") or "")
+    presenter, theme = display_options(request.GET)
+    kept = {key: request.GET.get(key) for key in request.GET if key not in ("presenter", "theme")}
     context = {
         **_lab_form_context(request.GET.get("recording", ""), scenario, values),
+        **view_option_links(kept, presenter=presenter, theme=theme),
         "runs": runs,
         "prediction": prediction,
     }
@@ -338,6 +341,11 @@ def _results_query(form: QueryDict, scenario: Scenario, recording_id: str) -> st
     previous = form.get("compare_with", "")
     if previous and RECORDING_ID.fullmatch(previous):
         query += f"&compare={previous}"
+    presenter, theme = display_options(form)
+    if presenter:
+        query += "&presenter=1"
+    if theme != "auto":
+        query += f"&theme={theme}"
     return query
 
 

@@ -128,16 +128,34 @@
     loading = true;
     event.detail.xhr.playerRequest = ++playerRequests;
   });
+  // The player is swapped whole on every step: the control that had keyboard focus (a
+  // step link pressed with Enter, the slider, Play) gets it back in the new player.
+  let focusedControl = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (forPlayer(event) && event.detail.xhr.playerRequest !== playerRequests) {
       event.detail.shouldSwap = false; // an older step's answer arriving late
+      return;
+    }
+    const active = document.activeElement;
+    if (forPlayer(event) && active && player() && player().contains(active)) {
+      focusedControl = active.dataset.stepControl
+        ? '[data-step-control="' + active.dataset.stepControl + '"]'
+        : (active.id ? "#" + active.id : null);
     }
   });
+  function restoreFocus() {
+    if (!focusedControl || !player()) return;
+    const target = player().querySelector(focusedControl) || player().querySelector("[data-step-control]");
+    focusedControl = null;
+    if (target) target.focus();
+  }
   document.addEventListener("htmx:afterRequest", function (event) {
     if (forPlayer(event) && !event.detail.successful) { loading = false; queuedMoves = 0; }
   });
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (!forPlayer(event) || !loading) return;
+    if (!forPlayer(event)) return;
+    restoreFocus();
+    if (!loading) return;
     loading = false;
     if (queuedMoves !== 0) {
       const step = queuedMoves > 0 ? 1 : -1;

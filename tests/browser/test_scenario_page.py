@@ -86,6 +86,20 @@ def test_presenter_mode_and_theme_keep_the_run_just_recorded(page, browser_serve
     expect(page.locator("#rows tr")).to_have_count(steps)
 
 
+def test_enter_on_a_step_link_keeps_the_keyboard_focus_there(page, browser_server):
+    record_in_browser(page, browser_server)
+    page.locator("body").press("Home")
+    expect(page.locator("#step-counter strong")).to_have_text("1")
+    next_step = page.get_by_role("link", name="Next step")
+    next_step.focus()
+
+    for step in ("2", "3"):
+        page.keyboard.press("Enter")
+        expect(page.locator("#step-counter strong")).to_have_text(step)
+        # The new player's own Next step link has the focus once the swap has settled.
+        expect(next_step).to_be_focused()
+
+
 def test_it_steps_back_and_forth_by_keys_and_buttons(page, browser_server):
     record_in_browser(page, browser_server)
     total = str(step_count(page))

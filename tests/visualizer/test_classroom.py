@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import logging
 
 import pytest
@@ -281,3 +282,12 @@ async def test_a_lab_run_is_not_shown_to_a_class_that_has_ended_or_left_the_lab(
     await asyncio.wait_for(mirror, timeout=5)  # stops on its own
     never_done.cancel()
     await follower.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_class_can_be_started_from_presenter_mode(client):
+    for url in ("/scenarios/async-io/?presenter=1", "/lab/?presenter=1"):
+        html = client.get(url).content.decode()
+        form = re.search(r'<form class="([^"]*)" method="post" action="/class/start/"', html)
+        assert form is not None, url
+        assert "not-presenter" not in form[1]

@@ -323,3 +323,27 @@ def test_the_progress_panel_can_draw_only_the_first_lanes():
     assert sum(lane.kind == "request" for lane in first["lanes"]) == 40
     assert first["hidden"] == 20 and everything["hidden"] == 0
     assert first["lanes"][-1].kind == "loop"  # the event loop's lane is still drawn
+
+
+@pytest.mark.django_db
+def test_the_lab_has_presenter_mode_and_themes_that_keep_the_run_shown():
+    from django.test import Client
+
+    from visualizer.library import load_examples
+
+    load_examples()
+    page = Client().get("/lab/?recording=example-async-io-4-requests&presenter=1&theme=dark")
+    html = page.content.decode()
+
+    assert '<html lang="en" class="presenter" data-theme="dark">' in html
+    leave = re.search(r'<a href="\?([^"]*)">Leave presenter mode</a>', html)[1]
+    assert "recording=example-async-io-4-requests" in leave and "presenter" not in leave
+    assert "theme=dark" in leave
+    light = re.search(r'<a href="\?([^"]*)">Light</a>', html)[1]
+    assert "theme=light" in light and "presenter=1" in light
+    assert '<input type="hidden" name="presenter" value="1">' in html
+
+
+def test_a_lab_run_keeps_presenter_mode_and_theme_in_its_results(traced_server):
+    page, _ = post_lab_run(traced_server, requests="2", delay_ms="10", presenter="1", theme="dark")
+    assert 'class="presenter" data-theme="dark"' in page
