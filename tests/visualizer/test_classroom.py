@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
