@@ -1,0 +1,102 @@
+"""Bounds on the work anonymous visitors can start: runs at once per client and in all,
+and how often a client may import. Each limit is a setting (see settings.py); a visitor who
+reaches one is told which, in a sentence, and nothing is started.
+
+The counts are per server process, which is what each limit protects (its threads, its
+gunicorn children, its subject server).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class LimitReached(Exception):
+    """A limit was reached; the message says which and what to do."""
+
+
+@dataclass
+class ConcurrencyLimit:
+    """At most ``per_client`` things at once for one client, ``total`` for everyone."""
+
+    what: str  # e.g. "lab runs", for the messages
+    per_client: int
+    total: int
+    _running: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def hold(self, client: str) -> Iterator[None]:
+        """Hold one place for ``client`` while the block runs; LimitReached if there is
+        none."""
+        self.acquire(client)
+        try:
+            yield
+        finally:
+            self.release(client)
+
+    def acquire(self, client: str) -> None:
+        with self._lock:
+            if sum(self._running.values()) >= self.total:
+                raise LimitReached(
+                    f"The server is running as many {self.what} as it allows "
+                    f"({self.total}); try again when one has finished."
+                )
+            if self._running.get(client, 0) >= self.per_client:
+                raise LimitReached(
+                    f"You already have {self.per_client} of {self.what} going on, the most "
+                    "one visitor may run at once; wait for it to finish."
+                )
+            self._running[client] = self._running.get(client, 0) + 1
+
+    def release(self, client: str) -> None:
+        with self._lock:
+            left = self._running.get(client, 0) - 1
+            if left > 0:
+                self._running[client] = left
+            else:
+                self._running.pop(client, None)
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return sum(self._running.values())
+
+
+@dataclass
+class RateLimit:
+    """At most ``count`` things per client in any ``seconds``-long window."""
+
+    what: str
+    count: int
+    seconds: float
+    _times: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, client: str, now: float | None = None) -> None:
+        """Count one for ``client``, or raise LimitReached if its window is full."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            times = self._times.setdefault(client, deque())
+            while times and times[0] <= now - self.seconds:
+                times.popleft()
+            if len(times) >= self.count:
+                wait = max(1, round(times[0] + self.seconds - now))
+                raise LimitReached(
+                    f"At most {self.count} {self.what} every {self.seconds:.0f} s from one "
+                    f"visitor; try again in {wait} s."
+                )
+            times.append(now)
+
+
+def client_of(scope: Mapping[str, Any]) -> str:
+    """Who a request or connection comes from, for the limits: the peer's address (the
+    proxy's own, unless the server was told to trust proxy headers)."""
+    client = scope.get("client") or ("unknown", 0)
+    return str(client[0])
