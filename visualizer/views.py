@@ -40,6 +40,7 @@ from visualizer.lab import (
 from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_document
 from visualizer.models import Trace
 from visualizer.moments import key_moments
+from visualizer.narration import context_of_document
 from visualizer.pages import PageOptions, page_context
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
@@ -234,7 +235,9 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
                 "metrics": lab_metrics(document),
                 "lanes": lanes,
                 "length_ms": length_ms,
-                "moments": key_moments(document["events"], document["requests"]),
+                "moments": key_moments(
+                    document["events"], document["requests"], context_of_document(document)
+                ),
             }
         )
     prediction = None
