@@ -19,6 +19,7 @@ from visualizer.narration import (
     ms,
     on_awaited_line,
     plural,
+    private_loop,
     request_list,
     were,
 )
@@ -176,7 +177,10 @@ def _blocking_on_loop(events: list[Event], context: TraceContext) -> KeyMoment |
 
 
 def _queued(events: list[Event], context: TraceContext) -> KeyMoment | None:
-    """The request that waited longest for the server to take it."""
+    """The request that waited longest for a WSGI server to take it (under ASGI a request
+    waits only for a stalled loop, which the stall's moment tells)."""
+    if context.asgi:
+        return None
     waits = [(context.queued_behind(r.id), r.id) for r in context.requests]
     (waited, ahead), request = max(waits, key=lambda wait: wait[0][0], default=((0, []), ""))
     if not ahead:
@@ -194,8 +198,8 @@ def _queued(events: list[Event], context: TraceContext) -> KeyMoment | None:
         request,
         f"Request {request} waits {ms(waited)} for the server to take it",
         f"{server} took request {request} only once {request_list(ahead).lower()} "
-        f"{were(ahead)} done: it was sent {ms(waited)} before Django saw it, waiting for a "
-        "free thread.",
+        f"{were(ahead)} done: it was sent {ms(waited)} before Django saw it"
+        f"{', waiting for a free thread' if context.wsgi else ''}.",
     )
 
 
@@ -356,10 +360,7 @@ def _type_check(events: list[Event], context: TraceContext) -> KeyMoment | None:
         return None
     if check["is_async"] and check.get("runs_on") == "event_loop":
         outcome = "an async def view, so Django awaits it right on the event loop"
-    elif check["is_async"] and (
-        check.get("adapter") == "async_to_sync"
-        or check.get("runs_on") == "request_thread_new_event_loop"
-    ):
+    elif private_loop(check):
         outcome = (
             "an async def view; under WSGI Django runs it with async_to_sync on a private "
             "loop, for this request alone"

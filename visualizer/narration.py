@@ -62,7 +62,8 @@ class TraceContext:
     # (request, line) of every await the views made: a call timed on such a line is the
     # awaited call's own setup, not a call made without await.
     awaited_lines: frozenset[tuple[str | None, int | None]] = frozenset()
-    # Requests whose Django work ran in a thread of their own (thread.hop events seen).
+    # Requests whose Django work (request_started receivers, closing the response) was
+    # seen running in another thread (thread.hop events).
     hopped: frozenset[str] = frozenset()
 
     @property
@@ -158,7 +159,11 @@ def context_of(
     for event in events:
         if event["kind"] in AWAIT_KINDS:
             awaited.add((event["request"], event["line"]))
-        elif event["kind"] == kinds.THREAD_HOP and event["request"]:
+        elif (
+            event["kind"] == kinds.THREAD_HOP
+            and event["request"]
+            and event.get("purpose") in DJANGO_OWN_WORK
+        ):
             hopped.add(event["request"])
     return TraceContext(
         interface=interface if interface in ("asgi", "wsgi") else None,
@@ -178,6 +183,7 @@ def context_of(
     )
 
 
+DJANGO_OWN_WORK = (kinds.HOP_REQUEST_STARTED, kinds.HOP_RESPONSE_CLOSE)
 AWAIT_KINDS = (kinds.AWAIT_SUSPENDED, kinds.AWAIT_RESUMED, kinds.AWAIT_RAISED)
 # The kinds context_of looks at, for a source that loads events by kind.
 CONTEXT_KINDS = (*AWAIT_KINDS, kinds.THREAD_HOP)
@@ -293,9 +299,10 @@ def _received_narration(event: Event, context: TraceContext) -> str:
     if ahead:
         threads = context.server_threads
         why = f" (a server of {threads})" if threads and context.wsgi else ""
+        free = ": all that time it waited for a free thread" if context.wsgi else ""
         text += (
             f" It was sent {ms(waited)} earlier, but the server{why} took it only once "
-            f"{_ids(ahead)} {were(ahead)} done: all that time it waited for a free thread."
+            f"{_ids(ahead)} {were(ahead)} done{free}."
         )
     return text
 
@@ -303,7 +310,7 @@ def _received_narration(event: Event, context: TraceContext) -> str:
 def _check_action(event: Event, context: TraceContext) -> str:
     name = event["function"]
     if event["is_async"]:
-        if _private_loop(event, context):
+        if private_loop(event):
             return (
                 f"Django checks the view: {name} is async def; under WSGI Django runs it with "
                 "async_to_sync on a private loop, for this request alone"
@@ -321,7 +328,8 @@ def _check_action(event: Event, context: TraceContext) -> str:
     )
 
 
-def _private_loop(check: Event, context: TraceContext) -> bool:
+def private_loop(check: Event) -> bool:
+    """Whether a type check says the async view runs on a loop of its own (WSGI)."""
     return bool(check["is_async"]) and (
         check.get("adapter") == "async_to_sync"
         or check.get("runs_on") == "request_thread_new_event_loop"
@@ -331,7 +339,7 @@ def _private_loop(check: Event, context: TraceContext) -> bool:
 def _check_narration(event: Event, context: TraceContext) -> str:
     name = event["function"]
     if event["is_async"]:
-        if _private_loop(event, context):
+        if private_loop(event):
             return (
                 f"Django inspects {name} and finds a coroutine function (async def). This is a "
                 "WSGI server, with no loop shared by requests, so Django wraps the view in "
@@ -625,21 +633,26 @@ def _hop_blocking(event: Event, context: TraceContext) -> str:
         return f"{event['from_thread']} waited for it"
     if context.asgi:
         return f"{event['to_thread']} was busy; the event loop was free meanwhile"
-    return f"{event['from_thread']} waited for it"
+    return f"{event['to_thread']} was busy"
 
 
 def _hop_narration(event: Event, context: TraceContext) -> str:
     work = _hop_work(event)
     new = " That thread was new: it was started for this." if event.get("thread_new") else ""
+    if event.get("adapter") == kinds.ADAPTER_ASYNC_TO_SYNC:
+        meanwhile = f"while {event['from_thread']} waited for it"
+    elif context.asgi:
+        meanwhile = "while the request's coroutine awaited it, leaving the event loop free"
+    else:
+        meanwhile = "while the request's coroutine awaited it"
     text = (
         f"{work[0].upper()}{work[1:]} ran in {event['to_thread']} through "
-        f"{event['adapter']}, for {ms(event['duration_ns'])}, while {event['from_thread']} "
-        f"waited for it.{new}"
+        f"{event['adapter']}, for {ms(event['duration_ns'])}, {meanwhile}.{new}"
     )
     if (
         context.asgi
         and event.get("adapter") == kinds.ADAPTER_SYNC_TO_ASYNC
-        and event.get("purpose") in (kinds.HOP_REQUEST_STARTED, kinds.HOP_RESPONSE_CLOSE)
+        and event.get("purpose") in DJANGO_OWN_WORK
     ):
         text += (
             " Django runs its own plain-def work for a request in a thread kept for that "

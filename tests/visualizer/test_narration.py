@@ -293,3 +293,20 @@ def test_django_s_own_hop_under_asgi_says_the_request_holds_a_thread():
 def test_lists_of_requests_are_cut():
     assert request_list([f"r{i}" for i in range(1, 9)]) == "Requests r1, r2, r3, r4, r5 and 3 more"
     assert request_list(["r2"]) == "Request r2"
+
+
+def test_an_async_view_s_type_check_tells_of_the_request_s_thread_only_when_hops_show_it():
+    document = json.loads((EXAMPLES / "async-io-1-request.json").read_bytes())
+    (check,) = [e for e in document["events"] if e["kind"] == kinds.VIEW_TYPE_CHECKED]
+    plain = narration(check, context_of_document(document))
+    assert "event loop" in plain and "thread" not in plain
+
+    hop = {
+        **check,
+        "kind": kinds.THREAD_HOP,
+        "adapter": "sync_to_async",
+        "purpose": "request_started",
+        "to_thread": "ThreadPoolExecutor-0_0",
+    }
+    with_hop = narration(check, context_of(document["server"], document["requests"], [hop]))
+    assert "a thread the request holds until it ends" in with_hop
