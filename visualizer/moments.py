@@ -65,7 +65,7 @@ def measured(source: TraceSource) -> str:
     slowest = max(r["finished_ns"] - r["received_ns"] for r in requests)
     most = peak(requests)
     return (
-        f"In the recording shown: {len(requests)} request(s); the slowest took "
+        f"In the recording shown: {plural(len(requests), 'request')}; the slowest took "
         f"{ms(slowest)} in the server; at most {most} were in the server at once."
     )
 

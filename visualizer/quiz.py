@@ -170,7 +170,11 @@ def _value_text(value: str) -> str:
 
 
 def _queued_behind(
-    focus: str, events: list[Event], requests: list[dict[str, Any]], source: TraceSource
+    focus: str,
+    events: list[Event],
+    requests: list[dict[str, Any]],
+    source: TraceSource,
+    context: TraceContext,
 ) -> QuizQuestion | None:
     """Which request waited to be served until this one was done? (A server with no free
     thread, such as WSGI with one worker of one thread, queues the others.) Asked only
@@ -208,7 +212,8 @@ def _queued_behind(
         choices,
         answer,
         f"Request {first['id']} was sent while {focus} was being served, but the server "
-        f"took it only after {focus} finished: it waited {wait_ms:.0f} ms for a free thread.",
+        f"took it only after {focus} finished: it waited {wait_ms:.0f} ms"
+        f"{' for a free thread' if context.wsgi else ''}.",
         arrival[0]["seq"] if arrival else 1,
     )
 
@@ -249,7 +254,7 @@ def waiting_question(
                 f"{culprit} was the one running.",
                 stall["seq"],
             )
-    queued = _queued_behind(focus, events, requests, source)
+    queued = _queued_behind(focus, events, requests, source, context)
     if queued is not None:
         return queued
     started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)

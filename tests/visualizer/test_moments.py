@@ -96,7 +96,7 @@ def test_every_scenario_has_a_summary_card_with_what_the_trace_measured():
 
     assert "Summary card: what to keep" in page
     assert SCENARIOS["sync-io"].keep[0] in page
-    assert f"4 request(s); the slowest took {slowest:.0f} ms" in page
+    assert f"4 requests; the slowest took {slowest:.0f} ms" in page
     assert "at most 4 were in the server at once" in page
 
 
