@@ -22,6 +22,7 @@ from django.urls import reverse
 
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace
+from visualizer.narration import context_of_document, reveal_reasons
 from visualizer.runs import (
     ClientTimings,
     RunRequest,
@@ -549,7 +550,6 @@ def reveal(
             pauses[event["line"]] = Pause(
                 event["line"], event["awaiting"], event["request"], event["seq"]
             )
-    requests = [r for r in document["requests"] if r["finished_ns"] is not None]
     views = _view_spans(events)
     most_at_once = most_overlapping(views)
     if len(views) <= 1 or most_at_once == len(views):
@@ -558,40 +558,7 @@ def reveal(
         overlap = "one-by-one"
     else:
         overlap = "partly"
-    reasons = []
-    resumed = [e for e in events if e["kind"] == "await.resumed"]
-    if resumed:
-        longest = max(resumed, key=lambda e: e["duration_ns"])
-        reasons.append(
-            f"The views paused {len(resumed)} times at an await (the longest, "
-            f"await {longest['awaiting']} at line {longest['line']}, for "
-            f"{longest['duration_ns'] / 1e6:.0f} ms); while one waited, the event loop ran "
-            "the others."
-        )
-    handoffs = {e["to_thread"] for e in events if e["kind"] == "thread.handoff"}
-    if handoffs:
-        reasons.append(
-            f"Django ran each plain def view in a worker thread of its own: {len(handoffs)} "
-            "threads, so their blocking calls waited side by side."
-        )
-    stalls = [e for e in events if e["kind"] == "loop.blocked"]
-    if stalls:
-        culprits = sorted({e["held_by"] or "code outside the views" for e in stalls})
-        reasons.append(
-            f"The event loop was blocked {len(stalls)} times, "
-            f"{sum(e['duration_ns'] for e in stalls) / 1e6:.0f} ms in all, by "
-            f"{', '.join(culprits)}: while it was, no other request could run."
-        )
-    if document["server"].get("interface") == "wsgi":
-        threads = len({e["thread"] for e in events if e["kind"] == "view.started"})
-        waits = [
-            (_first(events, r["id"], "view.started") or r["received_ns"]) - _sent(r)
-            for r in requests
-        ]
-        reasons.append(
-            f"The WSGI server served requests on {threads} thread(s); the others waited to be "
-            f"served (the longest wait: {max(waits, default=0) / 1e6:.0f} ms)."
-        )
+    reasons = reveal_reasons(events, context_of_document(document), together=most_at_once > 1)
     return Reveal(
         overlap=overlap,
         wall_ms=lab_metrics(document).wall_ms,
@@ -601,10 +568,6 @@ def reveal(
         predicted_wall_ms=predicted_wall_ms,
         predicted_pause=predicted_pause or None,
     )
-
-
-def _first(events: list[dict[str, Any]], request: str, kind: str) -> int | None:
-    return next((e["t_ns"] for e in events if e["request"] == request and e["kind"] == kind), None)
 
 
 def _view_spans(events: list[dict[str, Any]]) -> list[tuple[int, int]]:

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_safe
 
 from visualizer.quiz import quiz_for
 from visualizer.scenarios import get_scenario
-from visualizer.sources import find_source
+from visualizer.sources import find_source, trace_context
 from visualizer.steps import NOT_SET, step_rows, tracker_variables, variable_tracker
 from visualizer.transcript import build_transcript
 
@@ -35,7 +35,7 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         "focus": focus,
         "answered": answered,
         "checked": any(item["chosen"] is not None for item in answered),
-        "rows": step_rows(events, received),
+        "rows": step_rows(events, received, context=trace_context(source)),
         "tracker_columns": columns,
         "tracker_rows": [
             (name, [c.values.get(name, NOT_SET) for c in columns])

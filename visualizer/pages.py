@@ -16,7 +16,7 @@ from visualizer.moments import key_moments_of, measured
 from visualizer.player import PlayerState, player_state
 from visualizer.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.scenarios import Scenario
-from visualizer.sources import DocumentSource, TraceSource, find_source
+from visualizer.sources import DocumentSource, TraceSource, find_source, trace_context
 from visualizer.steps import step_rows
 
 MAX_PAGE_REQUESTS = 20
@@ -176,7 +176,7 @@ def render_live_rows(document: dict[str, Any], seqs: list[int]) -> str:
     source = DocumentSource(document)
     events = [source.events[seq - 1] for seq in seqs]
     received = source.received_ns({e["request"] for e in events if e["request"]})
-    rows = step_rows(events, received, source.first_received_ns())
+    rows = step_rows(events, received, source.first_received_ns(), trace_context(source))
     slug = source.scenario_slug
     context = {
         "new_rows": rows,

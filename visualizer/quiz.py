@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer import events as kinds
-from visualizer.moments import requests_held_up
-from visualizer.sources import TraceSource
+from visualizer.narration import TraceContext, culprit_words, loop_of, ms
+from visualizer.sources import TraceSource, trace_context
 from visualizer.steps import (
     NOT_SET,
+    UNKNOWN,
     describe,
-    ms,
     tracker_variables,
     variable_tracker,
     whole_number,
@@ -47,11 +47,12 @@ def quiz_for(source: TraceSource) -> tuple[str | None, list[QuizQuestion]]:
         return None, []
     focus = started[0]["request"]
     events = source.request_events(focus, source.total)
+    context = trace_context(source)
     questions = [
         question
         for question in (
-            pause_question(focus, events),
-            value_question(focus, events),
+            pause_question(focus, events, context),
+            value_question(focus, events, context),
             waiting_question(focus, events, source, requests),
         )
         if question is not None
@@ -66,7 +67,9 @@ def _with_answer(right: str, wrong: list[str]) -> tuple[tuple[str, ...], int]:
     return tuple(choices), choices.index(right)
 
 
-def pause_question(focus: str, events: list[Event]) -> QuizQuestion | None:
+def pause_question(
+    focus: str, events: list[Event], context: TraceContext = UNKNOWN
+) -> QuizQuestion | None:
     """At which step does the view pause? Wrong answers are other steps of the request."""
     suspended = next((e for e in events if e["kind"] == kinds.AWAIT_SUSPENDED), None)
     other_steps = [
@@ -88,16 +91,27 @@ def pause_question(focus: str, events: list[Event]) -> QuizQuestion | None:
             if resumed
             else ""
         )
+        gave = (
+            " and gave the event loop back"
+            if context.asgi
+            else ", while the request's thread waited"
+            if context.wsgi
+            else ""
+        )
         explanation = (
             f"At step {suspended['seq']} the view reached await {suspended['awaiting']} "
-            f"(line {suspended['line']}) and gave the event loop back.{after}"
+            f"(line {suspended['line']}){gave}.{after}"
         )
         step = suspended["seq"]
     else:
         right = NEVER_PAUSES
         started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)
         thread = started["thread"] if started else "?"
-        where = "on the event loop" if started and started["task"] else f"in thread {thread}"
+        where = (
+            f"on {loop_of(started, context)}"
+            if started and started["task"]
+            else f"in thread {thread}"
+        )
         explanation = (
             f"The table shows no pause for request {focus}: its view ran {where} without "
             "stopping at an await, from start to return."
@@ -110,7 +124,7 @@ def pause_question(focus: str, events: list[Event]) -> QuizQuestion | None:
     return QuizQuestion(
         "pause",
         f"Look at request {focus} in the execution table. At which step does its view pause "
-        "and hand the event loop back?",
+        f"at an await{' and hand the event loop back' if context.asgi else ''}?",
         choices,
         answer,
         explanation,
@@ -118,7 +132,9 @@ def pause_question(focus: str, events: list[Event]) -> QuizQuestion | None:
     )
 
 
-def value_question(focus: str, events: list[Event]) -> QuizQuestion | None:
+def value_question(
+    focus: str, events: list[Event], context: TraceContext = UNKNOWN
+) -> QuizQuestion | None:
     """What does a variable hold after the step that last changed one?"""
     columns = variable_tracker(events, focus)
     changed = [c for c in columns if c.changed and c.label.startswith("After step")]
@@ -144,7 +160,7 @@ def value_question(focus: str, events: list[Event]) -> QuizQuestion | None:
         choices,
         answer,
         f"The tracker's column \"{column.label}\" shows {name} = {right}: the view's "
-        f"variables as recorded at step {column.step} ({describe(event)[0]}).",
+        f"variables as recorded at step {column.step} ({describe(event, context)[0]}).",
         column.step,
     )
 
@@ -154,7 +170,11 @@ def _value_text(value: str) -> str:
 
 
 def _queued_behind(
-    focus: str, events: list[Event], requests: list[dict[str, Any]], source: TraceSource
+    focus: str,
+    events: list[Event],
+    requests: list[dict[str, Any]],
+    source: TraceSource,
+    context: TraceContext,
 ) -> QuizQuestion | None:
     """Which request waited to be served until this one was done? (A server with no free
     thread, such as WSGI with one worker of one thread, queues the others.) Asked only
@@ -192,7 +212,8 @@ def _queued_behind(
         choices,
         answer,
         f"Request {first['id']} was sent while {focus} was being served, but the server "
-        f"took it only after {focus} finished: it waited {wait_ms:.0f} ms for a free thread.",
+        f"took it only after {focus} finished: it waited {wait_ms:.0f} ms"
+        f"{' for a free thread' if context.wsgi else ''}.",
         arrival[0]["seq"] if arrival else 1,
     )
 
@@ -203,9 +224,10 @@ def waiting_question(
     """Which request waited because of a loop stall; for a trace without one, which
     thread ran the request's view."""
     stalls = source.events_of_kinds((kinds.LOOP_BLOCKED,))
-    if stalls:
+    context = trace_context(source)
+    if stalls and not context.wsgi:
         stall = max(stalls, key=lambda e: e["duration_ns"])
-        held_up = requests_held_up(stall, requests)
+        held_up = context.held_up_by_stall(stall)
         culprit = stall["request"]
         if held_up and culprit:
             start, end = stall["started_ns"], stall["started_ns"] + stall["duration_ns"]
@@ -223,16 +245,16 @@ def waiting_question(
             return QuizQuestion(
                 "waited",
                 f"At step {stall['seq']} the event loop stalled for {ms(stall['duration_ns'])} "
-                f"while request {culprit} ran {stall['held_by'] or 'code outside the views'}. "
+                f"while request {culprit} ran {culprit_words(stall)}. "
                 "Which of these requests had to wait because of it?",
                 choices,
                 answer,
                 f"Request {held_up[0]} was in the server during the stall, and nothing else "
-                f"could run on the loop until {stall['held_by'] or 'it'} finished; request "
+                f"could run on the loop until {stall['held_by'] or 'that code'} finished; request "
                 f"{culprit} was the one running.",
                 stall["seq"],
             )
-    queued = _queued_behind(focus, events, requests, source)
+    queued = _queued_behind(focus, events, requests, source, context)
     if queued is not None:
         return queued
     started = next((e for e in events if e["kind"] == kinds.VIEW_STARTED), None)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace, TraceEvent, TraceRequest
+from visualizer.narration import CONTEXT_KINDS, TraceContext, context_of
 
 Event = dict[str, Any]
 
@@ -36,6 +37,9 @@ class TraceSource(Protocol):
         """The trace's requests, in order of arrival."""
 
     def first_request(self) -> str | None: ...
+
+    def server(self) -> dict[str, Any]:
+        """The document's ``server`` object (interface, software, thread model)."""
 
     def document(self) -> dict[str, Any]:
         """The whole trace document."""
@@ -69,6 +73,9 @@ class DocumentSource:
 
     def document(self) -> dict[str, Any]:
         return self._document
+
+    def server(self) -> dict[str, Any]:
+        return dict(self._document.get("server") or {})
 
     def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
         return [event for event in self.events if event["kind"] in kinds]
@@ -113,6 +120,9 @@ class StoredSource:
     def document(self) -> dict[str, Any]:
         return self.trace.document()
 
+    def server(self) -> dict[str, Any]:
+        return dict(self.trace.header.get("server") or {})
+
     def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
         return list(self._events().filter(kind__in=kinds).values_list("data", flat=True))
 
@@ -137,6 +147,12 @@ def per_trace[Result](
         return recent[key]
 
     return cached
+
+
+@per_trace
+def trace_context(source: TraceSource) -> TraceContext:
+    """What the trace's texts depend on, read once per trace (and length)."""
+    return context_of(source.server(), source.requests(), source.events_of_kinds(CONTEXT_KINDS))
 
 
 def find_source(recording_id: str) -> TraceSource | None:

@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer import events as kinds
+from visualizer.narration import NOT_SET as NOT_SET
+from visualizer.narration import TraceContext, cells, context_of, context_of_document, plural
+from visualizer.narration import ms as ms
 
-NOT_SET = "—"
+# For texts of events seen without their trace: nothing known about the server.
+UNKNOWN = context_of(None, [])
 
 
 @dataclass(frozen=True)
@@ -34,28 +38,27 @@ def whole_number(raw: object) -> int | None:
     return None
 
 
-def ms(nanoseconds: int) -> str:
-    value = nanoseconds / 1_000_000
-    return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
-
-
 def steps_from_trace(document: dict[str, Any]) -> list[Step]:
     """One step per recorded event, in recorded order."""
     received = {request["id"]: request["received_ns"] for request in document["requests"]}
-    return step_rows(document["events"], received)
+    return step_rows(document["events"], received, context=context_of_document(document))
 
 
 def step_rows(
-    events: list[dict[str, Any]], received: dict[str, int], first_received: int | None = None
+    events: list[dict[str, Any]],
+    received: dict[str, int],
+    first_received: int | None = None,
+    context: TraceContext | None = None,
 ) -> list[Step]:
     """Steps for these events (numbered by their seq); times count from each event's
-    request's arrival (from the first arrival of the trace for events of no request)."""
+    request's arrival (from the first arrival of the trace for events of no request).
+    ``context``: the trace's, which the texts depend on."""
     if first_received is None:
         first_received = min(received.values(), default=None)
     steps = []
     for event in events:
         origin = received.get(event["request"], first_received)
-        action, awaited, blocking = describe(event)
+        action, awaited, blocking = describe(event, context)
         steps.append(
             Step(
                 number=event["seq"],
@@ -75,89 +78,10 @@ def step_rows(
     return steps
 
 
-def describe(event: dict[str, Any]) -> tuple[str, str, str]:
-    """The action, what is awaited, and the blocking behaviour of one event, in words."""
-    kind = event["kind"]
-    if kind == kinds.REQUEST_RECEIVED:
-        query = f"?{event['query']}" if event.get("query") else ""
-        return f"Request received: {event['method']} {event['path']}{query}", NOT_SET, NOT_SET
-    if kind == kinds.VIEW_TYPE_CHECKED:
-        if event["is_async"]:
-            return (
-                f"Django checks the view: {event['function']} is async def, so it runs "
-                "on the event loop",
-                NOT_SET,
-                NOT_SET,
-            )
-        where = (
-            f"hands it to {event['adapter']} to run in a worker thread"
-            if event["runs_on"] == "worker_thread"
-            else "calls it in the request's thread"
-        )
-        return (
-            f"Django checks the view: {event['function']} is a plain def, so Django {where}",
-            (NOT_SET),
-            NOT_SET,
-        )
-    if kind == kinds.THREAD_HANDOFF:
-        return (
-            f"Handed from {event['from_thread']} to worker thread {event['to_thread']} "
-            f"(waited {ms(event['waited_ns'])})",
-            NOT_SET,
-            "The event loop stays free; this request now needs a thread of its own",
-        )
-    if kind == kinds.VIEW_STARTED:
-        task = f", task {event['task']}" if event["task"] else ""
-        return f"View {event['function']} starts on {event['thread']}{task}", NOT_SET, NOT_SET
-    if kind == kinds.AWAIT_SUSPENDED:
-        return (
-            f"Pauses at line {event['line']}: await {event['awaiting']}",
-            event["awaiting"],
-            "Does not block: the event loop runs other requests meanwhile",
-        )
-    if kind == kinds.AWAIT_RESUMED:
-        pauses = event.get("suspensions", 1)
-        detail = f", off the loop {pauses} times" if pauses > 1 else ""
-        return (
-            f"Resumes after waiting {ms(event['duration_ns'])}{detail}",
-            event["awaiting"],
-            NOT_SET,
-        )
-    if kind == kinds.CALL_BLOCKING:
-        doing = "waiting" if event["waiting"] else "computing"
-        held = (
-            "Blocks the event loop: no other request can run"
-            if event["on_event_loop"]
-            else f"Blocks {event['thread']} only; other requests go on"
-        )
-        return (
-            f"Line {event['line']}: {event['callable']}() holds {event['thread']} for "
-            f"{ms(event['duration_ns'])} ({doing}, {ms(event['cpu_ns'])} of CPU)",
-            NOT_SET,
-            held,
-        )
-    if kind == kinds.LOOP_BLOCKED:
-        culprit = (
-            f" by {event['held_by']}()" if event.get("held_by") else " outside the traced views"
-        )
-        where = f" at line {event['line']}" if event["line"] else ""
-        return (
-            f"Event loop stalled for {ms(event['duration_ns'])}{culprit}{where}",
-            NOT_SET,
-            "Every request on this event loop waited",
-        )
-    if kind == kinds.VIEW_RETURNED:
-        return f"View returns {event['returned']}", NOT_SET, NOT_SET
-    if kind == kinds.RESPONSE_STARTED:
-        return f"Response starts: status {event['status']}", NOT_SET, NOT_SET
-    if kind == kinds.RESPONSE_FINISHED:
-        return (
-            f"Response sent: {event['bytes']} bytes, {ms(event['duration_ns'])} after the "
-            "request arrived",
-            NOT_SET,
-            NOT_SET,
-        )
-    return kind, NOT_SET, NOT_SET
+def describe(event: dict[str, Any], context: TraceContext | None = None) -> tuple[str, str, str]:
+    """The action, what is awaited, and the blocking behaviour of one event, in words
+    (without a context, as much as the event alone tells)."""
+    return cells(event, context or UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -212,7 +136,7 @@ def render_text(document: dict[str, Any], width: int = 60) -> str:
     steps = steps_from_trace(document)
     lines = [
         f"Execution table ({document['scenario']['slug'] if document['scenario'] else '?'}"
-        f", {len(document['requests'])} request(s))"
+        f", {plural(len(document['requests']), 'request')})"
     ]
     table: list[tuple[str, ...]] = [
         ("Step", "Req", "Time", "Action", "Awaits", "Blocking behaviour")

@@ -4,13 +4,16 @@ by screen readers and printers) or as a Markdown download."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from tracer import events as kinds
 from visualizer.lab import lab_metrics
 from visualizer.moments import KeyMoment, key_moments
+from visualizer.narration import TraceContext, context_of_document, plural
 from visualizer.player import narrate
 from visualizer.scenarios import get_scenario
 from visualizer.sources import TraceSource
-from visualizer.steps import steps_from_trace
+from visualizer.steps import step_rows
 
 # The page shows this many steps; the Markdown download has them all.
 PAGE_STEPS = 5000
@@ -60,28 +63,52 @@ def build_transcript(source: TraceSource) -> Transcript:
     title = f"Transcript: {scenario.title if scenario else 'recording'} ({source.recording_id})"
     metrics = lab_metrics(document)
     server = document.get("server") or {}
+    context = context_of_document(document)
+    requests = len(document["requests"])
+    took = (
+        f"all took {metrics.wall_ms:.0f} ms, the slowest {metrics.max_ms:.0f} ms"
+        if requests > 1
+        else f"it took {metrics.max_ms:.0f} ms"
+    )
+    loop = (
+        f"; the event loop was blocked for {metrics.loop_blocked_ms:.0f} ms" if context.asgi else ""
+    )
     summary = [
-        f"{len(document['requests'])} request(s) to "
+        f"{plural(requests, 'request')} to "
         f"{scenario.run_url if scenario else 'the traced views'}, on "
         f"{str(server.get('interface', '?')).upper()} ({server.get('software') or 'unknown'}), "
         f"recorded {document.get('recorded_at', '')}.",
-        f"{len(document['events'])} steps; all requests took {metrics.wall_ms:.0f} ms, the "
-        f"slowest {metrics.max_ms:.0f} ms; the event loop was blocked for "
-        f"{metrics.loop_blocked_ms:.0f} ms; views ran on {metrics.threads_used} thread(s).",
+        f"{len(document['events'])} steps; {took}{loop}; {_threads(document, context)}.",
     ]
     transcript = Transcript(
         source.recording_id,
         title,
         summary,
-        key_moments(document["events"], document["requests"]),
+        key_moments(document["events"], document["requests"], context),
     )
+    received = {r["id"]: r["received_ns"] for r in document["requests"]}
     history: dict[str | None, list[dict[str, object]]] = {}
-    for step in steps_from_trace(document):
+    for step in step_rows(document["events"], received, context=context):
         so_far = history.setdefault(step.request, [])
         so_far.append(step.event)
         transcript.steps.append(
             TranscriptStep(
-                step.number, step.request, step.since_request_ms, step.thread, narrate(step, so_far)
+                step.number,
+                step.request,
+                step.since_request_ms,
+                step.thread,
+                narrate(step, so_far, context),
             )
         )
     return transcript
+
+
+def _threads(document: dict[str, Any], context: TraceContext) -> str:
+    """On how many threads the work was done, in the server's terms: the threads that took
+    the requests under WSGI (an async view's private loop runs in a helper thread while
+    that thread waits), the threads the views ran on otherwise."""
+    if context.wsgi:
+        took = {e["thread"] for e in document["events"] if e["kind"] == kinds.REQUEST_RECEIVED}
+        return f"the server took them on {plural(len(took), 'thread')}"
+    ran = {e["thread"] for e in document["events"] if e["kind"] == kinds.VIEW_STARTED}
+    return f"the views ran on {plural(len(ran), 'thread')}"

@@ -41,6 +41,7 @@ from visualizer.lab import (
 from visualizer.library import EXPORT_FORMATS, STORED, export, import_document, trace_document
 from visualizer.models import Trace
 from visualizer.moments import key_moments
+from visualizer.narration import context_of_document
 from visualizer.pages import PageOptions, display_options, page_context, view_option_links
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
@@ -238,7 +239,9 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
                 "metrics": lab_metrics(document),
                 "lanes": lanes,
                 "length_ms": length_ms,
-                "moments": key_moments(document["events"], document["requests"]),
+                "moments": key_moments(
+                    document["events"], document["requests"], context_of_document(document)
+                ),
             }
         )
     prediction = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from visualizer.narration import context_of_document
 from visualizer.player import flow_at
 from visualizer.steps import step_rows
 
@@ -16,14 +17,15 @@ def current_node(document: dict, seq: int) -> str | None:
     received = {r["id"]: r["received_ns"] for r in document["requests"]}
     (step,) = step_rows([events[seq - 1]], received)
     history = [e for e in events[:seq] if e["request"] == step.request]
-    return next((node.id for node in flow_at(step, history) if node.state == "current"), None)
+    flow = flow_at(step, history, context_of_document(document))
+    return next((node.id for node in flow if node.state == "current"), None)
 
 
-def test_a_stall_is_the_views_running_on_the_loop_only_if_the_view_caused_it():
+def test_a_stall_is_the_view_blocking_the_loop_only_if_the_view_caused_it():
     cpu = json.loads((EXAMPLES / "async-cpu-4-requests.json").read_bytes())
     stall = next(e for e in cpu["events"] if e["kind"] == "loop.blocked")
     assert stall["held_by"]
-    assert current_node(cpu, stall["seq"]) == "loop"
+    assert current_node(cpu, stall["seq"]) == "loop-blocked"
 
     # The same stall caused by code outside the views (seen on a fresh server during a
     # sync view's request) moves no request along the flow.
@@ -33,3 +35,14 @@ def test_a_stall_is_the_views_running_on_the_loop_only_if_the_view_caused_it():
     sync = json.loads((EXAMPLES / "sync-io-4-requests.json").read_bytes())
     handoff = next(e for e in sync["events"] if e["kind"] == "thread.handoff")
     assert current_node(sync, handoff["seq"]) == "thread"
+
+
+def test_a_call_that_blocks_the_loop_is_not_the_good_case_of_running_on_it():
+    cpu = json.loads((EXAMPLES / "async-cpu-4-requests.json").read_bytes())
+    call = next(e for e in cpu["events"] if e["kind"] == "call.blocking")
+    assert call["on_event_loop"]
+    assert current_node(cpu, call["seq"]) == "loop-blocked"
+
+    io = json.loads((EXAMPLES / "async-io-4-requests.json").read_bytes())
+    started = next(e for e in io["events"] if e["kind"] == "view.started")
+    assert current_node(io, started["seq"]) == "loop"

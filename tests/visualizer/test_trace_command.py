@@ -40,7 +40,7 @@ def test_it_prints_the_execution_table_and_variable_tracker(server_data_dir):
     result = run_trace("sync-io", "--delay-ms", "20", data_dir=server_data_dir)
 
     assert result.returncode == 0, result.stderr
-    assert "Execution table (sync-io, 1 request(s))" in result.stdout
+    assert "Execution table (sync-io, 1 request)" in result.stdout
     assert "Handed from MainThread to worker thread" in result.stdout
     assert "Variable tracker (r1: /run/sync-io/?delay_ms=20)" in result.stdout
     assert "'waited_ms': 20" in result.stdout
