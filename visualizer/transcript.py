@@ -67,7 +67,7 @@ def build_transcript(source: TraceSource) -> Transcript:
         f"recorded {document.get('recorded_at', '')}.",
         f"{len(document['events'])} steps; all requests took {metrics.wall_ms:.0f} ms, the "
         f"slowest {metrics.max_ms:.0f} ms; the event loop was blocked for "
-        f"{metrics.loop_blocked_ms:.0f} ms; views ran on {metrics.threads_used} thread(s).",
+        f"{metrics.loop_blocked_ms:.0f} ms; views ran on {metrics.view_threads} thread(s).",
     ]
     transcript = Transcript(
         source.recording_id,
