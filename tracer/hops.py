@@ -94,6 +94,9 @@ class _Hop:
     pending: PendingHops | None
     to_thread: str | None = None
     thread_new: bool = False
+    # When to_thread began and finished running the code (None: it never began).
+    ran_from_ns: int | None = None
+    ran_until_ns: int | None = None
     cpu_started_ns: int = 0
     cpu_ns: int = 0
 
@@ -106,9 +109,11 @@ class _Hop:
         self.thread_new = native not in seen
         seen.add(native)
         self.cpu_started_ns = time.thread_time_ns()
+        self.ran_from_ns = time.monotonic_ns()
 
     def left(self) -> None:
         self.cpu_ns = time.thread_time_ns() - self.cpu_started_ns
+        self.ran_until_ns = time.monotonic_ns()
 
 
 # The hop whose code is being run in this context (copied into the thread that runs it).
@@ -194,6 +199,10 @@ class HopTracer:
     def _finish(self, hop: _Hop) -> None:
         try:
             ended = time.monotonic_ns()
+            # The span the other thread ran the code; the caller got the answer at t_ns
+            # (later by the time its own thread or loop took to notice).
+            started = hop.ran_from_ns if hop.ran_from_ns is not None else hop.started_ns
+            until = hop.ran_until_ns if hop.ran_until_ns is not None else ended
             task, _ = where()
             fields: dict[str, Any] = {
                 "t_ns": ended,
@@ -205,8 +214,8 @@ class HopTracer:
                 "target": hop.target,
                 "from_thread": hop.from_thread,
                 "to_thread": hop.to_thread or hop.from_thread,
-                "started_ns": hop.started_ns,
-                "duration_ns": ended - hop.started_ns,
+                "started_ns": started,
+                "duration_ns": max(0, until - started),
                 "cpu_ns": max(0, hop.cpu_ns),
                 "thread_new": hop.thread_new,
             }
