@@ -291,6 +291,9 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
     arrival = _arrival.get()
     info = traced_view_info(view)
     tracer = get_tracer()
+    if arrival is not None and info is None:
+        # Not a traced view: its hops are not kept (nor those of tasks it starts).
+        arrival.pending.close()
     if arrival is None or info is None or not tracer.enabled:
         return
     started = time.perf_counter_ns()

@@ -47,6 +47,14 @@ class PendingHops:
     hops: list[dict[str, Any]] = field(default_factory=list)
     samples: list[tuple[int, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when the request's view turned out not to be traced: nothing more is kept.
+    closed: bool = False
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self.hops.clear()
+            self.samples.clear()
 
     def attach(self, trace: RequestTrace) -> None:
         """Record what was kept, with its real times, and send what follows to ``trace``."""
@@ -73,7 +81,8 @@ def sample_threads(trace: RequestTrace | None, pending: PendingHops | None = Non
     if trace is None and pending is not None:
         with pending.lock:
             if pending.trace is None:
-                pending.samples.append((now, count))
+                if not pending.closed:
+                    pending.samples.append((now, count))
                 return
             trace = pending.trace
     if trace is not None:
@@ -177,7 +186,7 @@ class HopTracer:
         """A hop about to start in a traced request (or one arriving), else None."""
         trace = current_request.get()
         pending = pending_hops.get() if trace is None else None
-        if trace is None and pending is None:
+        if trace is None and (pending is None or pending.closed):
             return None
         try:
             target = _dotted_name(func)
@@ -222,7 +231,7 @@ class HopTracer:
             trace = hop.trace
             if trace is None and hop.pending is not None:
                 with hop.pending.lock:
-                    if hop.pending.trace is None:
+                    if hop.pending.trace is None and not hop.pending.closed:
                         hop.pending.hops.append(fields)
                     trace = hop.pending.trace
                 if trace is None:

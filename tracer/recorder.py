@@ -25,6 +25,8 @@ from tracer.safe_repr import safe_repr
 logger = logging.getLogger(__name__)
 
 MAX_LOCALS = 24
+# As many thread samples as a trace document may hold (tracer/validation.py).
+MAX_THREAD_SAMPLES = 100_000
 
 Listener = Callable[["Recording", events.Event], None]
 
@@ -159,6 +161,8 @@ class Recording:
     def sample_threads(self, t_ns: int, threads: int) -> None:
         """Note the process's OS thread count at ``t_ns`` (only when it changed)."""
         with self._lock:
+            if len(self.thread_samples) >= MAX_THREAD_SAMPLES:
+                return
             if not self.thread_samples or self.thread_samples[-1][1] != threads:
                 self.thread_samples.append([t_ns, threads])
 
