@@ -199,7 +199,8 @@ class HopTracer:
                 trace=trace,
                 pending=pending,
             )
-            sample_threads(trace, pending)
+            # The thread count is sampled as the hop's code starts (in _in_thread and
+            # main_wrap, once its thread exists) and as the hop ends.
             return hop
         except Exception:
             self.on_error()
