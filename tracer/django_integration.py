@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -28,6 +28,7 @@ from django.core.handlers import base as django_handler
 from django.http import HttpRequest, HttpResponseBase
 
 from tracer import events
+from tracer.hops import PendingHops, pending_hops, sample_threads
 from tracer.instrumentation import Instrumentation, traced_view_info
 from tracer.recorder import RecordingStore, RequestTrace, current_request
 
@@ -108,6 +109,26 @@ class _Arrival:
     scope: dict[str, Any]
     received_ns: int
     trace: RequestTrace | None = None
+    # Thread hops and thread counts from before the view is known (request_started).
+    pending: PendingHops = field(default_factory=PendingHops)
+
+    def enter(self) -> Callable[[], None]:
+        """Make this the current context's arriving request; return what undoes it."""
+        arrival_token = _arrival.set(self)
+        pending_token = pending_hops.set(self.pending)
+        sample_threads(None, self.pending)
+
+        def reset() -> None:
+            pending_hops.reset(pending_token)
+            _arrival.reset(arrival_token)
+
+        return reset
+
+    def leave(self, tracer: Tracer) -> None:
+        """The application is done with the request (after response.close())."""
+        if self.trace is not None:
+            tracer.instrumentation.request_finished(self.trace)
+            self.trace.end()
 
 
 _arrival: ContextVar[_Arrival | None] = ContextVar("traced_arrival", default=None)
@@ -129,7 +150,7 @@ class TraceRequests:
             await self.app(scope, receive, send)
             return
         arrival = _Arrival(scope, time.monotonic_ns())
-        token = _arrival.set(arrival)
+        reset = arrival.enter()
 
         async def observed_send(message: dict[str, Any]) -> None:
             if arrival.trace is not None:
@@ -139,9 +160,8 @@ class TraceRequests:
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            _arrival.reset(token)
-            if arrival.trace is not None:
-                tracer.instrumentation.request_finished(arrival.trace)
+            reset()
+            arrival.leave(tracer)
 
 
 class TraceWSGIRequests:
@@ -162,7 +182,7 @@ class TraceWSGIRequests:
 
     def _traced(self, environ: dict[str, Any], start_response: Any, tracer: Tracer) -> Any:
         arrival = _Arrival(_scope_of(environ), time.monotonic_ns())
-        _arrival.set(arrival)
+        arrival.enter()
 
         def observed_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
             if arrival.trace is not None:
@@ -182,7 +202,7 @@ class TraceWSGIRequests:
             if hasattr(body, "close"):
                 body.close()
         _observe_response(trace, {"type": "http.response.body", "body": b"".join(chunks)}, tracer)
-        tracer.instrumentation.request_finished(trace)
+        arrival.leave(tracer)
         return chunks
 
 
@@ -223,6 +243,7 @@ def _observe_response(trace: RequestTrace, message: dict[str, Any], tracer: Trac
                     bytes=trace.bytes_sent,
                     duration_ns=finished - trace.received_ns,
                 )
+                sample_threads(trace)
     except Exception:
         tracer.instrumentation._failed()
     trace.tracer_ns += time.perf_counter_ns() - started
@@ -270,6 +291,9 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
     arrival = _arrival.get()
     info = traced_view_info(view)
     tracer = get_tracer()
+    if arrival is not None and info is None:
+        # Not a traced view: its hops are not kept (nor those of tasks it starts).
+        arrival.pending.close()
     if arrival is None or info is None or not tracer.enabled:
         return
     started = time.perf_counter_ns()
@@ -318,6 +342,7 @@ def _start_request_trace(
     trace = recording.new_request(scope["method"], url, arrival.received_ns)
     trace.view = f"{view.__module__}.{view.__qualname__}"
     trace.client_ref = _header_id(scope, CLIENT_REF_HEADER)
+    trace.ended = False
     arrival.trace = trace
     tracer.instrumentation.request_started(trace)
     trace.emit(
@@ -327,6 +352,8 @@ def _start_request_trace(
         path=scope["path"],
         query=query,
     )
+    # The hops Django made before the view was known (its request_started receivers).
+    arrival.pending.attach(trace)
     return trace
 
 
@@ -347,7 +374,13 @@ def _header_id(scope: dict[str, Any], header: bytes) -> str | None:
 def server_description(scope: dict[str, Any] | None = None) -> dict[str, Any]:
     """What served the request: interface, server software and versions."""
     interface = (scope or {}).get("interface", "asgi")
-    return {"interface": interface, **_process_description()}
+    description: dict[str, Any] = {"interface": interface, **_process_description()}
+    # The gunicorn command line's figures, passed on by whoever started the server.
+    for key, variable in (("workers", "TRACE_WSGI_WORKERS"), ("threads", "TRACE_WSGI_THREADS")):
+        value = os.environ.get(variable, "")
+        if interface == "wsgi" and value.isascii() and value.isdigit():
+            description[key] = int(value)
+    return description
 
 
 @functools.cache
@@ -362,4 +395,6 @@ def _process_description() -> dict[str, Any]:
         "python": platform.python_version(),
         "django": django.get_version(),
         "pid": os.getpid(),
+        # False on a free-threaded build running without the GIL (3.13t and later).
+        "gil_enabled": bool(getattr(sys, "_is_gil_enabled", lambda: True)()),
     }

@@ -21,6 +21,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from tracer import events
+from tracer.hops import HopTracer
 from tracer.recorder import RequestTrace, current_request
 from tracer.safe_repr import safe_repr
 
@@ -108,6 +109,7 @@ class Instrumentation:
         self._loop_threads: set[int] = set()
         self._in_flight: dict[int, set[RequestTrace]] = {}
         self._handle_state = threading.local()
+        self.hops = HopTracer(lambda function: traced_view_info(function) is not None, self._failed)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class Instrumentation:
         for code in list(REGISTRY):
             self.instrument(code)
         self._patch_handle_run()
+        self._enable_hops()
 
     def disable(self) -> None:
         """Undo everything enable() did, in reverse order. Calling it again does nothing."""
@@ -144,6 +147,7 @@ class Instrumentation:
         tool_id = self._tool_id
         assert tool_id is not None
         try:
+            self._disable_hops()
             self._unpatch_handle_run()
         finally:
             try:
@@ -366,6 +370,14 @@ class Instrumentation:
     def _failed(self) -> None:
         self.errors += 1
         logger.exception("tracer callback failed; the traced code was not affected")
+
+    # -- thread hops (tracer/hops.py) --------------------------------------------------
+
+    def _enable_hops(self) -> None:
+        self.hops.enable()
+
+    def _disable_hops(self) -> None:
+        self.hops.disable()
 
     # -- event-loop stalls -------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from tracer.safe_repr import safe_repr
 logger = logging.getLogger(__name__)
 
 MAX_LOCALS = 24
+# As many thread samples as a trace document may hold (tracer/validation.py).
+MAX_THREAD_SAMPLES = 100_000
 
 Listener = Callable[["Recording", events.Event], None]
 
@@ -77,6 +79,9 @@ class RequestTrace:
         self.tracer_ns = 0
         self.view_started = False
         self.type_checked_ns: int | None = None
+        # False while the server glue waits for the application to be done with it (after
+        # response.close()'s hop), then True; None when nothing will tell.
+        self.ended: bool | None = None
         # Per-frame bookkeeping of the instrumentation, keyed by id(frame).
         self.frames: dict[int, Any] = {}
 
@@ -109,6 +114,10 @@ class RequestTrace:
         event.update(fields)
         self.recording.append(event)
         return event
+
+    def end(self) -> None:
+        """The application is done with this request: nothing more will be recorded."""
+        self.recording.request_ended(self)
 
     def summary(self) -> dict[str, Any]:
         """This request as listed in the trace document's ``requests``."""
@@ -147,10 +156,13 @@ class Recording:
         # [t_ns, OS threads of the process] while this recording's requests ran.
         self.thread_samples: list[list[int]] = []
         self._lock = threading.Lock()
+        self._request_ended = threading.Condition(self._lock)
 
     def sample_threads(self, t_ns: int, threads: int) -> None:
         """Note the process's OS thread count at ``t_ns`` (only when it changed)."""
         with self._lock:
+            if len(self.thread_samples) >= MAX_THREAD_SAMPLES:
+                return
             if not self.thread_samples or self.thread_samples[-1][1] != threads:
                 self.thread_samples.append([t_ns, threads])
 
@@ -160,6 +172,16 @@ class Recording:
             request = RequestTrace(self, request_id, method, url, received_ns)
             self.requests.append(request)
         return request
+
+    def request_ended(self, request: RequestTrace) -> None:
+        with self._lock:
+            request.ended = True
+            self._request_ended.notify_all()
+
+    def _closing(self) -> bool:
+        """Some request has sent its response but is not done yet: Django still closes
+        the response, in a thread hop that ends just after the last byte left."""
+        return any(r.finished_ns is not None and r.ended is False for r in self.requests)
 
     def append(self, event: events.Event) -> None:
         """Number the event and keep it; listeners hear of it in the same order."""
@@ -171,8 +193,12 @@ class Recording:
             self.events.append(event)
             self.store.notify(self, event)
 
-    def document(self) -> dict[str, Any]:
+    def document(self, settle_timeout: float = 1.0) -> dict[str, Any]:
+        """The recording as a trace document. A client that has its whole response may ask
+        at once: off the event loop, this waits (briefly) for responses being closed."""
         with self._lock:
+            if asyncio._get_running_loop() is None:
+                self._request_ended.wait_for(lambda: not self._closing(), settle_timeout)
             recorded = list(self.events)
             requests = [request.summary() for request in self.requests]
             thread_samples = [list(sample) for sample in self.thread_samples]

@@ -34,6 +34,7 @@ from visualizer.runs import (
 from visualizer.scenarios import Scenario
 from visualizer.server_process import GunicornServer
 from visualizer.steps import whole_number
+from visualizer.threads import ThreadSummary, thread_summary
 
 logger = logging.getLogger(__name__)
 
@@ -315,10 +316,17 @@ class Metrics:
     p95_ms: float
     max_ms: float
     peak_concurrency: int
+    # OS threads the requests used: the threads their views started on and those their
+    # code hopped to (Django's request_started receivers, response.close(), the ORM...).
     threads_used: int
     loop_blocked_ms: float
     tracer_ms: float | None  # the tracer's own time, summed over requests (None: unknown)
     tracer_share: float | None  # ... as a share of the requests' time in the server
+    # The threads views started on (what threads_used counted before hops were traced).
+    view_threads: int = 0
+    # The server process's most OS threads during the run (None: not sampled).
+    peak_os_threads: int | None = None
+    thread_use: ThreadSummary | None = None
 
     @property
     def tracer_percent(self) -> float | None:
@@ -339,6 +347,9 @@ def lab_metrics(document: dict[str, Any]) -> Metrics:
     events = document["events"]
     tracer_ns = [r["tracer_ns"] for r in requests if "tracer_ns" in r]
     in_server_ns = sum(r["duration_ns"] for r in requests)
+    view_threads = {e["thread"] for e in events if e["kind"] == "view.started"}
+    threads = thread_summary(events, requests, document.get("thread_samples"))
+    held = {thread.thread for request in threads.requests for thread in request.threads}
     return Metrics(
         requests=len(requests),
         wall_ms=wall_ms,
@@ -347,10 +358,13 @@ def lab_metrics(document: dict[str, Any]) -> Metrics:
         p95_ms=_percentile(durations, 95),
         max_ms=durations[-1],
         peak_concurrency=peak(requests),
-        threads_used=len({e["thread"] for e in events if e["kind"] == "view.started"}),
+        threads_used=len(view_threads | held),
         loop_blocked_ms=sum(e["duration_ns"] for e in events if e["kind"] == "loop.blocked") / 1e6,
         tracer_ms=sum(tracer_ns) / 1e6 if tracer_ns else None,
         tracer_share=sum(tracer_ns) / in_server_ns if tracer_ns and in_server_ns else None,
+        view_threads=len(view_threads),
+        peak_os_threads=threads.peak_os_threads,
+        thread_use=threads,
     )
 
 

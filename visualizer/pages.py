@@ -16,8 +16,16 @@ from visualizer.moments import key_moments_of, measured
 from visualizer.player import PlayerState, player_state
 from visualizer.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.scenarios import Scenario
-from visualizer.sources import DocumentSource, TraceSource, find_source, trace_context
+from visualizer.sources import (
+    DocumentSource,
+    StoredSource,
+    TraceSource,
+    find_source,
+    per_trace,
+    trace_context,
+)
 from visualizer.steps import step_rows
+from visualizer.threads import THREAD_KINDS, ThreadSummary, thread_summary
 
 MAX_PAGE_REQUESTS = 20
 THEMES = (("auto", "System"), ("light", "Light"), ("dark", "Dark"))
@@ -109,6 +117,18 @@ def empty_source(recording_id: str) -> DocumentSource:
     return DocumentSource({"id": recording_id, "events": [], "requests": [], "scenario": None})
 
 
+@per_trace
+def thread_use_of(source: TraceSource) -> ThreadSummary:
+    """The OS threads the recording's requests held (visualizer/threads.py)."""
+    if isinstance(source, DocumentSource):
+        samples = source.document().get("thread_samples")
+    elif isinstance(source, StoredSource):
+        samples = source.trace.header.get("thread_samples")
+    else:
+        samples = None
+    return thread_summary(source.events_of_kinds(THREAD_KINDS), source.requests(), samples)
+
+
 def player_context(
     scenario: Scenario | None,
     state: PlayerState,
@@ -152,6 +172,7 @@ def page_context(
     )
     context.update(
         moments=key_moments_of(source) if source is not None else [],
+        thread_use=thread_use_of(source) if source is not None else None,
         measured=measured(source) if source is not None else "",
         notice=" ".join(notices),
         # These links keep the step (player.js updates them as the step changes).
@@ -201,16 +222,27 @@ def render_live_panels(scenario: Scenario, document: dict[str, Any], seq: int) -
 def render_snapshot(scenario: Scenario, source: TraceSource) -> str:
     """The whole player at the latest step, replacing what a (re)connected page shows."""
     state = player_state(scenario, source, None)
-    context = {**_broadcast_context(scenario, state), "moments": key_moments_of(source)}
+    context = {
+        **_broadcast_context(scenario, state),
+        "moments": key_moments_of(source),
+        "thread_use": thread_use_of(source),
+    }
     return render_to_string("scenario.html#snapshot", context)
 
 
 def render_moments(scenario: Scenario, document: dict[str, Any]) -> str:
-    """The key moments of a run that has just finished, swapped into the page."""
+    """The key moments of a run that has just finished, and the threads its requests held,
+    swapped into the page."""
     source = DocumentSource(document)
     state = player_state(scenario, source, None)
-    context = {**_broadcast_context(scenario, state), "moments": key_moments_of(source)}
-    return render_to_string("scenario.html#key_moments", context)
+    context = {
+        **_broadcast_context(scenario, state),
+        "moments": key_moments_of(source),
+        "thread_use": thread_use_of(source),
+    }
+    return render_to_string("scenario.html#key_moments", context) + render_to_string(
+        "scenario.html#thread_use", context
+    )
 
 
 def _broadcast_context(scenario: Scenario, state: PlayerState) -> dict[str, Any]:

@@ -144,6 +144,9 @@ class GunicornServer(DaphneServer):
         super().__init__(env)
         self.workers = workers
         self.threads = threads
+        # The tracer puts them in the trace's server description.
+        self.env["TRACE_WSGI_WORKERS"] = str(workers)
+        self.env["TRACE_WSGI_THREADS"] = str(threads)
         if workers > 1:
             # Each worker records its share of a run apart, to be merged afterwards.
             self.env["TRACE_PROCESS_TAG"] = "true"

@@ -23,6 +23,7 @@ def test_it_records_every_step_of_async_io_in_order(traced_server):
 
     assert kinds(trace) == [
         "request.received",
+        "thread.hop",  # Django's request_started receivers, in a thread of the request's
         "view.type_checked",
         "view.started",
         "await.suspended",
@@ -30,8 +31,9 @@ def test_it_records_every_step_of_async_io_in_order(traced_server):
         "view.returned",
         "response.started",
         "response.finished",
+        "thread.hop",  # response.close(), in the same thread
     ]
-    assert [e["seq"] for e in trace["events"]] == list(range(1, 9))
+    assert [e["seq"] for e in trace["events"]] == list(range(1, 11))
     checked = of_kind(trace, "view.type_checked")[0]
     assert checked["is_async"] is True
     assert checked["runs_on"] == "event_loop"
@@ -61,13 +63,16 @@ def test_it_records_the_sync_view_handed_to_a_worker_thread(traced_server):
 
     assert kinds(trace) == [
         "request.received",
+        "thread.hop",  # request_started
         "view.type_checked",
         "thread.handoff",
         "view.started",
         "call.blocking",
         "view.returned",
+        "thread.hop",  # the view's own hop, recorded when it is back
         "response.started",
         "response.finished",
+        "thread.hop",  # response.close()
     ]
     checked = of_kind(trace, "view.type_checked")[0]
     assert checked["is_async"] is False
