@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import of_kind, record
+from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import GunicornServer
 
 CONCURRENT, DELAY_MS = 20, 300
@@ -77,3 +78,22 @@ def test_async_cpu_under_asgi_runs_one_at_a_time_and_stalls_the_loop(traced_serv
     assert one_at_a_time(trace)
     stalls = [e for e in of_kind(trace, "loop.blocked") if e["held_by"] == "count_primes"]
     assert len(stalls) >= CONCURRENT - 2
+
+
+def test_async_file_read_waits_for_the_disk_on_the_event_loop(traced_server):
+    """The scenario's text says the loop waits for the disk: the read's thread must have
+    waited (little CPU for its time), on the event loop, and held the loop while it did."""
+    scenario = SCENARIOS["async-file"]
+    assert "waits for the disk" in " ".join(scenario.keep)
+    trace = record(traced_server, "async-file", requests=2)
+
+    reads = [e for e in of_kind(trace, "call.blocking") if e["callable"] == "read_file"]
+    assert len(reads) == 2
+    for read in reads:
+        assert read["on_event_loop"] is True
+        assert read["cpu_ns"] * 2 < read["duration_ns"], read
+        assert read.get("cause", "waiting") == "waiting"
+    assert "await.suspended" not in [e["kind"] for e in trace["events"]]
+    # The loop ran nothing else meanwhile: a stall held by the read.
+    assert "read_file" in {e["held_by"] for e in of_kind(trace, "loop.blocked")}
+    assert all(r["bytes"] == len('{"bytes": 67108864}') for r in trace["requests"])
