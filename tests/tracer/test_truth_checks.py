@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,10 +15,8 @@ CONCURRENT, DELAY_MS = 20, 300
 
 
 @pytest.fixture(scope="module")
-def wsgi_1x1(server_data_dir: str) -> Iterator[GunicornServer]:
-    env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}
-    with GunicornServer(env, workers=1, threads=1) as server:
-        yield server
+def wsgi_1x1(gunicorn_1x1: GunicornServer) -> GunicornServer:
+    return gunicorn_1x1
 
 
 def timed(server, slug: str, requests: int, **params: int) -> tuple[dict, float]:
