@@ -382,8 +382,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             "a worker thread.",
             "Each request gets its own thread, so the 20 blocking calls wait side by side "
             "while the loop stays free.",
-            "They finish at about the same time; the cost is 20 threads and a hand-off to "
-            "each thread and back, not a blocked server.",
+            "They finish at about the same time: 20 threads, each blocked in its call, "
+            "while the server itself stays free.",
         ),
         mistakes=(
             "Believing that a sync view blocks the whole ASGI server.",

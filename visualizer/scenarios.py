@@ -45,18 +45,19 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             slug="async-io",
             title="Async view awaiting I/O",
-            summary="An async def view awaits a slow network call; the event loop serves "
-            "other requests meanwhile.",
+            summary="An async def view awaits a slow network call; under ASGI the event loop "
+            "serves other requests meanwhile.",
             view=views.async_io,
             helpers=(views.fetch_data,),
             parameters=("delay_ms",),
             keep=(
-                "An await on an async client (here httpx.AsyncClient) gives the event loop "
-                "back: while this view waits, the loop's thread runs the other requests.",
+                "Under ASGI an await on an async client (here httpx.AsyncClient) gives the "
+                "event loop back, so many waiting requests finish in about the time of one; a "
+                "single request is no faster.",
                 "Under Daphne each request still holds a thread of its own (Django runs its "
                 "request-start and response-close code there), parked, not blocked.",
-                "Many requests that mostly wait finish in about the time of one; a single request "
-                "is no faster.",
+                "Under WSGI the view runs on a private event loop in the request's thread: the "
+                "await frees nothing for other requests.",
             ),
         ),
         Scenario(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import itertools
 import os
 import sys
@@ -29,18 +30,26 @@ import pytest
 from tests.conftest import of_kind, record
 from visualizer import scenario_views
 from visualizer.practice import QUESTIONS, get_question
+from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import DaphneServer, GunicornServer
 
 CHECKS: dict[str, list[str]] = {}
+SCENARIO_CHECKS: dict[str, list[str]] = {}
 
 
-def truth_check(*slugs: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a test as checking the facts of these practice questions."""
+def truth_check(
+    *slugs: str, scenarios: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a test as checking the facts of these practice questions, and of the summary
+    and summary card of these scenarios."""
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
         for slug in slugs:
             assert get_question(slug) is not None, f"no question {slug!r}"
             CHECKS.setdefault(slug, []).append(function.__name__)
+        for slug in scenarios:
+            assert slug in SCENARIOS, f"no scenario {slug!r}"
+            SCENARIO_CHECKS.setdefault(slug, []).append(function.__name__)
         return function
 
     return mark
@@ -55,6 +64,10 @@ def right_answer(slug: str) -> str:
 def test_every_question_has_a_truth_check():
     missing = [question.slug for question in QUESTIONS if question.slug not in CHECKS]
     assert missing == []
+
+
+def test_every_scenario_text_has_a_truth_check():
+    assert [slug for slug in SCENARIOS if slug not in SCENARIO_CHECKS] == []
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -208,7 +221,9 @@ MANY, DELAY_MS = 20, 300
 # -- awaiting I/O under ASGI ---------------------------------------------------------------
 
 
-@truth_check("await-frees-the-loop", "many-awaits-at-once", "when-async-pays-off")
+@truth_check(
+    "await-frees-the-loop", "many-awaits-at-once", "when-async-pays-off", scenarios=("async-io",)
+)
 def test_awaits_on_io_overlap_on_the_one_event_loop(asgi: Runs):
     assert "gives the event loop back" in right_answer("await-frees-the-loop")
     one = asgi.get("async-io", 1, delay_ms=DELAY_MS)
@@ -223,7 +238,7 @@ def test_awaits_on_io_overlap_on_the_one_event_loop(asgi: Runs):
     assert all(e["duration_ns"] >= DELAY_MS * 1e6 for e in of_kind(many.trace, "await.resumed"))
 
 
-@truth_check("one-request-is-not-faster", "when-async-pays-off")
+@truth_check("one-request-is-not-faster", "when-async-pays-off", scenarios=("async-io",))
 def test_one_request_takes_the_upstream_delay_async_or_not(asgi: Runs):
     assert right_answer("one-request-is-not-faster") == "About 300 ms either way."
     (awaited,) = request_seconds(asgi.get("async-io", 1, delay_ms=DELAY_MS).trace)
@@ -232,7 +247,12 @@ def test_one_request_takes_the_upstream_delay_async_or_not(asgi: Runs):
     assert max(awaited, blocked) < 2 * min(awaited, blocked)
 
 
-@truth_check("sync-view-under-asgi", "thread-per-sync-request", "how-django-picks-the-path")
+@truth_check(
+    "sync-view-under-asgi",
+    "thread-per-sync-request",
+    "how-django-picks-the-path",
+    scenarios=("sync-io",),
+)
 def test_a_sync_view_under_asgi_blocks_a_thread_of_its_own_per_request(asgi: Runs):
     one = asgi.get("sync-io", 1, delay_ms=DELAY_MS)
     many = asgi.get("sync-io", MANY, delay_ms=DELAY_MS)
@@ -250,7 +270,9 @@ def test_a_sync_view_under_asgi_blocks_a_thread_of_its_own_per_request(asgi: Run
     assert of_kind(many.trace, "loop.blocked") == []
 
 
-@truth_check("thread-per-sync-request", "threads-behind-async-views")
+@truth_check(
+    "thread-per-sync-request", "threads-behind-async-views", scenarios=("async-io", "sync-io")
+)
 def test_an_async_request_under_daphne_holds_a_parked_thread_too(asgi: Runs):
     assert "Each request holds a thread either way" in right_answer("thread-per-sync-request")
     sync = asgi.get("sync-io", MANY, delay_ms=DELAY_MS)
@@ -277,7 +299,7 @@ async def probe_view(request: Any) -> Any:
 urlpatterns: list[Any] = []
 
 
-@truth_check("threads-behind-async-views")
+@truth_check("threads-behind-async-views", scenarios=("async-io",))
 def test_django_gives_each_asgi_request_a_thread_even_with_no_middleware(settings):
     from django.core.handlers.asgi import ASGIHandler
     from django.urls import path
@@ -332,7 +354,7 @@ def test_django_gives_each_asgi_request_a_thread_even_with_no_middleware(setting
 WSGI_REQUESTS, WSGI_DELAY_MS = 6, 200
 
 
-@truth_check("wsgi-one-worker-one-thread")
+@truth_check("wsgi-one-worker-one-thread", scenarios=("sync-io",))
 def test_gunicorn_1x1_serves_sync_requests_one_after_another(wsgi_1x1: Runs, wsgi_1x3: Runs):
     run = wsgi_1x1.get("sync-io", WSGI_REQUESTS, delay_ms=WSGI_DELAY_MS)
 
@@ -345,7 +367,7 @@ def test_gunicorn_1x1_serves_sync_requests_one_after_another(wsgi_1x1: Runs, wsg
     assert all_at_once(wider.trace)
 
 
-@truth_check("async-view-under-wsgi")
+@truth_check("async-view-under-wsgi", scenarios=("async-io",))
 def test_an_async_view_under_wsgi_1x1_gives_no_concurrency(wsgi_1x1: Runs):
     run = wsgi_1x1.get("async-io", WSGI_REQUESTS, delay_ms=WSGI_DELAY_MS)
 
@@ -361,8 +383,13 @@ def test_an_async_view_under_wsgi_1x1_gives_no_concurrency(wsgi_1x1: Runs):
 CPU_REQUESTS, WORK = 3, 60_000
 
 
-@truth_check("cpu-blocks-the-loop", "how-django-picks-the-path", "choose-sync-or-async",
-             "when-async-pays-off")  # fmt: skip
+@truth_check(
+    "cpu-blocks-the-loop",
+    "how-django-picks-the-path",
+    "choose-sync-or-async",
+    "when-async-pays-off",
+    scenarios=("async-cpu",),
+)
 def test_an_async_view_that_computes_holds_the_loop(asgi: Runs):
     run = asgi.get("async-cpu", CPU_REQUESTS, work=WORK)
 
@@ -375,6 +402,23 @@ def test_an_async_view_that_computes_holds_the_loop(asgi: Runs):
     assert len(stalls) >= CPU_REQUESTS - 1
 
 
+@truth_check("choose-sync-or-async")
+def test_gathered_computations_on_one_loop_run_one_after_another():
+    ran: list[tuple[float, float]] = []
+
+    async def part() -> None:
+        started = time.monotonic()
+        scenario_views.count_primes(30_000)
+        ran.append((started, time.monotonic()))
+
+    async def main() -> None:
+        await asyncio.gather(part(), part(), part())
+
+    asyncio.run(main())
+    ordered = sorted(ran)
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(ordered))
+
+
 def probe_latency(server: DaphneServer, after: float) -> float:
     """How long a request to the async-io view (no delay) takes, sent ``after`` s from now."""
     time.sleep(after)
@@ -385,7 +429,7 @@ def probe_latency(server: DaphneServer, after: float) -> float:
     return time.monotonic() - started
 
 
-@truth_check("offload-cpu-work")
+@truth_check("offload-cpu-work", scenarios=("async-offload",))
 def test_offloaded_computing_frees_the_loop_but_is_not_faster(asgi: Runs):
     on_loop = asgi.get("async-cpu", CPU_REQUESTS, work=WORK)
     latency: list[float] = []
@@ -412,7 +456,7 @@ def test_offloaded_computing_frees_the_loop_but_is_not_faster(asgi: Runs):
 # -- blocking calls in async views -----------------------------------------------------------
 
 
-@truth_check("replace-time-sleep", "blocking-client-in-async-view")
+@truth_check("replace-time-sleep", "blocking-client-in-async-view", scenarios=("async-sleep",))
 def test_time_sleep_in_an_async_view_stalls_every_request(asgi: Runs):
     run = asgi.get("async-sleep", 2, delay_ms=200)
 
@@ -507,7 +551,7 @@ def test_the_sleeps_of_python_behave_as_the_question_says():
 # -- files -----------------------------------------------------------------------------------
 
 
-@truth_check("async-file-read")
+@truth_check("async-file-read", scenarios=("async-file",))
 def test_a_file_read_in_an_async_view_blocks_the_loop_waiting_for_the_disk(asgi: Runs):
     run = asgi.get("async-file", 1)
 
@@ -516,7 +560,7 @@ def test_a_file_read_in_an_async_view_blocks_the_loop_waiting_for_the_disk(asgi:
     assert "read_file" in {e["held_by"] for e in of_kind(run.trace, "loop.blocked")}
 
 
-@truth_check("async-file-read")
+@truth_check("async-file-read", scenarios=("async-file",))
 def test_a_file_read_offloaded_to_a_thread_leaves_the_loop_free():
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "big.bin"
@@ -538,6 +582,10 @@ def test_a_file_read_offloaded_to_a_thread_leaves_the_loop_free():
         gap, took, got = loop_gaps(offloaded)
         assert got == 32 * 1024 * 1024 and gap < blocked_gap / 2
 
+    # Python's own file objects offer nothing to await.
+    for kind in (io.FileIO, io.BufferedReader, io.TextIOWrapper):
+        assert not [name for name in dir(kind) if inspect.iscoroutinefunction(getattr(kind, name))]
+
     async def await_bytes() -> None:
         await b"bytes"  # type: ignore[misc]
 
@@ -548,7 +596,7 @@ def test_a_file_read_offloaded_to_a_thread_leaves_the_loop_free():
 # -- the ORM ---------------------------------------------------------------------------------
 
 
-@truth_check("sync-orm-in-async-view", "async-orm-methods")
+@truth_check("sync-orm-in-async-view", "async-orm-methods", scenarios=("async-orm-sync",))
 def test_the_sync_orm_in_an_async_view_raises(asgi: Runs):
     run = asgi.get("async-orm-sync", 1)
 
@@ -557,7 +605,7 @@ def test_the_sync_orm_in_an_async_view_raises(asgi: Runs):
     assert run.trace["requests"][0]["status"] == 500
 
 
-@truth_check("async-orm-methods", "sync-orm-in-async-view")
+@truth_check("async-orm-methods", "sync-orm-in-async-view", scenarios=("async-orm",))
 def test_the_async_orm_methods_are_awaited_and_free_the_loop(asgi: Runs):
     from django.db.models import QuerySet
 
@@ -581,7 +629,7 @@ def test_the_async_orm_methods_are_awaited_and_free_the_loop(asgi: Runs):
 
 
 @pytest.mark.django_db(transaction=True)
-@truth_check("async-orm-methods", "sync-orm-in-async-view")
+@truth_check("async-orm-methods", "sync-orm-in-async-view", scenarios=("async-orm",))
 def test_acount_runs_the_sync_query_in_a_worker_thread(monkeypatch):
     """Django 6.1's acount() is sync_to_async of count(): the sync query runs off the
     loop's thread (whatever the database)."""
@@ -621,7 +669,7 @@ def test_only_async_def_makes_a_coroutine_function_that_runs_on_the_loop(asgi: R
     assert runs_on(asgi.get("sync-io", 1, delay_ms=DELAY_MS).trace) == {"worker_thread"}
 
 
-@truth_check("gather-vs-sequential")
+@truth_check("gather-vs-sequential", scenarios=("async-gather", "async-sequential"))
 def test_gather_ends_with_the_slowest_call_and_a_sequence_takes_the_sum(asgi: Runs):
     async def call(seconds: float) -> float:
         await asyncio.sleep(seconds)
@@ -640,4 +688,8 @@ def test_gather_ends_with_the_slowest_call_and_a_sequence_takes_the_sum(asgi: Ru
         assert low <= time.monotonic() - started < high, program.__name__
     gathered = asgi.get("async-gather", 1, delay_ms=200).trace
     (resumed,) = of_kind(gathered, "await.resumed")
-    assert 0.2e9 <= resumed["duration_ns"] < 0.4e9
+    assert 0.2e9 <= resumed["duration_ns"] < 3 * 0.2e9
+    # Three awaits in a row take their sum, and the loop serves other requests meanwhile.
+    in_a_row = asgi.get("async-sequential", 3, delay_ms=100).trace
+    assert all(seconds >= 0.3 for seconds in request_seconds(in_a_row))
+    assert all_at_once(in_a_row)
