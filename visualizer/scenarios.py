@@ -80,16 +80,16 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             slug="async-cpu",
             title="Async view doing CPU work",
-            summary="An async def view computes without awaiting; nothing else runs on the "
-            "event loop until it finishes.",
+            summary="An async def view computes without awaiting; under ASGI nothing else runs "
+            "on the event loop until it finishes.",
             view=views.async_cpu,
             helpers=(views.count_primes,),
             parameters=("work",),
             keep=(
                 "async def does not make computing faster: code that never awaits keeps the event "
                 "loop to itself.",
-                "While it computes, every other request on that loop waits; the trace records it "
-                "as a loop stall.",
+                "Under ASGI, while it computes, every other request on the loop waits; the trace "
+                "records a loop stall.",
                 "Move heavy computing off the loop (a thread, a process, a task queue).",
             ),
         ),
@@ -175,8 +175,8 @@ SCENARIOS: dict[str, Scenario] = {
             helpers=(views.read_file,),
             parameters=("size_kb",),
             keep=(
-                "Reading a file with open() and read() blocks, even inside async def: here the "
-                "loop's thread waits for the disk, and every other request with it.",
+                "Reading a file with open() and read() blocks, even inside async def: under "
+                "ASGI the loop's thread waits for the disk, and every other request with it.",
                 "For large files, hand the read to asyncio.to_thread.",
             ),
         ),
