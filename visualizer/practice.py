@@ -782,8 +782,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             "this request.",
             "That thread waits, parked, while the async view runs on the loop; it runs "
             "response.close() at the end and then goes away.",
-            "So an async request holds a thread too; what async saves is that the thread "
-            "is not blocked in the view's wait.",
+            "So an async request holds a thread too; unlike a sync view's, that thread is "
+            "parked, not blocked in the view's wait.",
         ),
         mistakes=(
             "Believing an async request under ASGI holds no thread of its own.",
