@@ -47,12 +47,13 @@ def test_async_io_under_asgi_serves_20_requests_in_under_twice_one(traced_server
 
 
 def test_sync_io_under_wsgi_1x1_serves_20_requests_one_at_a_time(wsgi_1x1):
-    _, one = timed(wsgi_1x1, "sync-io", 1, delay_ms=DELAY_MS)
     trace, twenty = timed(wsgi_1x1, "sync-io", CONCURRENT, delay_ms=DELAY_MS)
 
     assert trace["server"]["interface"] == "wsgi"
     assert trace["server"]["software"].startswith("gunicorn")
-    assert twenty >= 15 * one * 0.9 and twenty >= 15 * DELAY_MS / 1000
+    # At least the sum of the waits (a lone request, timed on a busy machine, is too noisy
+    # a yardstick).
+    assert twenty >= 0.9 * CONCURRENT * DELAY_MS / 1000
     assert one_at_a_time(trace)
     assert {of_kind(trace, "view.type_checked")[0]["runs_on"]} == {"request_thread"}
 
