@@ -9,7 +9,7 @@ import pytest
 
 from visualizer.runs import record_run
 from visualizer.scenarios import SCENARIOS
-from visualizer.server_process import DaphneServer
+from visualizer.server_process import DaphneServer, GunicornServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -28,6 +28,15 @@ def server_data_dir() -> Iterator[str]:
 def traced_server(server_data_dir: str) -> Iterator[DaphneServer]:
     """The app under a real Daphne process, tracing on."""
     with DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gunicorn_1x1(server_data_dir: str) -> Iterator[GunicornServer]:
+    """The app under gunicorn (WSGI), one worker of one thread, tracing on; shared by the
+    truth checks."""
+    env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}
+    with GunicornServer(env, workers=1, threads=1) as server:
         yield server
 
 

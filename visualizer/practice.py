@@ -67,8 +67,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
                 text="It pauses this view and gives the event loop back, so the other "
                 "requests run while this one waits.",
                 correct=True,
-                why="A suspended coroutine needs no thread while it waits, so the loop is "
-                "free to start or resume other requests.",
+                why="A suspended coroutine does not hold the loop's thread while it waits, "
+                "so the loop is free to start or resume other requests.",
             ),
             Choice(
                 text="It makes the upstream call answer sooner than 300 ms.",
@@ -85,8 +85,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             Choice(
                 text="It starts a new process to serve the other requests.",
                 correct=False,
-                why="All the awaiting requests share one event loop on one thread; no "
-                "process or thread is created for them.",
+                why="All the awaiting requests share one event loop in one server process; "
+                "the await starts nothing new.",
             ),
         ),
         hint="Ask what the event loop's thread is doing during the 300 ms.",
@@ -149,7 +149,7 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
                 "other services or the database.",
                 correct=True,
                 why="Waiting is exactly what an await hands back to the event loop, and "
-                "many waiting requests can share one thread.",
+                "many waiting requests can share one loop.",
             ),
             Choice(
                 text="Few requests, each spending its time resizing images in Python.",
@@ -175,7 +175,7 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             "An async view only frees the server while it awaits, so the gain comes from "
             "time spent waiting on I/O.",
             "The gain grows with the number of requests waiting at the same time, because "
-            "they can all wait on one thread.",
+            "they can all wait on one event loop.",
             "CPU-heavy work, a single request, or fast pages give async no waiting time to reuse.",
         ),
         mistakes=(
@@ -341,7 +341,7 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
         hint="While a request awaits, is anything stopping the next one from starting?",
         solution=(
             "Each request starts, reaches its await, and gives the loop back almost at once.",
-            "So all 20 are waiting on their calls at the same time, on one thread.",
+            "So all 20 are waiting on their calls at the same time, on one event loop.",
             "The answers come back after about 300 ms, and each view finishes quickly; "
             "measured, the 20 took less than twice the time of one.",
         ),
@@ -382,8 +382,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             "a worker thread.",
             "Each request gets its own thread, so the 20 blocking calls wait side by side "
             "while the loop stays free.",
-            "They finish at about the same time; the cost is 20 threads and a hand-off to "
-            "each thread and back, not a blocked server.",
+            "They finish at about the same time: 20 threads, each blocked in its call, "
+            "while the server itself stays free.",
         ),
         mistakes=(
             "Believing that a sync view blocks the whole ASGI server.",
@@ -426,8 +426,7 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             "Under WSGI each request occupies a worker thread for its whole life, "
             "including its waits.",
             "With one process and one thread, a request starts only when the previous one is done.",
-            "So the last of 20 answers after about 20 x 300 ms = 6 s; measured, at least "
-            "15 times one request.",
+            "So the last of 20 answers after about 20 x 300 ms = 6 s.",
             "More worker processes or threads let more requests run at once.",
         ),
         mistakes=(
@@ -484,8 +483,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
         slug="blocking-client-in-async-view",
         level="medium",
         prompt="An async def view calls the upstream service with the blocking "
-        "`requests.get(url)` instead of an async client. Under ASGI, what does that cost "
-        "the other requests?",
+        "`urllib.request.urlopen(url)` instead of an async client. Under ASGI, what does "
+        "that cost the other requests?",
         choices=(
             Choice(
                 text="They wait: the event loop is blocked for the whole call, so nothing "
@@ -508,13 +507,13 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             Choice(
                 text="Django raises SynchronousOnlyOperation.",
                 correct=False,
-                why="That guard protects Django's own database code, not third-party "
-                "libraries such as requests.",
+                why="That guard protects Django's own database code, not other "
+                "libraries such as urllib.",
             ),
         ),
         hint="A call gives the event loop back only at one keyword.",
         solution=(
-            "requests.get does not return until the answer arrives, and it never awaits.",
+            "urlopen does not return until the answer arrives, and it never awaits.",
             "In an async view it runs on the event loop's thread, so every other request "
             "on that loop waits until it returns.",
             "Use an async client such as httpx.AsyncClient and await it, or offload the "
@@ -699,8 +698,7 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             "While the view awaits, the loop serves other requests, so the server stays "
             "responsive to requests that need little CPU.",
             "The prime counting is pure Python, so the GIL lets only one thread compute at "
-            "a time and total CPU time does not shrink.",
-            "For more CPU throughput you need more processes, such as more server workers.",
+            "a time and the requests' computing, together, takes no less time.",
         ),
         mistakes=(
             "Expecting threads to make pure-Python CPU work faster.",
@@ -750,24 +748,25 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
         try_it=_lab("async-io", requests=20, delay_ms=300, server="wsgi"),
     ),
     PracticeQuestion(
-        slug="middleware-thread-hops",
+        slug="threads-behind-async-views",
         level="hard",
-        prompt="Your views are async def and only await, yet under Daphne every request hops "
-        "to a worker thread and back before and after the view. The settings list Django's "
-        "SessionMiddleware and CsrfViewMiddleware. What is the most likely cause?",
+        prompt="Your views are async def and only await. Yet under Daphne the server "
+        "process's count of OS threads rises by about one for every request in progress. "
+        "Why?",
         choices=(
             Choice(
-                text="Middleware that is not written for async runs through sync_to_async, "
-                "one thread hand-off per hook per request.",
+                text="Django's ASGI handler runs its request-start and response-close code "
+                "through sync_to_async, on a thread made for each request, which stays "
+                "parked while the view runs on the loop.",
                 correct=True,
-                why="Django adapts synchronous middleware code to the async path by running "
-                "it in a worker thread, which costs a hop each time.",
+                why="Each ASGI request gets its own thread-sensitive context, whose "
+                "one-thread executor lives until the request ends, even with no middleware.",
             ),
             Choice(
                 text="Daphne runs every view in a worker thread, async or not.",
                 correct=False,
-                why="Django awaits an async def view on the event loop; only sync code is "
-                "sent to threads.",
+                why="Django awaits an async def view on the event loop's thread; the "
+                "request's own thread is idle meanwhile.",
             ),
             Choice(
                 text="Every await moves the coroutine to another thread.",
@@ -775,26 +774,28 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
                 why="A coroutine suspends and resumes on the loop's own thread.",
             ),
         ),
-        hint="The view is only one part of the path a request takes through Django.",
+        hint="Look at what Django does around the view, before and after it runs.",
         solution=(
-            "A request passes through every middleware on its way to the view and back.",
-            "Middleware whose hooks are synchronous code, like these built-in ones, is run "
-            "by Django through sync_to_async under ASGI.",
-            "Each of those runs means a hand-off to a thread and back, added to every "
-            "request even if the view is fully async.",
-            "For the full benefit the whole path must be async: keep middleware that runs "
-            "natively in async mode.",
+            "Django's ASGIHandler gives each request its own thread-sensitive context.",
+            "Before the view it sends the request_started signal, whose receivers are sync "
+            "code, so they run through sync_to_async on a one-thread executor made for "
+            "this request.",
+            "That thread waits, parked, while the async view runs on the loop; it runs "
+            "response.close() at the end and then goes away.",
+            "So an async request holds a thread too; unlike a sync view's, that thread is "
+            "parked, not blocked in the view's wait.",
         ),
         mistakes=(
-            "Looking only at the view when judging whether a request is async.",
+            "Believing an async request under ASGI holds no thread of its own.",
             "Believing Daphne runs all views in threads.",
         ),
+        try_it=_lab("async-io", requests=20, delay_ms=300),
     ),
     PracticeQuestion(
         slug="async-file-read",
         level="hard",
-        prompt="An async def view reads a 20 MB file with `open(path, 'rb').read()`. Which "
-        "statement is true?",
+        prompt="An async def view reads a 64 MB file from the disk with open() and read(). "
+        "Which statement is true?",
         choices=(
             Choice(
                 text="The read blocks the event loop for as long as it takes; to avoid "
@@ -845,8 +846,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
         "and proposes rewriting all views as async def. What is the best advice?",
         choices=(
             Choice(
-                text="Async will not help much: the time goes to CPU work, so add worker "
-                "processes instead.",
+                text="Async will not help: the time goes to computing, and async def does "
+                "not make computing faster.",
                 correct=True,
                 why="Async only reuses time spent waiting, and these requests spend most "
                 "of theirs computing.",
@@ -858,7 +859,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
                 "plain function.",
             ),
             Choice(
-                text="Rewrite them and build the report inside the async view.",
+                text="Rewrite them: the async views will then build many reports at once "
+                "on the event loop.",
                 correct=False,
                 why="80 ms of CPU work in an async view holds the event loop, so requests "
                 "would queue behind each other.",
@@ -877,8 +879,8 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
             "5 ms of queries.",
             "Building the report inside an async view would even make things worse by "
             "holding the event loop.",
-            "For CPU-bound pages, more processes (for example more gunicorn workers) give "
-            "more throughput.",
+            "So the rewrite would not make the pages faster under load: the time to win "
+            "is in the computing, not in the waiting.",
         ),
         mistakes=(
             "Expecting async to speed up CPU-bound requests.",
@@ -894,21 +896,25 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
         "awaits, all 50 finish in about 2 s. What differs?",
         choices=(
             Choice(
-                text="The def version holds 50 worker threads for the 2 s; the async "
-                "version keeps the 50 waiting requests on the loop's one thread.",
+                text="Each request holds a thread either way; the def view's threads are "
+                "blocked in the call, while the async view's threads sit parked and the "
+                "50 waits are awaits on the one event loop.",
                 correct=True,
-                why="Django gives each sync request its own thread, while suspended "
-                "coroutines need no thread of their own.",
+                why="Django gives every ASGI request a thread of its own; a sync view waits "
+                "in it, an async view waits on the loop and leaves it idle.",
+            ),
+            Choice(
+                text="The def version holds 50 threads; the async version needs only the "
+                "loop's one thread.",
+                correct=False,
+                why="Under Daphne an async request holds a parked thread too, for Django's "
+                "request-start and response-close code, so both versions use about 50.",
             ),
             Choice(
                 text="Nothing: both versions use one thread.",
                 correct=False,
-                why="A sync view under ASGI runs in a worker thread, one per request.",
-            ),
-            Choice(
-                text="The async version uses 50 threads and the def version one.",
-                correct=False,
-                why="It is the other way round: the sync view needs the threads.",
+                why="A sync view under ASGI runs in a worker thread, one per request, and "
+                "an async request holds one too.",
             ),
             Choice(
                 text="The def version blocks the event loop for the 2 s.",
@@ -916,20 +922,19 @@ QUESTIONS: tuple[PracticeQuestion, ...] = (
                 why="The blocking call waits in the worker thread, and the loop stays free.",
             ),
         ),
-        hint="Count the threads each version needs while its requests wait.",
+        hint="Count the threads each version holds, then ask what each thread is doing.",
         solution=(
             "Under ASGI, Django runs each request of a def view in its own worker thread "
-            "with sync_to_async.",
-            "So 50 waiting requests hold 50 threads, each with its own memory, plus a "
-            "hand-off to the thread and back per request.",
-            "An async view suspends at its await, so the 50 waits cost only 50 suspended "
-            "coroutines on the loop's one thread.",
-            "Both finish in about 2 s; the difference is cost, which grows with the number "
-            "of requests waiting at once.",
+            "with sync_to_async, and the thread is blocked in the call for the 2 s.",
+            "An async request also gets a thread of its own, where Django runs its "
+            "request-start and response-close code; it stays parked while the view awaits.",
+            "So both versions hold about 50 threads, and both finish in about 2 s.",
+            "The difference is where the wait happens: in 50 blocked threads, or as 50 "
+            "suspended coroutines on the loop with their threads idle.",
         ),
         mistakes=(
             "Believing a sync view blocks the whole ASGI server.",
-            "Overlooking the thread each sync request costs.",
+            "Believing an async request under ASGI needs no thread.",
         ),
         try_it=_lab("sync-io", requests=50, delay_ms=2000),
     ),

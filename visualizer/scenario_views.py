@@ -83,9 +83,8 @@ async def async_orm(request: HttpRequest) -> JsonResponse:
 
 async def async_file(request: HttpRequest) -> JsonResponse:
     size_kb = file_size(request)
-    with open(sample_file(), "rb") as file:
-        content = file.read(size_kb * 1024)
-    return JsonResponse({"bytes": len(content)})
+    read = read_file(sample_file(), size_kb)
+    return JsonResponse({"bytes": read})
 
 
 async def async_sleep(request: HttpRequest) -> JsonResponse:
@@ -119,17 +118,53 @@ def count_primes(limit: int) -> int:
     return count
 
 
+def read_file(path: Path, size_kb: int) -> int:
+    """Read the first ``size_kb`` kilobytes of a file, 64 KB at a time, and return how many
+    bytes came in. Each read() blocks the calling thread until the disk has delivered."""
+    wanted, got = size_kb * 1024, 0
+    with open(path, "rb") as file:
+        while got < wanted:
+            chunk = file.read(min(64 * 1024, wanted - got))
+            if not chunk:
+                break
+            got += len(chunk)
+    return got
+
+
 def sample_file() -> Path:
-    """A file of MAX_FILE_KB random kilobytes to read. Made at start-up by
-    warm_up_clients(), so the view only opens it (not shown to students)."""
+    """A file of MAX_FILE_KB random kilobytes to read, made at start-up by
+    warm_up_clients() (not shown to students). A file read a moment ago stays in the
+    operating system's memory (its page cache), and reading it again would only copy
+    memory; so each call first asks the system to forget the file's cached pages, and the
+    view's read really waits for the disk, as it would for a file nobody read lately."""
     path = Path(settings.DATA_DIR) / "sample.bin"
     if not path.exists() or path.stat().st_size != MAX_FILE_KB * 1024:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Named by process: several server processes may start at once.
         partial = path.with_suffix(f".{os.getpid()}.part")
-        partial.write_bytes(os.urandom(MAX_FILE_KB * 1024))
+        with partial.open("wb") as file:
+            file.write(os.urandom(MAX_FILE_KB * 1024))
+            # Written to the disk: the system keeps pages it has not written yet.
+            file.flush()
+            os.fsync(file.fileno())
         partial.replace(path)
+    forget_cached_pages(path)
     return path
+
+
+def forget_cached_pages(path: Path) -> None:
+    """Drop the file's pages from the page cache (Linux; elsewhere a no-op, and a tmpfs
+    file has no disk to go back to). Not shown to students."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        advise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 # -- reading the request's parameters (not shown to students) ---------------------------
@@ -138,7 +173,7 @@ MAX_DELAY_MS = 10_000
 MAX_CPU_WORK = 2_000_000
 DEFAULT_CPU_WORK = 100_000
 MAX_FILE_KB = 64 * 1024
-DEFAULT_FILE_KB = 20 * 1024
+DEFAULT_FILE_KB = 64 * 1024
 
 _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 

@@ -45,17 +45,19 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             slug="async-io",
             title="Async view awaiting I/O",
-            summary="An async def view awaits a slow network call; the event loop serves "
-            "other requests meanwhile.",
+            summary="An async def view awaits a slow network call; under ASGI the event loop "
+            "serves other requests meanwhile.",
             view=views.async_io,
             helpers=(views.fetch_data,),
             parameters=("delay_ms",),
             keep=(
-                "An await on real I/O gives the event loop back: one thread serves every request "
-                "that is waiting.",
-                "Many requests that mostly wait finish in about the time of one; a single request "
-                "is no faster.",
-                "The gain needs an async client all the way down (here httpx.AsyncClient).",
+                "Under ASGI an await on an async client (here httpx.AsyncClient) gives the "
+                "event loop back, so many waiting requests finish in about the time of one; a "
+                "single request is no faster.",
+                "Under Daphne each request still holds a thread of its own (Django runs its "
+                "request-start and response-close code there), parked, not blocked.",
+                "Under WSGI the view runs on a private event loop in the request's thread: the "
+                "await frees nothing for other requests.",
             ),
         ),
         Scenario(
@@ -69,7 +71,8 @@ SCENARIOS: dict[str, Scenario] = {
             keep=(
                 "Under ASGI, Django runs a plain def view in a worker thread, one per request, so "
                 "the server keeps serving.",
-                "The price is a thread held for the whole wait, and a hand-off to it and back.",
+                "That thread is blocked in the call for the whole wait; an async view's request "
+                "holds a thread too, parked, so the thread count is about the same.",
                 "Under a WSGI server, the number of workers times threads caps how many such "
                 "requests run at once.",
             ),
@@ -77,16 +80,16 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             slug="async-cpu",
             title="Async view doing CPU work",
-            summary="An async def view computes without awaiting; nothing else runs on the "
-            "event loop until it finishes.",
+            summary="An async def view computes without awaiting; under ASGI nothing else runs "
+            "on the event loop until it finishes.",
             view=views.async_cpu,
             helpers=(views.count_primes,),
             parameters=("work",),
             keep=(
                 "async def does not make computing faster: code that never awaits keeps the event "
                 "loop to itself.",
-                "While it computes, every other request on that loop waits; the trace records it "
-                "as a loop stall.",
+                "Under ASGI, while it computes, every other request on the loop waits; the trace "
+                "records a loop stall.",
                 "Move heavy computing off the loop (a thread, a process, a task queue).",
             ),
         ),
@@ -94,15 +97,15 @@ SCENARIOS: dict[str, Scenario] = {
             slug="async-offload",
             title="Async view offloading CPU work to a thread",
             summary="The same computation handed to asyncio.to_thread: the view awaits it and "
-            "the event loop stays free (though the GIL still lets only one thread compute).",
+            "the event loop is free (though with the GIL only one thread computes at a time).",
             view=views.async_offload,
             helpers=(views.count_primes,),
             parameters=("work",),
             keep=(
                 "await asyncio.to_thread(...) runs blocking work in a thread and frees the loop "
                 "while it runs.",
-                "Other requests stay responsive, but pure-Python computing still takes turns on "
-                "the GIL, so it does not finish sooner.",
+                "Other requests are served meanwhile, but with the GIL pure-Python computing "
+                "takes turns with the loop, so the work does not finish sooner.",
             ),
         ),
         Scenario(
@@ -151,16 +154,16 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             slug="async-orm",
             title="Async view using the async ORM",
-            summary="acount() and afirst() are awaited; with SQLite Django runs the queries in "
-            "a worker thread behind the await.",
+            summary="acount() and afirst() are awaited; Django runs each query, the sync ORM "
+            "call, in a worker thread behind the await.",
             view=views.async_orm,
             helpers=(),
             parameters=(),
             keep=(
                 "The async ORM methods are awaited like any I/O, so the view does not block "
                 "the loop.",
-                "With SQLite (the default here) the query itself runs in a worker thread "
-                "behind the await.",
+                "In Django 6.1 they are sync_to_async of the sync query, with every database: "
+                "the loop is free while a thread waits for the database.",
             ),
         ),
         Scenario(
@@ -169,11 +172,11 @@ SCENARIOS: dict[str, Scenario] = {
             summary="Python has no asynchronous file reads: open() and read() block the event "
             "loop for as long as they take.",
             view=views.async_file,
-            helpers=(),
+            helpers=(views.read_file,),
             parameters=("size_kb",),
             keep=(
-                "Reading a file with open() and read() blocks, even inside async def: the loop "
-                "waits for the disk.",
+                "Reading a file with open() and read() blocks, even inside async def: under "
+                "ASGI the loop's thread waits for the disk, and every other request with it.",
                 "For large files, hand the read to asyncio.to_thread.",
             ),
         ),

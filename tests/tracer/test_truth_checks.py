@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import of_kind, record
+from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import GunicornServer
 
 CONCURRENT, DELAY_MS = 20, 300
 
 
 @pytest.fixture(scope="module")
-def wsgi_1x1(server_data_dir: str) -> Iterator[GunicornServer]:
-    env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}
-    with GunicornServer(env, workers=1, threads=1) as server:
-        yield server
+def wsgi_1x1(gunicorn_1x1: GunicornServer) -> GunicornServer:
+    return gunicorn_1x1
 
 
 def timed(server, slug: str, requests: int, **params: int) -> tuple[dict, float]:
@@ -49,12 +47,13 @@ def test_async_io_under_asgi_serves_20_requests_in_under_twice_one(traced_server
 
 
 def test_sync_io_under_wsgi_1x1_serves_20_requests_one_at_a_time(wsgi_1x1):
-    _, one = timed(wsgi_1x1, "sync-io", 1, delay_ms=DELAY_MS)
     trace, twenty = timed(wsgi_1x1, "sync-io", CONCURRENT, delay_ms=DELAY_MS)
 
     assert trace["server"]["interface"] == "wsgi"
     assert trace["server"]["software"].startswith("gunicorn")
-    assert twenty >= 15 * one * 0.9 and twenty >= 15 * DELAY_MS / 1000
+    # At least the sum of the waits (a lone request, timed on a busy machine, is too noisy
+    # a yardstick).
+    assert twenty >= 0.9 * CONCURRENT * DELAY_MS / 1000
     assert one_at_a_time(trace)
     assert {of_kind(trace, "view.type_checked")[0]["runs_on"]} == {"request_thread"}
 
@@ -77,3 +76,27 @@ def test_async_cpu_under_asgi_runs_one_at_a_time_and_stalls_the_loop(traced_serv
     assert one_at_a_time(trace)
     stalls = [e for e in of_kind(trace, "loop.blocked") if e["held_by"] == "count_primes"]
     assert len(stalls) >= CONCURRENT - 2
+
+
+def test_async_file_read_waits_for_the_disk_on_the_event_loop(traced_server):
+    """The scenario's text says the loop waits for the disk: the read's thread must have
+    waited (little CPU for its time), on the event loop, and held the loop while it did."""
+    scenario = SCENARIOS["async-file"]
+    assert "waits for the disk" in " ".join(scenario.keep)
+    trace = record(traced_server, "async-file", requests=3)
+
+    reads = [e for e in of_kind(trace, "call.blocking") if e["callable"] == "read_file"]
+    assert len(reads) == 3
+    assert all(read["on_event_loop"] is True for read in reads)
+    # Measured here: the thread computed for 15-30 % of the read's time (a read from the
+    # page cache computes for all of it). A machine busy with other work can push one
+    # read's CPU time up, so most reads, not all, must show the wait.
+    waited = [read for read in reads if read["cpu_ns"] * 2 < read["duration_ns"]]
+    assert len(waited) >= 2, reads
+    assert all(read.get("cause", "waiting") == "waiting" for read in waited)
+    assert "await.suspended" not in [e["kind"] for e in trace["events"]]
+    # The loop ran nothing else meanwhile: a stall held by the read.
+    assert "read_file" in {e["held_by"] for e in of_kind(trace, "loop.blocked")}
+    assert all(r["bytes"] == len('{"bytes": 67108864}') for r in trace["requests"])
+    # One read at a time: the loop ran nothing else meanwhile.
+    assert one_at_a_time(trace)
