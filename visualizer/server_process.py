@@ -144,6 +144,9 @@ class GunicornServer(DaphneServer):
         super().__init__(env)
         self.workers = workers
         self.threads = threads
+        # Gunicorn runs the traced views itself and stores what it records.
+        self.env["VISUALIZER_ROLE"] = "subject"
+        self.env.pop("VISUALIZER_FEED", None)
         if workers > 1:
             # Each worker records its share of a run apart, to be merged afterwards.
             self.env["TRACE_PROCESS_TAG"] = "true"

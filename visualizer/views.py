@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from tracer.django_integration import RECORDING_ID, get_tracer
+from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER, RECORDING_ID, get_tracer
 from tracer.validation import TraceRejected
 from visualizer.archive import archiver
 from visualizer.classroom import DRIVE_COOKIE, driven_class, mirror_lab_run
@@ -41,12 +42,13 @@ from visualizer.library import EXPORT_FORMATS, export, import_trace, trace_docum
 from visualizer.models import Trace
 from visualizer.moments import key_moments
 from visualizer.pages import PageOptions, page_context
-from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
+from visualizer.runs import RunFailed, RunRequest, new_recording_id, record_run, subject_base_url
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
 from visualizer.sources import find_source
 from visualizer.steps import (
     whole_number,
 )
+from visualizer.subject import feed, is_subject, proxy_client, subject
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -90,7 +92,7 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     try:
         run = RunRequest.from_values(scenario, request.POST)
         document = await record_run(
-            own_base_url(request.scope), scenario, requests=run.requests, params=run.params
+            await subject_base_url(), scenario, requests=run.requests, params=run.params
         )
     except (ValueError, RunFailed) as error:
         return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
@@ -100,7 +102,20 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
 @require_GET
 def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
     """A recording's trace document. One still in this server's memory is stored first, so
-    a client that has fetched its run knows the run is in the library."""
+    a client that has fetched its run knows the run is in the library.
+
+    In the UI it waits for the subject's events recorded so far to arrive first; in a
+    subject started by a UI it waits for the UI to hold (and store) all of the recording,
+    then answers with its own copy."""
+    sink = feed()
+    if sink is not None:
+        recording = get_tracer().store.get(recording_id)
+        if recording is None:
+            raise Http404("No recording with that id on this server.")
+        sink.sync(recording_id)
+        return JsonResponse(recording.document())
+    if not is_subject():
+        subject.flush()
     recording = get_tracer().store.get(recording_id)
     if recording is not None:
         archiver.save_now(recording)
@@ -108,6 +123,38 @@ def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
     if document is None:
         raise Http404("No recording with that id on this server.")
     return JsonResponse(document)
+
+
+PASSED_HEADERS = (RECORDING_HEADER.decode(), CLIENT_REF_HEADER.decode())
+
+
+async def run_in_subject(request: ASGIRequest, slug: str) -> HttpResponse:
+    """A scenario's address in the UI: pass the request on to its real view in the subject
+    process and its answer back (status, body, content type). The time this takes is
+    spent on the UI's event loop, not the subject's."""
+    scenario = _scenario_or_404(slug)
+    try:
+        base_url = await subject_base_url()
+    except RunFailed as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")
+    query = request.META.get("QUERY_STRING", "")
+    url = f"{base_url}{scenario.run_url}" + (f"?{query}" if query else "")
+    headers = {name: request.headers[name] for name in PASSED_HEADERS if name in request.headers}
+    try:
+        response = await proxy_client().request(
+            request.method or "GET", url, headers=headers, content=request.body
+        )
+    except httpx.HTTPError as error:
+        return HttpResponse(
+            f"The scenario server (the subject process) did not answer: {error!r}",
+            status=502,
+            content_type="text/plain",
+        )
+    return HttpResponse(
+        response.content,
+        status=response.status_code,
+        content_type=response.headers.get("content-type"),
+    )
 
 
 def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:
@@ -306,15 +353,19 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
         return _lab_problem(request, f"Could not run: {error}")
     recording_id = new_recording_id()
     results_url = f"{reverse('lab')}?{_results_query(request.POST, scenario, recording_id)}"
+    try:
+        base_url = await subject_base_url()
+    except RunFailed as error:
+        return _lab_problem(request, f"Could not run: {error}")
     if request.htmx:
-        progress = start_lab(setup, own_base_url(request.scope), recording_id, results_url)
+        progress = start_lab(setup, base_url, recording_id, results_url)
         code = await driven_class(request.COOKIES.get(DRIVE_COOKIE), reverse("lab"))
         if code is not None:
             MIRRORS.add(task := asyncio.create_task(mirror_lab_run(progress, code)))
             task.add_done_callback(MIRRORS.discard)
         return render(request, "lab.html#progress", progress_context(progress))
     try:
-        await run_lab(setup, own_base_url(request.scope), recording_id)
+        await run_lab(setup, base_url, recording_id)
     except (RunFailed, RuntimeError, OSError) as error:
         return _lab_problem(request, f"Could not run: {error}")
     return redirect(results_url)
