@@ -25,9 +25,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import weakref
+from dataclasses import dataclass
 
-import httpx
 from django.conf import settings
 
 from tracer.django_integration import get_config, get_tracer
@@ -184,20 +183,46 @@ async def subject_url() -> str:
     return await asyncio.to_thread(subject.ensure_running)
 
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
 
 
-def proxy_client() -> httpx.AsyncClient:
-    """One HTTP client per event loop for the UI's requests to the subject."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        client = httpx.AsyncClient(timeout=120, limits=limits, verify=False, trust_env=False)
-        _clients[loop] = client
-    return client
+async def pass_on(
+    base_url: str,
+    method: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes = b"",
+    timeout: float = 120,
+) -> Answer:
+    """Send one request to the subject exactly as given (``target``: the raw path and query
+    string, not normalised) and return its answer. HTTP/1.0 on a connection of its own:
+    the answer ends where the connection does. OSError or TimeoutError if it fails."""
+    host, _, port = base_url.removeprefix("http://").rpartition(":")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 10)
+    try:
+        head = [b"%s %s HTTP/1.0" % (method.encode("latin-1"), target)]
+        head.append(b"Host: %s:%s" % (host.encode(), port.encode()))
+        head.extend(b"%s: %s" % (name, value) for name, value in headers)
+        head.append(b"Content-Length: %d" % len(body))
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    top, separator, content = raw.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        raise OSError("the subject's answer was not HTTP") from None
+    if not separator:
+        raise OSError("the subject's answer ended early")
+    fields = [line.partition(":") for line in lines[1:]]
+    return Answer(status, [(name.strip(), value.strip()) for name, _, value in fields], content)
 
 
 # -- the subject's side --------------------------------------------------------------------

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -48,7 +47,7 @@ from visualizer.sources import find_source
 from visualizer.steps import (
     whole_number,
 )
-from visualizer.subject import feed, is_subject, proxy_client, subject
+from visualizer.subject import feed, is_subject, pass_on, subject
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -125,36 +124,39 @@ def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
     return JsonResponse(document)
 
 
-PASSED_HEADERS = (RECORDING_HEADER.decode(), CLIENT_REF_HEADER.decode())
+PASSED_HEADERS = (RECORDING_HEADER, CLIENT_REF_HEADER)
 
 
-async def run_in_subject(request: ASGIRequest, slug: str) -> HttpResponse:
-    """A scenario's address in the UI: pass the request on to its real view in the subject
-    process and its answer back (status, body, content type). The time this takes is
-    spent on the UI's event loop, not the subject's."""
-    scenario = _scenario_or_404(slug)
+async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
+    """A scenario's address in the UI: pass the request on to the same address in the
+    subject process, where its real view runs, and its answer back (status, body, content
+    type). The time this takes is spent on the UI's event loop, not the subject's."""
+    if slug:
+        _scenario_or_404(slug)
     try:
         base_url = await subject_base_url()
     except RunFailed as error:
         return HttpResponse(str(error), status=503, content_type="text/plain")
-    query = request.META.get("QUERY_STRING", "")
-    url = f"{base_url}{scenario.run_url}" + (f"?{query}" if query else "")
-    headers = {name: request.headers[name] for name in PASSED_HEADERS if name in request.headers}
+    scope = request.scope
+    query = scope.get("query_string", b"")
+    target = scope.get("raw_path") or request.path.encode()
+    passed = [(name, value) for name, value in scope.get("headers", []) if name in PASSED_HEADERS]
     try:
-        response = await proxy_client().request(
-            request.method or "GET", url, headers=headers, content=request.body
+        answer = await pass_on(
+            base_url,
+            request.method or "GET",
+            target + (b"?" + query if query else b""),
+            passed,
+            request.body,
         )
-    except httpx.HTTPError as error:
+    except (OSError, TimeoutError) as error:
         return HttpResponse(
             f"The scenario server (the subject process) did not answer: {error!r}",
             status=502,
             content_type="text/plain",
         )
-    return HttpResponse(
-        response.content,
-        status=response.status_code,
-        content_type=response.headers.get("content-type"),
-    )
+    content_type = next((v for n, v in answer.headers if n.lower() == "content-type"), None)
+    return HttpResponse(answer.body, status=answer.status, content_type=content_type)
 
 
 def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:

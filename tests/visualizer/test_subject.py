@@ -102,9 +102,7 @@ def test_a_blocked_subject_leaves_the_ui_answering(traced_server):
 
     def block() -> None:
         headers = {"X-Trace-Recording": "blocker"}
-        response = httpx.get(
-            f"{base}/run/async-sleep/?delay_ms=3000", headers=headers, timeout=60
-        )
+        response = httpx.get(f"{base}/run/async-sleep/?delay_ms=3000", headers=headers, timeout=60)
         blocking["status"] = response.status_code
         blocking["done"] = time.monotonic_ns()
 
