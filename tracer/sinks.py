@@ -9,6 +9,7 @@ Serialising and sending never run on the thread that recorded the event.
 
 Lines from the sink to the mirror::
 
+    {"type": "hello", "token"}              first: the secret both were given
     {"type": "recording", "id", "scenario", "server", "tracer", "recorded_at"}
     {"type": "event", "recording", "event"}
     {"type": "requests", "recording", "requests", "thread_samples", "dropped_events"}
@@ -25,6 +26,7 @@ Timestamps are CLOCK_MONOTONIC nanoseconds, the same clock in every process of a
 from __future__ import annotations
 
 import contextlib
+import hmac
 import itertools
 import json
 import logging
@@ -44,7 +46,12 @@ logger = logging.getLogger(__name__)
 
 # Recordings whose request summaries the sink keeps comparing, newest last.
 MAX_WATCHED = 64
-# How often the writer looks for changed request summaries when no event comes.
+# The writer wakes for the first event, then waits this long for more to send together:
+# each wake-up makes the recording thread (an event loop) give up the GIL once, so the
+# writer wakes at most this often, not once an event.
+BATCH_SECONDS = 0.01
+# After a batch, the writer looks once more this much later for request summaries that
+# changed after their last event (a request's tracer time, its thread samples).
 POLL_SECONDS = 0.1
 # A recording unchanged this long is no longer compared.
 WATCH_SECONDS = 30.0
@@ -74,10 +81,12 @@ class StreamSink:
         self,
         address: tuple[str, int],
         *,
+        token: str = "",
         on_disconnect: Callable[[], None] | None = None,
         connect_timeout: float = 10,
     ) -> None:
         self.address = address
+        self.token = token
         self.on_disconnect = on_disconnect
         self.connect_timeout = connect_timeout
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -87,7 +96,6 @@ class StreamSink:
         self._sock: socket.socket | None = None
         self._closed = threading.Event()
         self._stores: list[RecordingStore] = []
-        self._compared = 0.0
 
     def start(self) -> StreamSink:
         """Connect and start the writer and reader threads (OSError if it cannot connect)."""
@@ -95,6 +103,7 @@ class StreamSink:
             return self
         sock = socket.create_connection(self.address, timeout=self.connect_timeout)
         sock.settimeout(None)
+        sock.sendall(_line({"type": "hello", "token": self.token}))
         self._sock = sock
         threading.Thread(target=self._write_loop, name="trace-sink-writer", daemon=True).start()
         threading.Thread(target=self._read_loop, name="trace-sink-reader", daemon=True).start()
@@ -145,15 +154,19 @@ class StreamSink:
 
     def _write_loop(self) -> None:
         assert self._sock is not None
+        look_again = False
         while not self._closed.is_set():
             items: list[tuple[Any, ...]] = []
             with contextlib.suppress(queue.Empty):
-                items.append(self._queue.get(timeout=POLL_SECONDS))
+                items.append(self._queue.get(timeout=POLL_SECONDS if look_again else None))
+            if items:
+                time.sleep(BATCH_SECONDS)
             while items and len(items) < MAX_BATCH:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            look_again = bool(items)
             try:
                 out = self._lines(items)
                 if out:
@@ -180,10 +193,7 @@ class StreamSink:
             elif item[0] == "sync":
                 self._all_changes(out)
                 out.append(_line({"type": "sync", "token": item[1], "recording": item[2]}))
-        now = time.monotonic()
-        if now - self._compared >= POLL_SECONDS:
-            self._compared = now
-            self._all_changes(out)
+        self._all_changes(out)
         return out
 
     def _watch(self, recording: Recording, out: list[bytes]) -> _Sent:
@@ -272,9 +282,14 @@ class EventMirror:
     recording the sink asks to be synced, before the sink hears it is."""
 
     def __init__(
-        self, store: RecordingStore, on_sync: Callable[[Recording], None] | None = None
+        self,
+        store: RecordingStore,
+        on_sync: Callable[[Recording], None] | None = None,
+        token: str = "",
     ) -> None:
         self.store = store
+        # A sink must say it first; a connection that does not is closed unheard.
+        self.token = token
         self.on_sync = on_sync
         self.address: tuple[str, int] | None = None
         # How many sinks have connected so far.
@@ -333,20 +348,33 @@ class EventMirror:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
-            with self._state:
-                old, self._conn = self._conn, conn
-                self.generation += 1
-                self._state.notify_all()
-            if old is not None:
-                with contextlib.suppress(OSError):
-                    old.close()
             threading.Thread(
                 target=self._read_loop, args=(conn,), name="trace-mirror-reader", daemon=True
             ).start()
 
     def _read_loop(self, conn: socket.socket) -> None:
+        lines = conn.makefile("rb")
         try:
-            for raw in conn.makefile("rb"):
+            conn.settimeout(10)
+            hello = json.loads(lines.readline() or b"{}")
+            conn.settimeout(None)
+        except (OSError, ValueError):
+            hello = {}
+        if hello.get("type") != "hello" or not hmac.compare_digest(
+            str(hello.get("token", "")), self.token
+        ):
+            logger.warning("a connection to the trace mirror did not give the token")
+            conn.close()
+            return
+        with self._state:
+            old, self._conn = self._conn, conn
+            self.generation += 1
+            self._state.notify_all()
+        if old is not None:
+            with contextlib.suppress(OSError):
+                old.close()
+        try:
+            for raw in lines:
                 try:
                     self.apply(json.loads(raw), conn)
                 except OSError:

@@ -147,6 +147,7 @@ class GunicornServer(DaphneServer):
         # Gunicorn runs the traced views itself and stores what it records.
         self.env["VISUALIZER_ROLE"] = "subject"
         self.env.pop("VISUALIZER_FEED", None)
+        self.env.pop("VISUALIZER_FEED_TOKEN", None)
         if workers > 1:
             # Each worker records its share of a run apart, to be merged afterwards.
             self.env["TRACE_PROCESS_TAG"] = "true"

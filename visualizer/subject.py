@@ -19,6 +19,7 @@ import asyncio
 import atexit
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 ROLE_ENV = "VISUALIZER_ROLE"
 FEED_ENV = "VISUALIZER_FEED"
+TOKEN_ENV = "VISUALIZER_FEED_TOKEN"
 APPLICATION = "visualizer.asgi:application"
 
 
@@ -62,12 +64,14 @@ class SubjectProcess:
         self._port = 0
         self._mirror: EventMirror | None = None
         self._exit_hook = False
+        # Only the subject this process started may feed its mirror.
+        self._token = secrets.token_hex(16)
 
     @property
     def mirror(self) -> EventMirror:
         if self._mirror is None:
             on_sync = _store_mirrored if get_config()["ENABLED"] else None
-            self._mirror = EventMirror(get_tracer().store, on_sync=on_sync)
+            self._mirror = EventMirror(get_tracer().store, on_sync=on_sync, token=self._token)
         return self._mirror
 
     @property
@@ -127,6 +131,7 @@ class SubjectProcess:
             ),
             ROLE_ENV: "subject",
             FEED_ENV: f"{host}:{feed_port}",
+            TOKEN_ENV: self._token,
             # The upstream service stays in this process, in a thread with its own loop:
             # the subject's views, even those that hold the GIL, cannot delay its answers.
             "UPSTREAM_URL": upstream_url(),
@@ -248,7 +253,8 @@ def connect_feed(store: RecordingStore, tracing: bool) -> StreamSink | None:
     if not address or _feed is not None:
         return _feed
     host, _, port = address.rpartition(":")
-    sink = StreamSink((host, int(port)), on_disconnect=_ui_gone).start()
+    token = os.environ.get(TOKEN_ENV, "")
+    sink = StreamSink((host, int(port)), token=token, on_disconnect=_ui_gone).start()
     if tracing:
         sink.attach(store)
     _feed = sink

@@ -177,3 +177,18 @@ def test_a_mirror_holds_what_the_sink_recorded_after_a_flush():
         assert synced == ["run1"]
     finally:
         sink.close()
+
+
+def test_a_mirror_hears_only_a_sink_that_gives_its_token():
+    mirror = EventMirror(RecordingStore(), token="right")
+    stranger = StreamSink(mirror.listen(), token="wrong").start()
+    try:
+        assert not mirror.wait_for_sink(0, 2)
+        assert not mirror.connected
+    finally:
+        stranger.close()
+    sink = StreamSink(mirror.address, token="right").start()
+    try:
+        assert mirror.wait_for_sink(0, 10)
+    finally:
+        sink.close()
