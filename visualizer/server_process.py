@@ -41,7 +41,9 @@ def free_port() -> int:
 
 
 class DaphneServer:
-    """A Daphne process serving visualizer.asgi; use as a context manager."""
+    """A Daphne process serving visualizer.asgi; use as a context manager. As the UI
+    process it starts its own subject process (visualizer/subject.py); with
+    ``VISUALIZER_ROLE=subject`` in ``env`` it is a subject on its own."""
 
     name = "Daphne"
 
