@@ -53,9 +53,12 @@ def p95(samples: list[float]) -> float:
 def run(requests: int, path: str, data_dir: str) -> tuple[dict[str, list[float]], bool]:
     """Alternate requests between the two servers; return latencies and whether time ran out."""
     latencies: dict[str, list[float]] = {"off": [], "on": []}
+    # Subject processes on their own: the views' server, without a UI passing requests on.
+    off_env = {"TRACING_ENABLED": "false", "DATA_DIR": data_dir, "VISUALIZER_ROLE": "subject"}
+    on_env = {**off_env, "TRACING_ENABLED": "true"}
     with (
-        DaphneServer(env={"TRACING_ENABLED": "false", "DATA_DIR": data_dir}) as off_server,
-        DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir}) as on_server,
+        DaphneServer(env=off_env) as off_server,
+        DaphneServer(env=on_env) as on_server,
         httpx.Client(base_url=off_server.base_url, timeout=30, trust_env=False) as off_client,
         httpx.Client(base_url=on_server.base_url, timeout=30, trust_env=False) as on_client,
     ):

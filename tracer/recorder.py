@@ -155,8 +155,21 @@ class Recording:
         self.dropped_events = 0
         # [t_ns, OS threads of the process] while this recording's requests ran.
         self.thread_samples: list[list[int]] = []
+        # Set for a mirror of a recording made in another process: its requests' summaries
+        # as that process last sent them (this process has no RequestTrace of them).
+        self.mirrored_requests: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._request_ended = threading.Condition(self._lock)
+
+    def mirror_requests(
+        self, summaries: list[dict[str, Any]], thread_samples: list[list[int]], dropped: int
+    ) -> None:
+        """Take the requests, thread samples and dropped-event count of this recording as
+        the process that records it sent them (see tracer/sinks.py)."""
+        with self._lock:
+            self.mirrored_requests = [dict(summary) for summary in summaries]
+            self.thread_samples = [list(sample) for sample in thread_samples]
+            self.dropped_events = dropped
 
     def sample_threads(self, t_ns: int, threads: int) -> None:
         """Note the process's OS thread count at ``t_ns`` (only when it changed)."""
@@ -200,7 +213,11 @@ class Recording:
             if asyncio._get_running_loop() is None:
                 self._request_ended.wait_for(lambda: not self._closing(), settle_timeout)
             recorded = list(self.events)
-            requests = [request.summary() for request in self.requests]
+            requests = (
+                [dict(summary) for summary in self.mirrored_requests]
+                if self.mirrored_requests is not None
+                else [request.summary() for request in self.requests]
+            )
             thread_samples = [list(sample) for sample in self.thread_samples]
         document = events.trace_document(
             # One process's part of a run that several processes served is its own document.

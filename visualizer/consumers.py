@@ -20,7 +20,7 @@ from visualizer.pages import (
     render_status,
     snapshot_of,
 )
-from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
+from visualizer.runs import RunFailed, RunRequest, new_recording_id, record_run, subject_base_url
 from visualizer.scenarios import Scenario, get_scenario
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _run(self, run: RunRequest, recording_id: str) -> None:
         try:
             document = await record_run(
-                own_base_url(self.scope),
+                await subject_base_url(),
                 self.scenario,
                 requests=run.requests,
                 params=run.params,

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from django.conf import settings
 
 from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER
 from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import Scenario
+from visualizer.subject import SubjectUnavailable, subject_url
 
 MAX_RUN_REQUESTS = 20
 
@@ -59,15 +59,13 @@ def _whole_number(
     return number
 
 
-def own_base_url(scope: Mapping[str, Any]) -> str:
-    """The loopback URL of the server that received this connection (of this very process,
-    when several share one address)."""
-    if settings.OWN_URL:
-        return str(settings.OWN_URL)
-    host, port = scope.get("server") or ("127.0.0.1", 8000)
-    if host in ("0.0.0.0", "::", "", None):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+async def subject_base_url() -> str:
+    """Where this process sends its runs: its subject server (visualizer/subject.py),
+    which runs the traced views and streams their events back to this process."""
+    try:
+        return await subject_url()
+    except SubjectUnavailable as error:
+        raise RunFailed(str(error)) from None
 
 
 def new_recording_id(prefix: str = "") -> str:
@@ -100,8 +98,11 @@ async def record_run(
         progress=progress,
     )
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
-        document = await client.get(f"/recordings/{recording_id}.json")
-        document.raise_for_status()
+        try:
+            document = await client.get(f"/recordings/{recording_id}.json")
+            document.raise_for_status()
+        except httpx.HTTPError as error:
+            raise RunFailed(f"the trace of the run could not be fetched: {error}") from None
         result: dict[str, Any] = document.json()
     return with_client_timings(result, timings)
 

@@ -41,7 +41,9 @@ def free_port() -> int:
 
 
 class DaphneServer:
-    """A Daphne process serving visualizer.asgi; use as a context manager."""
+    """A Daphne process serving visualizer.asgi; use as a context manager. As the UI
+    process it starts its own subject process (visualizer/subject.py); with
+    ``VISUALIZER_ROLE=subject`` in ``env`` it is a subject on its own."""
 
     name = "Daphne"
 
@@ -147,6 +149,10 @@ class GunicornServer(DaphneServer):
         # The tracer puts them in the trace's server description.
         self.env["TRACE_WSGI_WORKERS"] = str(workers)
         self.env["TRACE_WSGI_THREADS"] = str(threads)
+        # Gunicorn runs the traced views itself and stores what it records.
+        self.env["VISUALIZER_ROLE"] = "subject"
+        self.env.pop("VISUALIZER_FEED", None)
+        self.env.pop("VISUALIZER_FEED_TOKEN", None)
         if workers > 1:
             # Each worker records its share of a run apart, to be merged afterwards.
             self.env["TRACE_PROCESS_TAG"] = "true"

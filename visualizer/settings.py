@@ -75,7 +75,12 @@ MIDDLEWARE = [
     "tracer.django_integration.TraceViewMiddleware",
 ]
 
-ROOT_URLCONF = "visualizer.urls"
+# "ui": the pages, WebSockets and archive, which start a "subject" process beside them to
+# run the traced scenario views (visualizer/subject.py).
+ROLE = os.environ.get("VISUALIZER_ROLE", "") or "ui"
+if ROLE not in ("ui", "subject"):
+    raise ValueError(f"VISUALIZER_ROLE must be ui or subject, not {ROLE!r}")
+ROOT_URLCONF = "visualizer.subject_urls" if ROLE == "subject" else "visualizer.urls"
 ASGI_APPLICATION = "visualizer.asgi.application"
 WSGI_APPLICATION = "visualizer.wsgi.application"
 
@@ -114,9 +119,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-# Where this process itself answers, when it shares its public address with others
-# (manage.py serve --processes): runs are sent here so one process records all of a run.
-OWN_URL = os.environ.get("OWN_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

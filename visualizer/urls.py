@@ -50,6 +50,10 @@ urlpatterns = [
         {"export_format": "chrome"},
         name="trace-export-chrome",
     ),
-    # Each scenario's real view, routed directly so Django sees the view itself.
-    *(path(f"run/{slug}/", s.view, name=f"run-{slug}") for slug, s in SCENARIOS.items()),
+    # Each scenario's real view runs in the subject process (visualizer/subject.py); here
+    # its address passes requests on to it.
+    *(
+        path(f"run/{slug}/", views.run_in_subject, {"slug": slug}, name=f"run-{slug}")
+        for slug in SCENARIOS
+    ),
 ]

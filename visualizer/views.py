@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from tracer.django_integration import RECORDING_ID, get_tracer
+from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER, RECORDING_ID, get_tracer
 from tracer.validation import TraceRejected
 from visualizer.archive import archiver
 from visualizer.classroom import DRIVE_COOKIE, driven_class, mirror_lab_run
@@ -43,12 +43,13 @@ from visualizer.models import Trace
 from visualizer.moments import key_moments
 from visualizer.narration import context_of_document
 from visualizer.pages import PageOptions, display_options, page_context, view_option_links
-from visualizer.runs import RunFailed, RunRequest, new_recording_id, own_base_url, record_run
+from visualizer.runs import RunFailed, RunRequest, new_recording_id, record_run, subject_base_url
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
 from visualizer.sources import find_source
 from visualizer.steps import (
     whole_number,
 )
+from visualizer.subject import feed, is_subject, pass_on, subject
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -92,7 +93,7 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     try:
         run = RunRequest.from_values(scenario, request.POST)
         document = await record_run(
-            own_base_url(request.scope), scenario, requests=run.requests, params=run.params
+            await subject_base_url(), scenario, requests=run.requests, params=run.params
         )
     except (ValueError, RunFailed) as error:
         return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
@@ -102,7 +103,20 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
 @require_safe
 def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
     """A recording's trace document. One still in this server's memory is stored first, so
-    a client that has fetched its run knows the run is in the library."""
+    a client that has fetched its run knows the run is in the library.
+
+    In the UI it waits for the subject's events recorded so far to arrive first; in a
+    subject started by a UI it waits for the UI to hold (and store) all of the recording,
+    then answers with its own copy."""
+    sink = feed()
+    if sink is not None:
+        recording = get_tracer().store.get(recording_id)
+        if recording is None:
+            raise Http404("No recording with that id on this server.")
+        sink.sync(recording_id)
+        return JsonResponse(recording.document())
+    if not is_subject():
+        subject.flush()
     recording = get_tracer().store.get(recording_id)
     if recording is not None:
         archiver.save_now(recording)
@@ -110,6 +124,41 @@ def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
     if document is None:
         raise Http404("No recording with that id on this server.")
     return JsonResponse(document)
+
+
+PASSED_HEADERS = (RECORDING_HEADER, CLIENT_REF_HEADER)
+
+
+async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
+    """A scenario's address in the UI: pass the request on to the same address in the
+    subject process, where its real view runs, and its answer back (status, body, content
+    type). The time this takes is spent on the UI's event loop, not the subject's."""
+    if slug:
+        _scenario_or_404(slug)
+    try:
+        base_url = await subject_base_url()
+    except RunFailed as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")
+    scope = request.scope
+    query = scope.get("query_string", b"")
+    target = scope.get("raw_path") or request.path.encode()
+    passed = [(name, value) for name, value in scope.get("headers", []) if name in PASSED_HEADERS]
+    try:
+        answer = await pass_on(
+            base_url,
+            request.method or "GET",
+            target + (b"?" + query if query else b""),
+            passed,
+            request.body,
+        )
+    except (OSError, TimeoutError) as error:
+        return HttpResponse(
+            f"The scenario server (the subject process) did not answer: {error!r}",
+            status=502,
+            content_type="text/plain",
+        )
+    content_type = next((v for n, v in answer.headers if n.lower() == "content-type"), None)
+    return HttpResponse(answer.body, status=answer.status, content_type=content_type)
 
 
 def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:
@@ -316,15 +365,19 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
         return _lab_problem(request, f"Could not run: {error}")
     recording_id = new_recording_id()
     results_url = f"{reverse('lab')}?{_results_query(request.POST, scenario, recording_id)}"
+    try:
+        base_url = await subject_base_url()
+    except RunFailed as error:
+        return _lab_problem(request, f"Could not run: {error}")
     if request.htmx:
-        progress = start_lab(setup, own_base_url(request.scope), recording_id, results_url)
+        progress = start_lab(setup, base_url, recording_id, results_url)
         code = await driven_class(request.COOKIES.get(DRIVE_COOKIE), reverse("lab"))
         if code is not None:
             MIRRORS.add(task := asyncio.create_task(mirror_lab_run(progress, code)))
             task.add_done_callback(MIRRORS.discard)
         return render(request, "lab.html#progress", progress_context(progress))
     try:
-        await run_lab(setup, own_base_url(request.scope), recording_id)
+        await run_lab(setup, base_url, recording_id)
     except (RunFailed, RuntimeError, OSError) as error:
         return _lab_problem(request, f"Could not run: {error}")
     return redirect(results_url)

@@ -17,6 +17,7 @@ from visualizer.library import EXAMPLES_DIR
 from visualizer.runs import record_run
 from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import DaphneServer
+from visualizer.subject import ROLE_ENV
 
 # (file name, scenario, concurrent requests, parameters)
 EXAMPLES = (
@@ -36,7 +37,10 @@ class Command(BaseCommand):
         EXAMPLES_DIR.mkdir(exist_ok=True)
         with (
             tempfile.TemporaryDirectory() as data_dir,
-            DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir}) as server,
+            # The subject process alone: the traced views and nothing else on its loop.
+            DaphneServer(
+                env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir, ROLE_ENV: "subject"}
+            ) as server,
         ):
             for name, slug, requests, params in EXAMPLES:
                 document = asyncio.run(

@@ -2,7 +2,8 @@
 
 With ``--processes N`` several Daphne processes share one listening socket (the kernel
 hands each new connection to one of them); they share the database and, through Redis,
-the channel layer, so a class's followers on any process follow the instructor.
+the channel layer, so a class's followers on any process follow the instructor. Each
+process starts its own subject process, where the traced scenario views run.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-
-from visualizer.server_process import free_port
 
 APPLICATION = "visualizer.asgi:application"
 
@@ -71,16 +70,12 @@ class Command(BaseCommand):
         os.set_inheritable(fd, True)
         children = []
         for _ in range(processes):
-            # Each process also answers on a loopback port of its own, where it sends the
-            # requests of the runs it starts (so that it records all of each run).
-            own_port = free_port()
-            env = {**os.environ, "OWN_URL": f"http://127.0.0.1:{own_port}"}
+            # Each process starts a subject process of its own and sends its runs there,
+            # so each records all of the runs it starts (visualizer/subject.py).
             command = [
-                sys.executable, "-m", "daphne", "--fd", str(fd),
-                "-e", f"tcp:port={own_port}:interface=127.0.0.1",
-                "--proxy-headers", APPLICATION,
+                sys.executable, "-m", "daphne", "--fd", str(fd), "--proxy-headers", APPLICATION,
             ]  # fmt: skip
-            children.append(subprocess.Popen(command, env=env, pass_fds=[fd]))
+            children.append(subprocess.Popen(command, pass_fds=[fd]))
         listener.close()
         try:
             for child in children:

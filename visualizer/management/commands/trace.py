@@ -13,14 +13,15 @@ from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import DaphneServer, GunicornServer
 from visualizer.steps import render_text
+from visualizer.subject import ROLE_ENV
 
 MAX_REQUESTS = 200
 
 
 class Command(BaseCommand):
     help = (
-        "Start the app under Daphne on a free loopback port, send N concurrent requests to a "
-        "scenario's real view, and print the execution table and variable tracker."
+        "Start the scenario views under Daphne on a free loopback port, send N concurrent "
+        "requests to a scenario's real view, and print the execution table and variable tracker."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -69,7 +70,8 @@ class Command(BaseCommand):
         server = (
             GunicornServer(env, threads=options["threads"])
             if options["server"] == "wsgi"
-            else DaphneServer(env)
+            # The subject process alone (no UI): the traced views and nothing else on its loop.
+            else DaphneServer({**env, ROLE_ENV: "subject"})
         )
         with server:
             try:

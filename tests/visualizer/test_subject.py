@@ -1,0 +1,212 @@
+"""The traced views run in a subject process of their own, beside the UI process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tracer.recorder import RecordingStore
+from tracer.sinks import EventMirror, StreamSink
+from visualizer.server_process import DaphneServer
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[DaphneServer]:
+    """A server of this module's own: some tests kill its processes."""
+    with (
+        tempfile.TemporaryDirectory(prefix="visualizer-subject-") as data_dir,
+        DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir}) as server,
+    ):
+        yield server
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # The fields after the command (which may hold spaces) start with state, ppid.
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def subject_pid(server: DaphneServer) -> int:
+    assert server.process is not None
+    found = children(server.process.pid)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_run_from_the_scenario_page_streams_live_and_nothing_else_stalls_it(traced_server):
+    url = traced_server.base_url.replace("http://", "ws://") + "/ws/scenarios/async-io/"
+    frames: list[tuple[int, str]] = []
+    done = threading.Event()
+    pages: list[int] = []
+
+    def browse() -> None:
+        # Other visitors meanwhile: the UI's own work while the run goes on.
+        with httpx.Client(base_url=traced_server.base_url, timeout=60) as client:
+            while not done.is_set():
+                for page in ("/scenarios/async-io/", "/traces/"):
+                    pages.append(client.get(page).status_code)
+
+    visitor = threading.Thread(target=browse)
+    with connect(url, origin=traced_server.base_url, open_timeout=10) as socket:
+        socket.send(json.dumps({"action": "run", "requests": 4, "delay_ms": 1500}))
+        visitor.start()
+        try:
+            while True:
+                frame = socket.recv(timeout=60)
+                frames.append((time.monotonic_ns(), str(frame)))
+                if "Finished:" in frame or "The run failed" in frame:
+                    break
+        finally:
+            done.set()
+            visitor.join()
+    assert "Finished: 4 request(s)" in frames[-1][1], frames[-1][1]
+    assert pages and set(pages) == {200}
+    recording = re.search(r'data-recording="(live-[0-9a-f]+)"', frames[0][1])[1]
+    document = httpx.get(f"{traced_server.base_url}/recordings/{recording}.json").json()
+
+    assert len(document["requests"]) == 4
+    assert all(r["status"] == 200 for r in document["requests"])
+    # Nothing but the traced requests' own code held the loop they ran on.
+    outside = [e for e in document["events"] if e["kind"] == "loop.blocked" and not e["request"]]
+    assert outside == [], outside
+    # The views ran in another process than the one that served the page.
+    assert document["server"]["pid"] != traced_server.process.pid
+    # Rows came while the requests were still going on, not after the run.
+    rows = [at for at, frame in frames if 'hx-swap-oob="beforeend:#rows"' in frame]
+    last_finished = max(r["finished_ns"] for r in document["requests"])
+    assert rows and rows[0] < last_finished
+
+
+def test_a_blocked_subject_leaves_the_ui_answering(traced_server):
+    base = traced_server.base_url
+    blocking: dict[str, int] = {}
+
+    def block() -> None:
+        headers = {"X-Trace-Recording": "blocker"}
+        response = httpx.get(f"{base}/run/async-sleep/?delay_ms=3000", headers=headers, timeout=60)
+        blocking["status"] = response.status_code
+        blocking["done"] = time.monotonic_ns()
+
+    sender = threading.Thread(target=block)
+    sender.start()
+    try:
+        # The subject has taken the request: its loop is asleep in the view now.
+        assert wait_for(lambda: httpx.get(f"{base}/recordings/blocker.json").status_code == 200)
+        answered = {}
+        for page in ("/", "/traces/"):
+            response = httpx.get(f"{base}{page}", timeout=60)
+            assert response.status_code == 200
+            answered[page] = time.monotonic_ns()
+    finally:
+        sender.join()
+    assert blocking["status"] == 200
+    assert all(at < blocking["done"] for at in answered.values()), (answered, blocking)
+    # The stall was the subject's, and the trace says so.
+    document = httpx.get(f"{base}/recordings/blocker.json").json()
+    assert any(e["kind"] == "loop.blocked" for e in document["events"])
+
+
+def test_a_killed_subject_is_started_again_for_the_next_run(own_server):
+    before = subject_pid(own_server)
+    os.kill(before, signal.SIGKILL)
+    assert wait_for(lambda: not alive(before))
+
+    with httpx.Client(base_url=own_server.base_url, timeout=60) as client:
+        page = client.get("/scenarios/async-io/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+        response = client.post(
+            "/scenarios/async-io/run/",
+            data={"csrfmiddlewaretoken": token, "requests": "2", "delay_ms": "10"},
+            headers={"Referer": str(page.url)},
+        )
+    assert response.status_code == 302, response.text
+    after = subject_pid(own_server)
+    assert after != before
+    # The README's address works too, through the UI.
+    answer = httpx.get(f"{own_server.base_url}/run/async-io/?delay_ms=10", timeout=60)
+    assert answer.status_code == 200 and answer.json()["data"]["waited_ms"] == 10
+
+
+def test_the_subject_exits_when_the_ui_is_killed(own_server):
+    pid = subject_pid(own_server)
+    assert own_server.process is not None
+    own_server.process.kill()
+    own_server.process.wait()
+    assert wait_for(lambda: not alive(pid))
+
+
+def test_a_mirror_holds_what_the_sink_recorded_after_a_flush():
+    recorded, mirrored = RecordingStore(), RecordingStore()
+    synced = []
+    mirror = EventMirror(mirrored, on_sync=lambda recording: synced.append(recording.id))
+    sink = StreamSink(mirror.listen())
+    sink.attach(recorded)
+    sink.start()
+    try:
+        assert mirror.wait_for_sink(0, 10)
+        recording = recorded.get_or_create("run1")
+        recording.scenario = {"slug": "async-io"}
+        request = recording.new_request("GET", "/run/async-io/", time.monotonic_ns())
+        for step in range(50):
+            request.emit("line", line=step)
+        request.status, request.finished_ns = 200, time.monotonic_ns()
+        recording.sample_threads(request.finished_ns, 7)
+
+        assert mirror.flush(10)
+        assert mirrored.get("run1").document() == recording.document()
+        assert sink.sync("run1", 10)
+        assert synced == ["run1"]
+    finally:
+        sink.close()
+
+
+def test_a_mirror_hears_only_a_sink_that_gives_its_token():
+    mirror = EventMirror(RecordingStore(), token="right")
+    stranger = StreamSink(mirror.listen(), token="wrong").start()
+    try:
+        assert not mirror.wait_for_sink(0, 2)
+        assert not mirror.connected
+    finally:
+        stranger.close()
+    sink = StreamSink(mirror.address, token="right").start()
+    try:
+        assert mirror.wait_for_sink(0, 10)
+    finally:
+        sink.close()
