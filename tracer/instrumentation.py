@@ -369,8 +369,11 @@ class Instrumentation:
         state = request.frames.get(id(frame))
         if state is None:
             return
-        if state.resumed_ns is not None:
-            # Resumed, and the awaited code raised before the view took another step.
+        if state.resumed_ns is not None and not isinstance(
+            error, StopIteration | StopAsyncIteration
+        ):
+            # Resumed, and the awaited code raised before the view took another step. (An
+            # awaited future's iterator hands its result over as StopIteration.)
             self._emit_resumed(request, frame, state, exception=_type_name(error))
         self._end_call(request, frame, state)
 

@@ -142,84 +142,99 @@ Reading = tuple[int, int]
 class ThreadClocks:
     """CPU time of the process's threads, by thread ident.
 
-    Where Linux gives it (``/proc/self/task/<tid>/schedstat``) each reading also has the
-    time the thread was ready to run but waited for a CPU core: on a busy machine a
-    computing thread can get much less than a whole core. Otherwise the CPU time comes
-    from the thread's CPU clock (``time.pthread_getcpuclockid``) and the wait is 0.
+    The CPU time comes from each thread's CPU clock (``time.pthread_getcpuclockid``), read
+    without giving the GIL away, so one reading of every thread is one moment. Where Linux
+    gives it (``/proc/self/task/<tid>/schedstat``), a reading also has the time the
+    thread was ready to run but waited for a core: on a busy machine a computing thread
+    can get much less than a whole core. Reading that file gives the GIL away, so it is
+    read only for the threads asked for (those that computed, and the event loops); the
+    others keep their last value.
     """
 
     def __init__(self) -> None:
-        # (ident, native_id) -> open schedstat file, or the CPU clock id (an int) where
-        # there is none. Keyed by both ids: an ident can be reused by a later thread.
-        self._sources: dict[tuple[int, int | None], tuple[str, int]] = {}
+        # Keyed by (ident, native_id): an ident can be reused by a later thread.
+        self._clock_ids: dict[tuple[int, int | None], int] = {}
+        self._stat_files: dict[tuple[int, int | None], int | None] = {}
+        self._waits: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def read(self, exclude: Collection[int] = ()) -> tuple[dict[int, Reading], dict[int, str]]:
-        """A reading of every live thread but those excluded, and their names."""
-        readings: dict[int, Reading] = {}
+    def read(
+        self,
+        exclude: Collection[int] = (),
+        waits_of: Callable[[int, int], bool] = lambda ident, cpu: False,
+    ) -> tuple[dict[int, Reading], dict[int, str]]:
+        """A reading of every live thread but those excluded, and their names.
+        ``waits_of(ident, cpu)`` tells which threads get a fresh wait for a core."""
+        cpu: dict[int, int] = {}
         names: dict[int, str] = {}
-        seen: set[tuple[int, int | None]] = set()
+        keys: dict[int, tuple[int, int | None]] = {}
         for thread in threading.enumerate():
             ident = thread.ident
             if ident is None or ident in exclude:
                 continue
-            key = (ident, thread.native_id)
-            seen.add(key)
-            reading = self._read(key)
-            if reading is not None:
-                readings[ident] = reading
+            key = keys[ident] = (ident, thread.native_id)
+            try:
+                clock = self._clock_ids.get(key)
+                if clock is None:
+                    clock = self._clock_ids[key] = time.pthread_getcpuclockid(ident)
+                cpu[ident] = time.clock_gettime_ns(clock)
                 names[ident] = thread.name
-        with self._lock:
-            gone = [key for key in self._sources if key not in seen and key[0] not in exclude]
-            for key in gone if len(gone) > 16 else ():
-                self._forget(key)
+            except (OSError, OverflowError, ValueError):
+                self._clock_ids.pop(key, None)
+        readings: dict[int, Reading] = {}
+        for ident, used in cpu.items():
+            wait = self._read_wait(keys[ident]) if waits_of(ident, used) else None
+            if wait is not None:
+                self._waits[ident] = wait
+            readings[ident] = (used, self._waits.get(ident, 0))
+        self._tidy(set(keys.values()))
         return readings, names
-
-    def read_one(self, ident: int, native_id: int | None) -> Reading | None:
-        return self._read((ident, native_id))
 
     def close(self) -> None:
         with self._lock:
-            for key in list(self._sources):
-                self._forget(key)
+            for handle in self._stat_files.values():
+                if handle is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(handle)
+            self._stat_files.clear()
+            self._clock_ids.clear()
+            self._waits.clear()
 
-    def _read(self, key: tuple[int, int | None]) -> Reading | None:
-        source = self._sources.get(key)
+    def _read_wait(self, key: tuple[int, int | None]) -> int | None:
+        with self._lock:
+            if key not in self._stat_files:
+                self._stat_files[key] = _open_schedstat(key[1])
+            handle = self._stat_files[key]
+        if handle is None:
+            return None
         try:
-            if source is None:
-                source = self._open(key)
-            kind, handle = source
-            if kind == "schedstat":
-                fields = os.pread(handle, 96, 0).split()
-                return int(fields[0]), int(fields[1])
-            return time.clock_gettime_ns(handle), 0
-        except (OSError, OverflowError, ValueError, IndexError):
-            with self._lock:
-                self._forget(key)
+            return int(os.pread(handle, 96, 0).split()[1])
+        except (OSError, ValueError, IndexError):
             return None
 
-    def _open(self, key: tuple[int, int | None]) -> tuple[str, int]:
-        ident, native_id = key
-        source: tuple[str, int]
-        try:
-            if native_id is None:
-                raise OSError("no native thread id")
-            source = ("schedstat", os.open(f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY))
-        except OSError:
-            source = ("clock", time.pthread_getcpuclockid(ident))
+    def _tidy(self, alive: set[tuple[int, int | None]]) -> None:
+        if len(self._clock_ids) + len(self._stat_files) <= 2 * len(alive) + 32:
+            return
         with self._lock:
-            if key in self._sources:  # another thread opened it meanwhile
-                if source[0] == "schedstat":
-                    os.close(source[1])
-                return self._sources[key]
-            self._sources[key] = source
-        return source
+            for key in [key for key in self._stat_files if key not in alive]:
+                handle = self._stat_files.pop(key)
+                if handle is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(handle)
+            for key in [key for key in self._clock_ids if key not in alive]:
+                del self._clock_ids[key]
+            idents = {key[0] for key in alive}
+            for ident in [ident for ident in self._waits if ident not in idents]:
+                del self._waits[ident]
 
-    def _forget(self, key: tuple[int, int | None]) -> None:
-        source = self._sources.pop(key, None)
-        if source is not None and source[0] == "schedstat":
-            with contextlib.suppress(OSError):
-                os.close(source[1])
+
+def _open_schedstat(native_id: int | None) -> int | None:
+    if native_id is None:
+        return None
+    try:
+        return os.open(f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
 
 
 # A tick's readings of every thread, and when it was taken.
@@ -340,18 +355,25 @@ class Watchdog:
     def _tick(self) -> None:
         self.ticks += 1
         now = time.monotonic_ns()
-        readings, names = self._clocks.read(exclude=(self.ident,) if self.ident else ())
-        self._names.update(names)
         previous = self._fine[-1][1] if self._fine else {}
+        loops = self._loop_threads()
+        threshold = self.interval_ns // 10
+
+        def computed(ident: int, cpu: int) -> bool:
+            return ident in loops or cpu - previous.get(ident, (cpu, 0))[0] >= threshold
+
+        readings, names = self._clocks.read(
+            exclude=(self.ident,) if self.ident else (), waits_of=computed
+        )
+        self._names.update(names)
         self._fine.append((now, readings))
         if self.ticks % COARSE_EVERY == 1:
             self._coarse.append((now, readings))
         frames: dict[int, FrameType] | None = None
         # Note what the threads that computed since the last tick work for: by the time a
         # slow span of another thread ends, they may have finished.
-        loops = self._loop_threads()
         for ident, (cpu, _) in readings.items():
-            if ident in loops or cpu - previous.get(ident, (cpu, 0))[0] < self.interval_ns // 10:
+            if ident in loops or not computed(ident, cpu):
                 continue
             seen = self._work.get(ident)
             if seen is not None and now - seen[1] < 4 * self.interval_ns:
@@ -453,9 +475,16 @@ class Watchdog:
                 before = sample
                 break
             after = sample
-        now_readings, names = self._clocks.read(exclude=(self.ident,) if self.ident else ())
-        self._names.update(names)
         now = time.monotonic_ns()
+        start_cpu = (before or after or (now, {}))[1]
+
+        def computed(ident: int, cpu: int) -> bool:
+            return cpu - start_cpu.get(ident, (0, 0))[0] >= self.interval_ns // 10
+
+        now_readings, names = self._clocks.read(
+            exclude=(self.ident,) if self.ident else (), waits_of=computed
+        )
+        self._names.update(names)
         if before is not None and after is not None and after[0] > before[0]:
             fraction = (start_ns - before[0]) / (after[0] - before[0])
             base_t = start_ns

@@ -88,7 +88,13 @@ async def resumed_then_raised_view() -> str:
     return "no error"
 
 
+async def gather_view() -> list[None]:
+    done = await asyncio.gather(asyncio.sleep(0.01), asyncio.sleep(0.01))
+    return done
+
+
 VIEWS = (
+    gather_view,
     busy_view,
     sleeping_view,
     helper_view,

@@ -212,6 +212,16 @@ def test_an_awaited_helper_that_raises_after_resuming_is_recorded_as_raised(trac
     assert raised["exception"] == "KeyError"
 
 
+def test_an_await_that_completes_is_resumed_not_raised(tracing):
+    # Awaiting a future raises StopIteration inside the view's frame to hand over its result.
+    document, results, _ = run(tracing, (stall_views.gather_view, (), 0))
+
+    assert results == [[None, None]]
+    assert of_kind(document, "await.raised") == []
+    (resumed,) = of_kind(document, "await.resumed")
+    assert resumed["locals"]["done"] == "[None, None]"
+
+
 def test_the_watchdog_sleeps_while_no_request_is_in_flight(tracing):
     watchdog = tracing.watchdog
     assert THREAD_NAME in [thread.name for thread in threading.enumerate()]
