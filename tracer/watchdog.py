@@ -384,8 +384,8 @@ class Watchdog:
             work = self._work_on_stack(frames.get(ident))
             if work is not None:
                 self._work[ident] = [now, now, work]
-            elif seen is not None:
-                del self._work[ident]
+            # Otherwise it has just finished (or works for no request): what it was seen
+            # working for stays, as of when it was seen.
         for ident in list(self._loop_threads()):
             slot = self._slots.get(ident)
             if slot is None:
