@@ -43,6 +43,9 @@ THREAD_NAME = "tracer-watchdog"
 MAX_STACK = 64
 # Frames walked at most, from the innermost, to find the traced view in a stack.
 MAX_WALK = 256
+# Every thread's CPU clock is read at least every this many ticks while requests are in
+# flight (at every tick while a loop callback runs long).
+FULL_EVERY = 4
 # Stack samples kept for one loop callback.
 MAX_SAMPLES = 48
 # CPU samples kept: the recent ones at every tick, older ones coarser.
@@ -257,6 +260,7 @@ class Watchdog:
         self.sample_after_ns = sample_after_ns
         self.errors = 0
         self.ticks = 0
+        self.readings = 0
         self._loop_threads = loop_threads
         self._instrumented = instrumented
         self._call_in_progress = call_in_progress
@@ -271,6 +275,7 @@ class Watchdog:
         self._coarse: collections.deque[Sample] = collections.deque(maxlen=COARSE_HISTORY)
         self._names: dict[int, str] = {}
         self._busy = threading.Event()
+        self._woke_ns = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.ident: int | None = None
@@ -340,13 +345,14 @@ class Watchdog:
             self._busy.wait()
             if self._stopping.is_set():
                 break
-            while self._busy.is_set() and not self._stopping.is_set():
+            # A request that ends within one interval costs no tick at all.
+            self._woke_ns = time.monotonic_ns()
+            while not self._stopping.wait(interval) and self._busy.is_set():
                 try:
                     self._tick()
                 except Exception:
                     self.errors += 1
                     logger.exception("tracer watchdog tick failed")
-                self._stopping.wait(interval)
             # Idle: what was sampled no longer describes what comes next.
             self._fine.clear()
             self._coarse.clear()
@@ -355,9 +361,21 @@ class Watchdog:
     def _tick(self) -> None:
         self.ticks += 1
         now = time.monotonic_ns()
-        previous = self._fine[-1][1] if self._fine else {}
-        loops = self._loop_threads()
-        threshold = self.interval_ns // 10
+        loops = list(self._loop_threads())
+        slots = [slot for slot in map(self._slots.get, loops) if slot is not None]
+        # Every thread's clock is read every few ticks, and at every tick while a loop
+        # callback runs long (a stall or a slow call in the making).
+        last = self._fine[-1][0] if self._fine else self._woke_ns
+        if any(slot.started_ns and now - slot.started_ns >= self.interval_ns for slot in slots) or (
+            now - last >= FULL_EVERY * self.interval_ns
+        ):
+            self._read_threads(now, set(loops))
+        self._sample_loops(now, loops)
+
+    def _read_threads(self, now: int, loops: set[int]) -> None:
+        previous_t, previous = self._fine[-1] if self._fine else (self._woke_ns, {})
+        # Computed for at least 2% of the time since the last reading.
+        threshold = max(1, (now - previous_t) // 50)
 
         def computed(ident: int, cpu: int) -> bool:
             return ident in loops or cpu - previous.get(ident, (cpu, 0))[0] >= threshold
@@ -367,7 +385,8 @@ class Watchdog:
         )
         self._names.update(names)
         self._fine.append((now, readings))
-        if self.ticks % COARSE_EVERY == 1:
+        self.readings += 1
+        if self.readings % COARSE_EVERY == 1:
             self._coarse.append((now, readings))
         frames: dict[int, FrameType] | None = None
         # Note what the threads that computed since the last tick work for: by the time a
@@ -386,7 +405,10 @@ class Watchdog:
                 self._work[ident] = [now, now, work]
             # Otherwise it has just finished (or works for no request): what it was seen
             # working for stays, as of when it was seen.
-        for ident in list(self._loop_threads()):
+
+    def _sample_loops(self, now: int, loops: list[int]) -> None:
+        frames: dict[int, FrameType] | None = None
+        for ident in loops:
             slot = self._slots.get(ident)
             if slot is None:
                 continue
