@@ -121,7 +121,7 @@ class Instrumentation:
             instrumented=lambda: self._instrumented,
             call_in_progress=self._call_in_progress,
             work_on_stack=lambda frame: request_of_thread(frame, current_request),
-            interval_ns=max(1_000_000, min(loop_block_threshold_ns, 20_000_000) // 4),
+            interval_ns=max(2_000_000, min(loop_block_threshold_ns, 20_000_000) // 2),
             sample_after_ns=loop_block_threshold_ns // 2,
         )
 

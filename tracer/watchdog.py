@@ -1,6 +1,7 @@
 """The watchdog: a thread that watches the event loops and the CPU clocks of the process.
 
-While at least one traced request is in flight it wakes every few milliseconds and
+While at least one traced request is in flight it wakes every 10 ms (5 ms while a loop
+callback runs long) and
 
 * notes the CPU time of every thread of the process (``time.pthread_getcpuclockid`` and
   ``time.clock_gettime_ns``), so that a slow span of one thread can be compared with what
@@ -45,7 +46,7 @@ MAX_STACK = 64
 MAX_WALK = 256
 # Every thread's CPU clock is read at least every this many ticks while requests are in
 # flight (at every tick while a loop callback runs long).
-FULL_EVERY = 4
+FULL_EVERY = 2
 # Stack samples kept for one loop callback.
 MAX_SAMPLES = 48
 # CPU samples kept: the recent ones at every tick, older ones coarser.
@@ -253,7 +254,7 @@ class Watchdog:
         instrumented: Callable[[], Collection[CodeType]],
         call_in_progress: Callable[[int, FrameType], tuple[str, int, int] | None],
         work_on_stack: Callable[[FrameType | None], object] = lambda frame: None,
-        interval_ns: int = 5_000_000,
+        interval_ns: int = 10_000_000,
         sample_after_ns: int = 10_000_000,
     ) -> None:
         self.interval_ns = interval_ns
@@ -276,6 +277,7 @@ class Watchdog:
         self._names: dict[int, str] = {}
         self._busy = threading.Event()
         self._woke_ns = 0
+        self._pace_ns = interval_ns
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.ident: int | None = None
@@ -340,14 +342,14 @@ class Watchdog:
 
     def _run(self) -> None:
         self.ident = threading.get_ident()
-        interval = self.interval_ns / 1e9
         while not self._stopping.is_set():
             self._busy.wait()
             if self._stopping.is_set():
                 break
             # A request that ends within one interval costs no tick at all.
             self._woke_ns = time.monotonic_ns()
-            while not self._stopping.wait(interval) and self._busy.is_set():
+            self._pace_ns = self.interval_ns
+            while not self._stopping.wait(self._pace_ns / 1e9) and self._busy.is_set():
                 try:
                     self._tick()
                 except Exception:
@@ -363,12 +365,14 @@ class Watchdog:
         now = time.monotonic_ns()
         loops = list(self._loop_threads())
         slots = [slot for slot in map(self._slots.get, loops) if slot is not None]
-        # Every thread's clock is read every few ticks, and at every tick while a loop
-        # callback runs long (a stall or a slow call in the making).
+        # Every thread's clock is read every few ticks, and at every tick, twice as often,
+        # while a loop callback runs long (a stall or a slow call in the making).
         last = self._fine[-1][0] if self._fine else self._woke_ns
-        if any(slot.started_ns and now - slot.started_ns >= self.interval_ns for slot in slots) or (
-            now - last >= FULL_EVERY * self.interval_ns
-        ):
+        running_long = any(
+            slot.started_ns and now - slot.started_ns >= self.interval_ns // 2 for slot in slots
+        )
+        self._pace_ns = self.interval_ns // 2 if running_long else self.interval_ns
+        if running_long or now - last >= FULL_EVERY * self.interval_ns:
             self._read_threads(now, set(loops))
         self._sample_loops(now, loops)
 
@@ -395,7 +399,7 @@ class Watchdog:
             if ident in loops or not computed(ident, cpu):
                 continue
             seen = self._work.get(ident)
-            if seen is not None and now - seen[1] < 4 * self.interval_ns:
+            if seen is not None and now - seen[1] < 2 * self.interval_ns:
                 seen[0] = now
                 continue
             if frames is None:
