@@ -501,25 +501,30 @@ class Instrumentation:
         self._original_handle_run = original
         instrumentation = self
         slot_of_thread = self.watchdog.slot
+        local = self.watchdog.local
+        monotonic_ns, thread_time_ns = time.monotonic_ns, time.thread_time_ns
 
         def _run(handle: asyncio.Handle) -> None:
             # Every callback is timed: whether its loop serves traced requests may only
             # become known while it runs (the first request of a server, for example).
             # The slot tells the watchdog what runs, so it can sample long callbacks.
-            slot = slot_of_thread()
+            try:
+                slot = local.slot
+            except AttributeError:
+                slot = slot_of_thread()
             slot.longest = None
             slot.handle = handle
-            slot.generation += 1
-            generation = slot.generation
-            started = time.monotonic_ns()
-            slot.cpu_since_ns = started
-            slot.cpu_ns = time.thread_time_ns() if instrumentation._busy else -1
+            generation = slot.generation = slot.generation + 1
+            started = slot.cpu_since_ns = monotonic_ns()
+            # Only while traced requests are in flight: the thread's CPU clock costs a
+            # system call.
+            slot.cpu_ns = thread_time_ns() if instrumentation._busy else -1
             slot.started_ns = started
             try:
                 return original(handle)
             finally:
                 slot.started_ns = 0
-                elapsed = time.monotonic_ns() - started
+                elapsed = monotonic_ns() - started
                 if (
                     elapsed >= instrumentation.loop_block_threshold_ns
                     and threading.get_ident() in instrumentation._loop_threads

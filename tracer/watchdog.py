@@ -270,7 +270,7 @@ class Watchdog:
         # looked up, the request].
         self._work: dict[int, list[Any]] = {}
         self._slots: dict[int, LoopSlot] = {}
-        self._local = threading.local()
+        self.local = threading.local()
         self._clocks = ThreadClocks()
         self._fine: collections.deque[Sample] = collections.deque(maxlen=FINE_HISTORY)
         self._coarse: collections.deque[Sample] = collections.deque(maxlen=COARSE_HISTORY)
@@ -324,9 +324,9 @@ class Watchdog:
     def slot(self) -> LoopSlot:
         """The current thread's slot (made on first use)."""
         try:
-            slot: LoopSlot = self._local.slot
+            slot: LoopSlot = self.local.slot
         except AttributeError:
-            slot = self._local.slot = LoopSlot()
+            slot = self.local.slot = LoopSlot()
             self._slots[threading.get_ident()] = slot
         return slot
 
