@@ -576,6 +576,10 @@ class Instrumentation:
             fields["gil_thread"] = cause.gil_thread if cause else None
             gil_ident = cause.gil_ident if cause else None
             if culprit is not None:
+                # The stalled callback was a step of the request's task, when it was one.
+                owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+                if isinstance(owner, asyncio.Task):
+                    fields["task"] = owner.get_name()
                 culprit.emit(
                     events.LOOP_BLOCKED,
                     t_ns=end,

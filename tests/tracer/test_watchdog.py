@@ -120,6 +120,8 @@ def test_a_blocking_call_of_the_view_names_the_callable_at_the_views_line(tracin
     assert stall["culprit"] == "time.sleep"
     assert stall["stack"][-1]["function"] == "sleeping_view"
     assert stall["cause"] == "waiting"
+    # The stalled callback was a step of the request's task.
+    assert stall["task"] == of_kind(document, "view.started")[0]["task"]
     (call,) = of_kind(document, "call.blocking")
     assert call["cause"] == "waiting"
     assert call["gil_thread"] is None
