@@ -278,6 +278,7 @@ class Watchdog:
         self._busy = threading.Event()
         self._woke_ns = 0
         self._pace_ns = interval_ns
+        self._fork_hook = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.ident: int | None = None
@@ -288,6 +289,10 @@ class Watchdog:
     def start(self) -> None:
         if self._thread is not None:
             return
+        if not self._fork_hook:
+            # A process forked while tracing (a pre-loading server) gets its own watchdog.
+            os.register_at_fork(after_in_child=self._after_fork)
+            self._fork_hook = True
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
@@ -305,6 +310,18 @@ class Watchdog:
         self._fine.clear()
         self._coarse.clear()
         self._clocks.close()
+
+    def _after_fork(self) -> None:
+        if self._thread is None:
+            return
+        self._thread = None
+        self.ident = None
+        self._clocks = ThreadClocks()  # the parent's files describe the parent's threads
+        self._fine.clear()
+        self._coarse.clear()
+        self._work.clear()
+        self._busy.clear()
+        self.start()
 
     @property
     def running(self) -> bool:

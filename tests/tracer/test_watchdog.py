@@ -241,6 +241,24 @@ def test_the_watchdog_sleeps_while_no_request_is_in_flight(tracing):
     tracing.enable()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_gets_its_own_watchdog(tracing):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether a watchdog thread runs here, then leave
+        try:
+            time.sleep(0.05)
+            alive = THREAD_NAME in [thread.name for thread in threading.enumerate()]
+            os.write(write, b"yes" if alive and tracing.watchdog.running else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 8)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"yes"
+
+
 def test_disable_stops_the_process_wide_exception_events(tracing):
     tool_id = tracing._tool_id
     assert sys.monitoring.get_events(tool_id) != 0
