@@ -242,6 +242,8 @@ def test_the_watchdog_sleeps_while_no_request_is_in_flight(tracing):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+# The watchdog itself makes the process multi-threaded; the child only reads and exits.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_process_gets_its_own_watchdog(tracing):
     read, write = os.pipe()
     pid = os.fork()
