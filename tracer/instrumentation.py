@@ -24,6 +24,7 @@ from tracer import events
 from tracer.hops import HopTracer
 from tracer.recorder import RequestTrace, current_request
 from tracer.safe_repr import safe_repr
+from tracer.watchdog import LoopSlot, Watchdog, pick, request_of_thread
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ TOOL_NAME = "django-async-visualizer"
 _monitoring = sys.monitoring
 _E = _monitoring.events
 LOCAL_EVENTS = _E.PY_START | _E.PY_RETURN | _E.PY_YIELD | _E.PY_RESUME | _E.CALL | _E.LINE
+# Exceptions thrown into, raised in and unwinding a frame: Python 3.13 has them only as
+# process-wide events, so their callbacks first check that the code is a traced view's.
+GLOBAL_EVENTS = _E.PY_THROW | _E.RAISE | _E.PY_UNWIND
 
 
 @dataclass
@@ -67,6 +71,7 @@ class _FrameState:
     """What the callbacks remember about one running frame of a traced view."""
 
     call_name: str | None = None
+    call_offset: int = -1
     call_line: int | None = None
     call_started_ns: int = 0
     call_cpu_ns: int = 0
@@ -108,8 +113,19 @@ class Instrumentation:
         # Event-loop threads seen serving requests, and the requests in flight on each.
         self._loop_threads: set[int] = set()
         self._in_flight: dict[int, set[RequestTrace]] = {}
-        self._handle_state = threading.local()
         self.hops = HopTracer(lambda function: traced_view_info(function) is not None, self._failed)
+        self._in_flight_lock = threading.Lock()
+        self._busy = False
+        # The request whose traced code last started on each thread.
+        self._thread_requests: dict[int, RequestTrace] = {}
+        self.watchdog = Watchdog(
+            loop_threads=lambda: self._loop_threads,
+            instrumented=lambda: self._instrumented,
+            call_in_progress=self._call_in_progress,
+            work_on_stack=lambda frame: request_of_thread(frame, current_request),
+            interval_ns=max(2_000_000, min(loop_block_threshold_ns, 20_000_000) // 2),
+            sample_after_ns=loop_block_threshold_ns // 2,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -132,12 +148,21 @@ class Instrumentation:
         }
         for event, handler in callbacks.items():
             _monitoring.register_callback(self._tool_id, event, self._guarded(handler))
+        exceptions: dict[int, Callable[..., None]] = {
+            _E.PY_THROW: self._on_throw,
+            _E.RAISE: self._on_raise,
+            _E.PY_UNWIND: self._on_unwind,
+        }
+        for event, handler in exceptions.items():
+            _monitoring.register_callback(self._tool_id, event, self._guarded_global(handler))
+        _monitoring.set_events(self._tool_id, GLOBAL_EVENTS)
         self.enabled = True
         _active = self
         for code in list(REGISTRY):
             self.instrument(code)
         self._patch_handle_run()
         self._enable_hops()
+        self.watchdog.start()
 
     def disable(self) -> None:
         """Undo everything enable() did, in reverse order. Calling it again does nothing."""
@@ -147,10 +172,12 @@ class Instrumentation:
         tool_id = self._tool_id
         assert tool_id is not None
         try:
+            self.watchdog.stop()
             self._disable_hops()
             self._unpatch_handle_run()
         finally:
             try:
+                _monitoring.set_events(tool_id, 0)
                 for code in self._instrumented:
                     _monitoring.set_local_events(tool_id, code, 0)
                 for event in (
@@ -160,6 +187,9 @@ class Instrumentation:
                     _E.PY_RESUME,
                     _E.CALL,
                     _E.LINE,
+                    _E.PY_THROW,
+                    _E.RAISE,
+                    _E.PY_UNWIND,
                 ):
                     _monitoring.register_callback(tool_id, event, None)
             finally:
@@ -185,14 +215,38 @@ class Instrumentation:
     def request_started(self, request: RequestTrace) -> None:
         if request.on_event_loop:
             self._loop_threads.add(request.thread_id)
-        self._in_flight.setdefault(request.thread_id, set()).add(request)
+            slot = self.watchdog.slot()
+            if slot.started_ns and slot.cpu_ns < 0:
+                # The loop callback began before any request was in flight: its CPU is
+                # measured from now.
+                slot.cpu_since_ns, slot.cpu_ns = time.monotonic_ns(), time.thread_time_ns()
+        with self._in_flight_lock:
+            self._in_flight.setdefault(request.thread_id, set()).add(request)
+            self._set_busy()
 
     def request_finished(self, request: RequestTrace) -> None:
-        self._in_flight.get(request.thread_id, set()).discard(request)
+        with self._in_flight_lock:
+            self._in_flight.get(request.thread_id, set()).discard(request)
+            self._set_busy()
         for frame_id, state in list(request.frames.items()):
             if state.resumed_ns is not None:
                 self._emit_resumed(request, None, state)
             request.frames.pop(frame_id, None)
+
+    def _set_busy(self) -> None:
+        """The watchdog runs only while requests are in flight (called under the lock)."""
+        busy = any(self._in_flight.values())
+        if busy != self._busy:
+            self._busy = busy
+            self.watchdog.set_busy(busy)
+
+    def note_thread_request(self, ident: int, request: RequestTrace) -> None:
+        """Note that ``request``'s code runs on thread ``ident`` (for naming who held the
+        GIL). The instrumentation notes it when traced code starts on a thread; thread-hop
+        patches can note it too."""
+        if len(self._thread_requests) > 4096:
+            self._thread_requests.clear()
+        self._thread_requests[ident] = request
 
     # -- monitoring callbacks ----------------------------------------------------------
 
@@ -213,6 +267,26 @@ class Instrumentation:
 
         return callback
 
+    def _guarded_global(self, handler: Callable[..., None]) -> Callable[..., None]:
+        """Like _guarded, for the process-wide events: anything not in a traced view's code
+        returns at once."""
+        instrumented = self._instrumented
+
+        def callback(code: CodeType, *args: Any) -> None:
+            if code not in instrumented:
+                return
+            request = current_request.get()
+            if request is None:
+                return
+            started = time.perf_counter_ns()
+            try:
+                handler(request, sys._getframe(1), code, *args)
+            except Exception:
+                self._failed()
+            request.tracer_ns += time.perf_counter_ns() - started
+
+        return callback
+
     def _on_start(
         self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int
     ) -> None:
@@ -227,6 +301,7 @@ class Instrumentation:
                 waited_ns=now - (request.type_checked_ns or now),
             )
         request.view_started = True
+        self.note_thread_request(threading.get_ident(), request)
         request.emit(events.VIEW_STARTED, frame=frame, t_ns=now)
 
     def _on_call(
@@ -241,6 +316,7 @@ class Instrumentation:
         state = self._state(request, frame)
         self._finish_previous_step(request, frame, state)
         state.call_name = _callable_name(called, frame.f_globals.get("__name__"))
+        state.call_offset = offset
         state.call_line = frame.f_lineno
         state.call_cpu_ns = time.thread_time_ns()
         state.call_started_ns = time.monotonic_ns()
@@ -280,6 +356,42 @@ class Instrumentation:
             # produced (for example the variable it was assigned to).
             state.resumed_ns = time.monotonic_ns()
 
+    def _on_throw(
+        self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int, error: object
+    ) -> None:
+        """An exception was thrown into the view's coroutine (a timeout, a cancellation, a
+        failed future): the await it was paused at ends with it."""
+        state = request.frames.get(id(frame))
+        if state is None or state.suspended_ns is None:
+            return
+        state.resumed_ns = time.monotonic_ns()
+        self._emit_resumed(request, frame, state, exception=_type_name(error))
+
+    def _on_raise(
+        self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int, error: object
+    ) -> None:
+        state = request.frames.get(id(frame))
+        if state is None:
+            return
+        if state.resumed_ns is not None and not isinstance(
+            error, StopIteration | StopAsyncIteration
+        ):
+            # Resumed, and the awaited code raised before the view took another step. (An
+            # awaited future's iterator hands its result over as StopIteration.)
+            self._emit_resumed(request, frame, state, exception=_type_name(error))
+        self._end_call(request, frame, state)
+
+    def _on_unwind(
+        self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int, error: object
+    ) -> None:
+        """The view's frame ends with an exception: forget it."""
+        state = request.frames.pop(id(frame), None)
+        if state is None:
+            return
+        if state.resumed_ns is not None:
+            self._emit_resumed(request, frame, state, exception=_type_name(error))
+        self._end_call(request, frame, state)
+
     def _on_return(
         self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int, value: object
     ) -> None:
@@ -314,8 +426,10 @@ class Instrumentation:
         if duration < self.blocking_call_threshold_ns:
             return
         cpu = time.thread_time_ns() - state.call_cpu_ns
-        on_loop = request.on_event_loop and threading.get_ident() == request.thread_id
+        ident = threading.get_ident()
+        on_loop = request.on_event_loop and ident == request.thread_id
         location = (frame.f_code.co_filename, frame.f_code.co_name, line)
+        cause = self.watchdog.cause(state.call_started_ns, duration, cpu, ident)
         request.emit(
             events.CALL_BLOCKING,
             frame=frame,
@@ -326,25 +440,37 @@ class Instrumentation:
             cpu_ns=cpu,
             waiting=cpu * 2 < duration,
             on_event_loop=on_loop,
+            cause=cause.cause,
+            gil_thread=cause.gil_thread,
+            gil_request=self._request_id_on(
+                cause.gil_ident, request.recording, state.call_started_ns
+            ),
         )
-        longest = getattr(self._handle_state, "longest", None)
-        if on_loop and (longest is None or longest.duration_ns < duration):
-            self._handle_state.longest = _LongestCall(request, location, name, duration)
+        if on_loop:
+            slot = self.watchdog.slot()
+            longest = slot.longest
+            if longest is None or longest.duration_ns < duration:
+                slot.longest = _LongestCall(request, location, name, duration)
 
     def _flush_resumed(self, request: RequestTrace, frame: FrameType, state: _FrameState) -> None:
         if state.resumed_ns is not None:
             self._emit_resumed(request, frame, state)
 
     def _emit_resumed(
-        self, request: RequestTrace, frame: FrameType | None, state: _FrameState
+        self,
+        request: RequestTrace,
+        frame: FrameType | None,
+        state: _FrameState,
+        exception: str | None = None,
     ) -> None:
         resumed, suspended = state.resumed_ns, state.suspended_ns
         assert resumed is not None and suspended is not None
         state.off_loop_ns += resumed - suspended
         state.resumed_ns = state.suspended_ns = state.await_offset = None
         code = frame.f_code if frame is not None else None
+        raised = {} if exception is None else {"exception": exception}
         request.emit(
-            events.AWAIT_RESUMED,
+            events.AWAIT_RESUMED if exception is None else events.AWAIT_RAISED,
             frame=frame,
             t_ns=resumed,
             location=(
@@ -356,6 +482,7 @@ class Instrumentation:
             duration_ns=resumed - state.first_suspended_ns,
             off_loop_ns=state.off_loop_ns,
             suspensions=state.suspensions,
+            **raised,
         )
 
     def _await_text(self, code: CodeType, offset: int) -> str:
@@ -385,22 +512,37 @@ class Instrumentation:
         original = asyncio.events.Handle._run
         self._original_handle_run = original
         instrumentation = self
+        slot_of_thread = self.watchdog.slot
+        local = self.watchdog.local
+        monotonic_ns, thread_time_ns = time.monotonic_ns, time.thread_time_ns
 
         def _run(handle: asyncio.Handle) -> None:
             # Every callback is timed: whether its loop serves traced requests may only
             # become known while it runs (the first request of a server, for example).
-            state = instrumentation._handle_state
-            state.longest = None
-            started = time.monotonic_ns()
+            # The slot tells the watchdog what runs, so it can sample long callbacks.
+            try:
+                slot = local.slot
+            except AttributeError:
+                slot = slot_of_thread()
+            slot.longest = None
+            slot.handle = handle
+            generation = slot.generation = slot.generation + 1
+            started = slot.cpu_since_ns = monotonic_ns()
+            # Only while traced requests are in flight: the thread's CPU clock costs a
+            # system call.
+            slot.cpu_ns = thread_time_ns() if instrumentation._busy else -1
+            slot.started_ns = started
             try:
                 return original(handle)
             finally:
-                elapsed = time.monotonic_ns() - started
+                slot.started_ns = 0
+                elapsed = monotonic_ns() - started
                 if (
                     elapsed >= instrumentation.loop_block_threshold_ns
                     and threading.get_ident() in instrumentation._loop_threads
                 ):
-                    instrumentation._report_stall(handle, started, elapsed, state.longest)
+                    instrumentation._report_stall(handle, slot, generation, started, elapsed)
+                slot.handle = None
 
         asyncio.events.Handle._run = _run  # type: ignore[method-assign,assignment]
 
@@ -410,43 +552,122 @@ class Instrumentation:
             self._original_handle_run = None
 
     def _report_stall(
-        self, handle: asyncio.Handle, started: int, elapsed: int, longest: _LongestCall | None
+        self, handle: asyncio.Handle, slot: LoopSlot, generation: int, started: int, elapsed: int
     ) -> None:
         try:
+            end = started + elapsed
+            samples = [sample for seen, sample in slot.samples or () if seen == generation]
+            slot.samples = None
+            picked = pick(samples, self.watchdog.sample_after_ns)
+            longest: _LongestCall | None = slot.longest
             context = getattr(handle, "_context", None)
             culprit = context.get(current_request) if context is not None else None
+            ident = threading.get_ident()
             fields: dict[str, Any] = {
                 "duration_ns": elapsed,
                 "started_ns": started,
                 "held_by": longest.callable if longest else None,
                 "threshold_ns": self.loop_block_threshold_ns,
+                "culprit": longest.callable if longest else None,
             }
+            location: tuple[str, str, int | None] | None = (
+                longest.location if longest and longest.request is culprit else None
+            )
+            if picked is not None:
+                # What the loop thread's stack showed beats the calls the view made.
+                fields["held_by"], fields["culprit"] = picked.holder, picked.culprit
+                fields["stack"] = picked.stack
+                location = picked.location or location
+            cause = None
+            if slot.cpu_ns >= 0:
+                measured = end - slot.cpu_since_ns
+                cpu = time.thread_time_ns() - slot.cpu_ns
+                fields["cpu_ns"] = cpu
+                cause = self.watchdog.cause(slot.cpu_since_ns, measured, cpu, ident)
+            fields["cause"] = cause.cause if cause else None
+            fields["gil_thread"] = cause.gil_thread if cause else None
+            gil_ident = cause.gil_ident if cause else None
             if culprit is not None:
-                location = longest.location if longest and longest.request is culprit else None
+                # The stalled callback was a step of the request's task, when it was one.
+                owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+                if isinstance(owner, asyncio.Task):
+                    fields["task"] = owner.get_name()
                 culprit.emit(
-                    events.LOOP_BLOCKED, t_ns=started + elapsed, location=location, **fields
+                    events.LOOP_BLOCKED,
+                    t_ns=end,
+                    location=location,
+                    gil_request=self._request_id_on(gil_ident, culprit.recording, started),
+                    **fields,
                 )
                 return
             # The loop was held by code no traced request was running: every request
             # waiting on this loop was delayed, so each of their recordings hears of it.
-            waiting = self._in_flight.get(threading.get_ident(), set())
-            for recording in {request.recording for request in waiting}:
+            waiting = self._in_flight.get(ident, set())
+            file, function, line = location or (None, None, None)
+            for recording in {request.recording for request in list(waiting)}:
                 event: events.Event = {
                     "seq": 0,
-                    "t_ns": started + elapsed,
+                    "t_ns": end,
                     "kind": events.LOOP_BLOCKED,
                     "request": None,
                     "task": None,
                     "thread": threading.current_thread().name,
-                    "file": None,
-                    "function": None,
-                    "line": None,
+                    "file": file,
+                    "function": function,
+                    "line": line,
                     "locals": {},
                 }
                 event.update(fields)
+                event["gil_request"] = self._request_id_on(gil_ident, recording, started)
                 recording.append(event)
         except Exception:
             self._failed()
+
+    # -- who ran where (for the watchdog) ------------------------------------------------
+
+    def _call_in_progress(self, ident: int, frame: FrameType) -> tuple[str, int, int] | None:
+        """The call a traced frame on thread ``ident`` has made and the instrumentation has
+        not seen end: its name, when it began, and the offset of its CALL instruction."""
+        for request in list(self._in_flight.get(ident, ())):
+            state = request.frames.get(id(frame))
+            if state is not None:
+                name, began, offset = state.call_name, state.call_started_ns, state.call_offset
+                return (name, began, offset) if name is not None else None
+        return None
+
+    def _request_on(self, ident: int, since_ns: int = 0) -> RequestTrace | None:
+        """The traced request thread ``ident`` works for now (or worked for, computing,
+        since ``since_ns``), if that can be told."""
+        slot = self.watchdog.slot_of(ident)
+        handle = slot.handle if slot is not None and slot.started_ns else None
+        context = getattr(handle, "_context", None)
+        if context is not None:
+            request = context.get(current_request)
+            if request is not None:
+                return request  # type: ignore[no-any-return]
+        found = request_of_thread(sys._current_frames().get(ident), current_request)
+        if isinstance(found, RequestTrace):
+            return found
+        seen = self.watchdog.recent_work(ident, since_ns)
+        if isinstance(seen, RequestTrace):
+            return seen
+        return self._thread_requests.get(ident)
+
+    def _request_id_on(self, ident: int | None, recording: Any, since_ns: int = 0) -> str | None:
+        """The id of the request thread ``ident`` works for, if it is one of ``recording``'s
+        (another recording's ids would name the wrong request)."""
+        if ident is None:
+            return None
+        try:
+            request = self._request_on(ident, since_ns)
+        except Exception:
+            self._failed()
+            return None
+        return request.id if request is not None and request.recording is recording else None
+
+
+def _type_name(error: object) -> str:
+    return type(error).__name__
 
 
 _active: Instrumentation | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from tests.conftest import kinds, of_kind, record
+from tests.tracer.test_scenarios import line_of
+from visualizer import scenario_views
 
 
 def total_ms(trace: dict) -> float:
@@ -41,9 +43,36 @@ def test_offloading_cpu_work_keeps_the_view_awaiting_not_blocking(traced_server)
     assert of_kind(trace, "await.suspended")[0]["awaiting"] == (
         "asyncio.to_thread(count_primes, limit)"
     )
-    assert not [e for e in of_kind(trace, "loop.blocked") if e["held_by"] == "count_primes"]
     assert "'primes':" not in json.dumps(of_kind(trace, "await.suspended")[0]["locals"])
     assert of_kind(trace, "view.returned")[0]["locals"]["primes"] == "6057"
+
+
+def test_concurrent_offloaded_work_makes_the_loop_wait_for_the_gil(traced_server):
+    # About 100-200 ms of computing each, in four worker threads at once.
+    trace = record(traced_server, "async-offload", requests=4, work=25_000)
+
+    computing = [
+        (e["t_ns"] - e["duration_ns"], e["t_ns"])
+        for e in of_kind(trace, "await.resumed")
+        if e["awaiting"] == "asyncio.to_thread(count_primes, limit)"
+    ]
+    assert len(computing) == 4
+    assert {e["locals"]["primes"] for e in of_kind(trace, "view.returned")} == {"2762"}
+    offload_line = line_of(scenario_views.async_offload, "asyncio.to_thread(")
+    # The loop thread slow while the workers computed: it waited for the GIL, or for
+    # nothing of its own; it never computed.
+    setups = [e for e in of_kind(trace, "call.blocking") if e["line"] == offload_line]
+    stalls = [
+        e
+        for e in of_kind(trace, "loop.blocked")
+        if any(e["started_ns"] < end and start < e["t_ns"] for start, end in computing)
+    ]
+    assert setups or stalls, "the loop thread was never slow while the workers computed"
+    for event in setups + stalls:
+        assert event["cause"] in ("gil", "waiting"), event
+        if event["cause"] == "gil":
+            assert event["gil_thread"], event
+    assert not [e for e in stalls if e["held_by"] == "count_primes"]
 
 
 def test_sync_orm_in_an_async_view_raises_synchronous_only_operation(traced_server):
@@ -83,7 +112,12 @@ def test_time_sleep_in_an_async_view_stalls_the_event_loop(traced_server):
     sleeps = of_kind(trace, "call.blocking")
     assert [e["callable"] for e in sleeps] == ["time.sleep", "time.sleep"]
     assert all(e["on_event_loop"] and e["waiting"] for e in sleeps)
+    assert {e["cause"] for e in sleeps} == {"waiting"}
     stalls = of_kind(trace, "loop.blocked")
     assert {e["held_by"] for e in stalls} == {"time.sleep"}
+    assert {e["culprit"] for e in stalls} == {"time.sleep"}
+    assert {e["cause"] for e in stalls} == {"waiting"}
+    sleep_line = line_of(scenario_views.async_sleep, "time.sleep(")
+    assert {(e["function"], e["line"]) for e in stalls} == {("async_sleep", sleep_line)}
     # One request's sleep held the other back: together they took two sleeps' time.
     assert total_ms(trace) >= 2 * 200

@@ -129,11 +129,17 @@ def test_it_runs_concurrent_async_cpu_one_at_a_time_and_names_the_culprit(traced
         assert end <= next_start
     stalls = of_kind(trace, "loop.blocked")
     assert len(stalls) == 4
-    culprit_line = line_of(scenario_views.async_cpu, "count_primes(")
+    call_line = line_of(scenario_views.async_cpu, "count_primes(")
+    lines, first = inspect.getsourcelines(scenario_views.count_primes)
     for stall in stalls:
-        assert stall["line"] == culprit_line
-        assert stall["function"] == "async_cpu"
+        # The loop thread's stack: the view at its call, count_primes running inside it.
+        assert stall["function"] == "count_primes"
+        assert first <= stall["line"] < first + len(lines)
         assert stall["held_by"] == "count_primes"
+        assert stall["culprit"] == "visualizer.scenario_views.count_primes"
+        views = [frame for frame in stall["stack"] if frame["function"] == "async_cpu"]
+        assert [frame["line"] for frame in views] == [call_line]
+        assert stall["cause"] == "computing"
         assert stall["duration_ns"] >= 20_000_000
     assert {s["request"] for s in stalls} == {r["id"] for r in trace["requests"]}
 

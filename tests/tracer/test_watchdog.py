@@ -1,0 +1,324 @@
+"""The watchdog names what held the event loop from the loop thread's stack, tells waiting
+for the GIL from computing and waiting, and awaits that end with an exception are
+recorded. Each test runs an event loop in this process with an Instrumentation on."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.tracer import stall_views
+from tracer import instrumentation as instrumentation_module
+from tracer.instrumentation import Instrumentation, register_view
+from tracer.recorder import RecordingStore, RequestTrace, current_request
+from tracer.validation import validate_trace
+from tracer.watchdog import THREAD_NAME, classify
+
+for _view in stall_views.VIEWS:
+    register_view(_view)
+
+
+@pytest.fixture
+def tracing() -> Iterator[Instrumentation]:
+    # The app's own instrumentation may be on (another test enabled it): step it aside.
+    other = instrumentation_module._active
+    if other is not None:
+        other.disable()
+    instrumentation = Instrumentation()
+    instrumentation.enable()
+    yield instrumentation
+    instrumentation.disable()
+    if other is not None:
+        other.enable()
+
+
+Call = tuple[Callable[..., Any], tuple[Any, ...], float]
+
+
+def run(tracing: Instrumentation, *calls: Call) -> tuple[dict[str, Any], list[Any], dict]:
+    """Run each (view, args, start delay) as one traced request on one event loop; return
+    the recording, the views' results, and each request's frame bookkeeping as it was when
+    its view ended (before the request finished)."""
+    recording = RecordingStore().get_or_create("watchdog-test")
+    left: dict[str, dict[int, Any]] = {}
+
+    async def one(view: Callable[..., Any], args: tuple[Any, ...], delay: float) -> Any:
+        if delay:
+            await asyncio.sleep(delay)
+        request = recording.new_request("GET", f"/{view.__name__}/", time.monotonic_ns())
+        current_request.set(request)
+        tracing.request_started(request)
+        try:
+            return await view(*args)
+        finally:
+            left[request.id] = dict(request.frames)
+            tracing.request_finished(request)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(one(*call) for call in calls), return_exceptions=True)
+
+    results = asyncio.run(main())
+    document = validate_trace(recording.document())
+    return document, results, left
+
+
+def of_kind(document: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e for e in document["events"] if e["kind"] == kind]
+
+
+def line_of(function: Callable[..., Any], text: str) -> int:
+    lines, first = inspect.getsourcelines(function)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def longest_stall(document: dict[str, Any]) -> dict[str, Any]:
+    stalls = of_kind(document, "loop.blocked")
+    assert stalls, "no loop.blocked event"
+    return max(stalls, key=lambda e: e["duration_ns"])
+
+
+def test_a_stall_in_the_views_own_loop_names_the_views_line(tracing):
+    document, results, _ = run(tracing, (stall_views.busy_view, (100,), 0))
+
+    assert results == ["done"]
+    stall = longest_stall(document)
+    # No call of the view held the loop for long: its own loop did.
+    assert all(
+        call["duration_ns"] < stall["duration_ns"] // 2
+        for call in of_kind(document, "call.blocking")
+    )
+    spin = line_of(stall_views.busy_view, "while time.monotonic()")
+    assert stall["function"] == "busy_view"
+    assert stall["line"] in (spin, spin + 1)
+    assert stall["held_by"] == "busy_view"
+    assert stall["culprit"] == "tests.tracer.stall_views.busy_view"
+    assert stall["stack"][-1]["function"] == "busy_view"
+    tracer_dir = os.path.dirname(instrumentation_module.__file__)
+    assert not any(frame["file"].startswith(tracer_dir) for frame in stall["stack"])
+    # On a busy machine the loop thread may get well under a whole core, but its time
+    # was spent computing or waiting for a core.
+    assert stall["cause"] == "computing"
+    assert stall["cpu_ns"] > 0
+
+
+def test_a_blocking_call_of_the_view_names_the_callable_at_the_views_line(tracing):
+    document, results, _ = run(tracing, (stall_views.sleeping_view, (100,), 0))
+
+    assert results == [100]
+    stall = longest_stall(document)
+    assert stall["function"] == "sleeping_view"
+    assert stall["line"] == line_of(stall_views.sleeping_view, "time.sleep(ms / 1000)")
+    assert stall["held_by"] == "time.sleep"
+    assert stall["culprit"] == "time.sleep"
+    assert stall["stack"][-1]["function"] == "sleeping_view"
+    assert stall["cause"] == "waiting"
+    # The stalled callback was a step of the request's task.
+    assert stall["task"] == of_kind(document, "view.started")[0]["task"]
+    (call,) = of_kind(document, "call.blocking")
+    assert call["cause"] == "waiting"
+    assert call["gil_thread"] is None
+
+
+def test_a_blocking_call_in_an_awaited_helper_names_the_helpers_line(tracing):
+    document, results, _ = run(tracing, (stall_views.helper_view, (100,), 0))
+
+    assert results == [100]
+    stall = longest_stall(document)
+    assert stall["function"] == "sleepy_helper"
+    assert stall["line"] == line_of(stall_views.sleepy_helper, "time.sleep(ms / 1000)")
+    assert stall["held_by"] == "sleepy_helper"
+    assert [frame["function"] for frame in stall["stack"][-2:]] == ["helper_view", "sleepy_helper"]
+    assert stall["cause"] == "waiting"
+    assert stall["cpu_ns"] < stall["duration_ns"] // 2
+
+
+def test_waiting_for_the_gil_while_other_threads_compute_is_neither_computing_nor_waiting(
+    tracing,
+):
+    # Alone, forty time.sleep(0) take well under a millisecond: no stall to speak of.
+    alone, _, _ = run(tracing, (stall_views.gil_hungry_view, (40,), 0))
+    assert all(e["cause"] != "gil" for e in of_kind(alone, "loop.blocked"))
+
+    # With two threads computing, each time.sleep(0) waits for one of them to let go of
+    # the GIL: the loop thread is slow but hardly uses the CPU.
+    work = 3_000_000
+    document, results, _ = run(
+        tracing,
+        (stall_views.offload_view, (work,), 0),
+        (stall_views.offload_view, (work,), 0),
+        (stall_views.gil_hungry_view, (40,), 0.05),
+    )
+    assert results[2] == 40
+    hungry = next(r["id"] for r in document["requests"] if r["url"] == "/gil_hungry_view/")
+    offloaded = {r["id"] for r in document["requests"]} - {hungry}
+    mine = [e for e in of_kind(document, "loop.blocked") if e["request"] == hungry]
+    assert mine, "the loop thread was never held up"
+    for stall in mine:
+        assert stall["cause"] == "gil", stall
+        assert stall["cpu_ns"] < stall["duration_ns"] // 2
+        assert stall["gil_thread"].startswith("asyncio_")
+        assert stall["gil_request"] in offloaded, stall
+    for call in of_kind(document, "call.blocking"):
+        assert call["cause"] != "computing", call
+
+
+def test_an_await_that_times_out_is_recorded_as_raised(tracing):
+    document, results, _ = run(tracing, (stall_views.timeout_view, (), 0))
+
+    assert results == ["timed out"]
+    assert of_kind(document, "await.resumed") == []
+    (raised,) = of_kind(document, "await.raised")
+    assert raised["exception"] == "TimeoutError"
+    assert raised["awaiting"] == "asyncio.wait_for(asyncio.sleep(1), 0.05)"
+    assert raised["line"] == line_of(stall_views.timeout_view, "await asyncio.wait_for")
+    assert raised["duration_ns"] >= 25_000_000
+    assert raised["suspensions"] >= 1
+    assert of_kind(document, "view.returned")[0]["returned"] == "'timed out'"
+
+
+def test_a_failing_to_thread_is_recorded_as_raised(tracing):
+    document, results, _ = run(tracing, (stall_views.failing_offload_view, (), 0))
+
+    assert results == ["failed"]
+    assert of_kind(document, "await.resumed") == []
+    (raised,) = of_kind(document, "await.raised")
+    assert raised["exception"] == "ValueError"
+    assert raised["awaiting"] == "asyncio.to_thread(fail)"
+
+
+def test_an_unhandled_failure_leaves_no_frame_state_behind(tracing):
+    document, results, left = run(tracing, (stall_views.unhandled_failure_view, (), 0))
+
+    assert isinstance(results[0], ValueError)
+    (raised,) = of_kind(document, "await.raised")
+    assert raised["exception"] == "ValueError"
+    assert of_kind(document, "view.returned") == []
+    # Forgotten when the frame unwound, not only when the request finished.
+    assert left == {document["requests"][0]["id"]: {}}
+
+
+def test_an_awaited_helper_that_raises_after_resuming_is_recorded_as_raised(tracing):
+    document, results, _ = run(tracing, (stall_views.resumed_then_raised_view, (), 0))
+
+    assert results == ["caught"]
+    assert of_kind(document, "await.resumed") == []
+    (raised,) = of_kind(document, "await.raised")
+    assert raised["exception"] == "KeyError"
+
+
+def test_an_await_that_completes_is_resumed_not_raised(tracing):
+    # Awaiting a future raises StopIteration inside the view's frame to hand over its result.
+    document, results, _ = run(tracing, (stall_views.gather_view, (), 0))
+
+    assert results == [[None, None]]
+    assert of_kind(document, "await.raised") == []
+    (resumed,) = of_kind(document, "await.resumed")
+    assert resumed["locals"]["done"] == "[None, None]"
+
+
+def test_the_watchdog_sleeps_while_no_request_is_in_flight(tracing):
+    watchdog = tracing.watchdog
+    assert THREAD_NAME in [thread.name for thread in threading.enumerate()]
+    time.sleep(0.05)
+    assert watchdog.ticks == 0
+
+    run(tracing, (stall_views.helper_view, (50,), 0))
+    after_request = watchdog.ticks
+    assert after_request > 0
+    time.sleep(0.1)
+    assert watchdog.ticks <= after_request + 1
+
+    tracing.disable()
+    assert THREAD_NAME not in [thread.name for thread in threading.enumerate()]
+    tracing.enable()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+# The watchdog itself makes the process multi-threaded; the child only reads and exits.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_process_gets_its_own_watchdog(tracing):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether a watchdog thread runs here, then leave
+        try:
+            time.sleep(0.05)
+            alive = THREAD_NAME in [thread.name for thread in threading.enumerate()]
+            os.write(write, b"yes" if alive and tracing.watchdog.running else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 8)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"yes"
+
+
+def test_disable_stops_the_process_wide_exception_events(tracing):
+    tool_id = tracing._tool_id
+    assert sys.monitoring.get_events(tool_id) != 0
+    tracing.disable()
+    assert sys.monitoring.get_tool(tool_id) is None
+    # A view raising while tracing is off is not seen.
+    document, results, _ = run(tracing, (stall_views.failing_offload_view, (), 0))
+    assert results == ["failed"]
+    assert of_kind(document, "await.raised") == []
+    tracing.enable()
+
+
+@pytest.mark.parametrize(
+    ("duration", "cpu", "others", "gil", "expected"),
+    [
+        (100, 90, {1: 5}, True, ("computing", None)),
+        (100, 10, {1: 80, 2: 10}, True, ("gil", 1)),
+        (100, 10, {1: 80, 2: 10}, False, ("waiting", None)),
+        (100, 10, {1: 5}, True, ("waiting", None)),
+        (100, 10, None, True, ("waiting", None)),
+    ],
+)
+def test_the_cause_of_a_slow_span(duration, cpu, others, gil, expected):
+    assert classify(duration, cpu, others, duration, gil=gil) == expected
+
+
+def test_a_thread_that_waited_for_a_core_was_computing_unless_the_gil_was_busy():
+    # A busy machine: 30 ms on a core and 40 ms waiting for one, of 100 ms.
+    assert classify(100, 30, {1: 5}, 100, gil=True, ready_ns=40) == ("computing", None)
+    assert classify(100, 30, {1: 80}, 100, gil=True, ready_ns=40) == ("gil", 1)
+    assert classify(100, 5, {1: 5}, 100, gil=True, ready_ns=10) == ("waiting", None)
+    # Woken again and again to wait for the GIL, it waits for a core each time too.
+    assert classify(100, 2, {1: 30}, 100, gil=True, ready_ns=60) == ("waiting", None)
+
+
+def test_a_request_on_a_thread_pool_thread_is_found_from_its_stack(tracing):
+    recording = RecordingStore().get_or_create("who")
+    seen: list[Any] = []
+
+    async def main() -> None:
+        request = recording.new_request("GET", "/", time.monotonic_ns())
+        current_request.set(request)
+        started = threading.Event()
+        release = threading.Event()
+        workers: list[int] = []
+
+        def work() -> None:
+            workers.append(threading.get_ident())
+            started.set()
+            release.wait(5)
+
+        job = asyncio.create_task(asyncio.to_thread(work))
+        await asyncio.to_thread(started.wait, 5)
+        seen.append((request, tracing._request_on(workers[0])))
+        release.set()
+        await job
+
+    asyncio.run(main())
+    request, found = seen[0]
+    assert isinstance(found, RequestTrace)
+    assert found is request
