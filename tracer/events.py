@@ -47,7 +47,10 @@ KINDS = (
 CAUSE_COMPUTING = "computing"  # the thread itself used the CPU
 CAUSE_WAITING = "waiting"  # it waited for something outside Python (sleep, network, disk)
 CAUSE_GIL = "gil"  # it waited for the GIL while another thread of the process computed
-CAUSES = (CAUSE_COMPUTING, CAUSE_WAITING, CAUSE_GIL)
+# It was ready to run but waited for a CPU core most of the time, computing next to
+# nothing: the machine was busy with other work (another process), not this code.
+CAUSE_PREEMPTED = "preempted"
+CAUSES = (CAUSE_COMPUTING, CAUSE_WAITING, CAUSE_GIL, CAUSE_PREEMPTED)
 
 # What a thread.hop ran (the ``purpose`` field).
 HOP_REQUEST_STARTED = "request_started"  # Django's request_started signal receivers

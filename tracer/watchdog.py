@@ -7,6 +7,9 @@ callback runs long) and
   ``time.clock_gettime_ns``), so that a slow span of one thread can be compared with what
   the other threads computed meanwhile (``cause``: computing, waiting, or waiting for the
   GIL while another thread computed);
+* notes, for each thread that was off the CPU, whether it was waiting on a futex (for the
+  GIL or a lock) or in another system call (sleep, network, disk): a thread blocked in a
+  read while others compute is not waiting for the GIL;
 * samples the stack of an event-loop thread whose current callback has run for longer than
   half the stall threshold (``sys._current_frames()``), so that a ``loop.blocked`` event can
   name the code that held the loop, even code that made no call the tracer saw.
@@ -21,10 +24,12 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import ctypes
 import dataclasses
 import functools
 import logging
 import os
+import platform
 import sys
 import sysconfig
 import threading
@@ -55,6 +60,62 @@ COARSE_EVERY = 50
 COARSE_HISTORY = 240
 
 _TRACER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+# The futex system call's number (the GIL and locks wait on futexes), by machine.
+FUTEX_SYSCALLS = {"x86_64": b"202", "aarch64": b"98"}
+# Off-CPU samples kept per thread.
+SYSCALL_HISTORY = 512
+
+
+class SyscallReader:
+    """Which system call a thread is in, from ``/proc/self/task/<tid>/syscall``: read
+    through a libc call that keeps the GIL (``ctypes.PyDLL``), as the clocks are, so that
+    reading many threads never waits for the GIL to come back. Not available (``None``
+    answers) off Linux or on a machine whose futex number is not known."""
+
+    def __init__(self) -> None:
+        self.futex = FUTEX_SYSCALLS.get(platform.machine())
+        self._files: dict[int, int | None] = {}
+        self._buffer = ctypes.create_string_buffer(32)
+        self._pread: Any = None
+        if self.futex is not None and sys.platform == "linux":
+            with contextlib.suppress(OSError, AttributeError):
+                pread = ctypes.PyDLL(None).pread
+                pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+                pread.restype = ctypes.c_ssize_t
+                self._pread = pread
+
+    def in_futex(self, native_id: int | None) -> bool | None:
+        """True if the thread waits on a futex, False if it is in another system call,
+        None if running or unknown."""
+        if self._pread is None or native_id is None:
+            return None
+        handle = self._files.get(native_id, -1)
+        if handle == -1:
+            try:
+                handle = os.open(f"/proc/self/task/{native_id}/syscall", os.O_RDONLY)
+            except OSError:
+                handle = None
+            self._files[native_id] = handle
+        if handle is None:
+            return None
+        count = self._pread(handle, self._buffer, 32, 0)
+        if count <= 0:
+            return None
+        number = self._buffer.raw[:count].split(b" ", 1)[0].strip()
+        if not number.isdigit():
+            return None  # "running"
+        return number == self.futex
+
+    def forget(self, alive: Collection[int | None]) -> None:
+        for native_id in [n for n in self._files if n not in alive]:
+            handle = self._files.pop(native_id)
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    os.close(handle)
+
+    def close(self) -> None:
+        self.forget(())
 
 
 def gil_enabled() -> bool:
@@ -115,6 +176,7 @@ def classify(
     *,
     gil: bool,
     ready_ns: int = 0,
+    in_io: bool = False,
 ) -> tuple[str, int | None]:
     """The cause of a slow span and the other thread that computed most meanwhile.
 
@@ -124,18 +186,24 @@ def classify(
 
     ``computing`` when the thread's own CPU was at least half the span. Otherwise ``gil``
     when, with the GIL on, the other threads together computed for at least half the
-    window: the thread's Python could not run. Otherwise ``computing`` again if the CPU
+    window: the thread's Python could not run (unless ``in_io``: the thread was seen in
+    a system call other than a futex wait, blocked in I/O or a sleep, not on the GIL).
+    Otherwise ``computing`` again if the CPU
     and the wait for a core make half the span and the CPU a tenth of it (the machine,
     not the process, was busy: a thread waiting for the GIL or a lock also waits for a
-    core each time it wakes, but computes next to nothing), and ``waiting`` (sleep,
-    network, disk, a lock) if not.
+    core each time it wakes, but computes next to nothing); ``preempted`` if, computing
+    next to nothing, it waited for a core half the span or more (the machine was busy
+    with other work: no code of the process held it); and ``waiting`` (sleep, network,
+    disk, a lock) if not.
     """
     if cpu_ns * 2 >= duration_ns:
         return events.CAUSE_COMPUTING, None
-    if gil and others and window_ns > 0 and sum(others.values()) * 2 >= window_ns:
+    if gil and not in_io and others and window_ns > 0 and sum(others.values()) * 2 >= window_ns:
         return events.CAUSE_GIL, max(others, key=lambda ident: others[ident])
     if (cpu_ns + ready_ns) * 2 >= duration_ns and cpu_ns * 10 >= duration_ns:
         return events.CAUSE_COMPUTING, None
+    if ready_ns * 2 >= duration_ns:
+        return events.CAUSE_PREEMPTED, None
     return events.CAUSE_WAITING, None
 
 
@@ -272,6 +340,9 @@ class Watchdog:
         self._slots: dict[int, LoopSlot] = {}
         self.local = threading.local()
         self._clocks = ThreadClocks()
+        self._syscalls = SyscallReader()
+        # For threads seen off the CPU: (when, whether waiting on a futex), by thread ident.
+        self._off_cpu: dict[int, collections.deque[tuple[int, bool]]] = {}
         self._fine: collections.deque[Sample] = collections.deque(maxlen=FINE_HISTORY)
         self._coarse: collections.deque[Sample] = collections.deque(maxlen=COARSE_HISTORY)
         self._names: dict[int, str] = {}
@@ -310,6 +381,8 @@ class Watchdog:
         self._fine.clear()
         self._coarse.clear()
         self._clocks.close()
+        self._syscalls.close()
+        self._off_cpu.clear()
 
     def _after_fork(self) -> None:
         if self._thread is None:
@@ -317,6 +390,8 @@ class Watchdog:
         self._thread = None
         self.ident = None
         self._clocks = ThreadClocks()  # the parent's files describe the parent's threads
+        self._syscalls = SyscallReader()
+        self._off_cpu.clear()
         self._fine.clear()
         self._coarse.clear()
         self._work.clear()
@@ -373,6 +448,7 @@ class Watchdog:
                     self.errors += 1
                     logger.exception("tracer watchdog tick failed")
             # Idle: what was sampled no longer describes what comes next.
+            self._off_cpu.clear()
             self._fine.clear()
             self._coarse.clear()
             self._work.clear()
@@ -405,6 +481,7 @@ class Watchdog:
             exclude=(self.ident,) if self.ident else (), waits_of=computed
         )
         self._names.update(names)
+        self._note_off_cpu(now, readings, previous, threshold)
         self._fine.append((now, readings))
         self.readings += 1
         if self.readings % COARSE_EVERY == 1:
@@ -426,6 +503,33 @@ class Watchdog:
                 self._work[ident] = [now, now, work]
             # Otherwise it has just finished (or works for no request): what it was seen
             # working for stays, as of when it was seen.
+
+    def _note_off_cpu(
+        self, now: int, readings: dict[int, Reading], previous: dict[int, Reading], threshold: int
+    ) -> None:
+        """For each thread that hardly computed since the last reading, note whether it
+        waits on a futex (the GIL, a lock) or in another system call (I/O, a sleep)."""
+        natives = {thread.ident: thread.native_id for thread in threading.enumerate()}
+        for ident, (cpu, _) in readings.items():
+            before = previous.get(ident)
+            if before is None or cpu - before[0] >= threshold:
+                continue
+            in_futex = self._syscalls.in_futex(natives.get(ident))
+            if in_futex is not None:
+                history = self._off_cpu.get(ident)
+                if history is None:
+                    history = self._off_cpu[ident] = collections.deque(maxlen=SYSCALL_HISTORY)
+                history.append((now, in_futex))
+        if len(self._off_cpu) > 2 * len(natives) + 32:
+            for ident in [ident for ident in self._off_cpu if ident not in natives]:
+                del self._off_cpu[ident]
+            self._syscalls.forget(set(natives.values()))
+
+    def in_io(self, ident: int, start_ns: int, end_ns: int) -> bool:
+        """Whether thread ``ident``, when seen off the CPU from ``start_ns`` to ``end_ns``,
+        was mostly in a system call other than a futex wait (I/O, a sleep)."""
+        seen = [futex for t, futex in self._off_cpu.get(ident, ()) if start_ns <= t <= end_ns]
+        return bool(seen) and seen.count(False) > seen.count(True)
 
     def _sample_loops(self, now: int, loops: list[int]) -> None:
         frames: dict[int, FrameType] | None = None
@@ -545,9 +649,10 @@ class Watchdog:
     def cause(self, start_ns: int, duration_ns: int, cpu_ns: int, ident: int) -> Cause:
         """Why thread ``ident`` was slow from ``start_ns`` for ``duration_ns``, using
         ``cpu_ns`` of CPU meanwhile."""
+        in_io = self.in_io(ident, start_ns, start_ns + duration_ns)
         measured = self.activity_since(start_ns)
         if measured is None:
-            cause, busiest = classify(duration_ns, cpu_ns, None, 0, gil=self.gil)
+            cause, busiest = classify(duration_ns, cpu_ns, None, 0, gil=self.gil, in_io=in_io)
             return Cause(cause)
         window, then, now = measured
         # Time the thread was ready to run but every core was busy counts as computing.
@@ -560,7 +665,7 @@ class Watchdog:
             if other != ident
         }
         cause, busiest = classify(
-            duration_ns, cpu_ns, others, window, gil=self.gil, ready_ns=own_wait
+            duration_ns, cpu_ns, others, window, gil=self.gil, ready_ns=own_wait, in_io=in_io
         )
         if busiest is None:
             return Cause(cause)

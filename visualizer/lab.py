@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace
-from visualizer.narration import context_of_document, reveal_reasons
+from visualizer.narration import code_stalls, context_of_document, reveal_reasons
 from visualizer.runs import (
     ClientTimings,
     RunRequest,
@@ -359,7 +359,8 @@ def lab_metrics(document: dict[str, Any]) -> Metrics:
         max_ms=durations[-1],
         peak_concurrency=peak(requests),
         threads_used=len(view_threads | held),
-        loop_blocked_ms=sum(e["duration_ns"] for e in events if e["kind"] == "loop.blocked") / 1e6,
+        # A busy machine's delays of the loop are not the code's (narration.code_stalls).
+        loop_blocked_ms=sum(e["duration_ns"] for e in code_stalls(events)) / 1e6,
         tracer_ms=sum(tracer_ns) / 1e6 if tracer_ns else None,
         tracer_share=sum(tracer_ns) / in_server_ns if tracer_ns and in_server_ns else None,
         view_threads=len(view_threads),

@@ -12,6 +12,7 @@ from tracer import events as kinds
 from visualizer.lab import peak
 from visualizer.narration import (
     TraceContext,
+    code_stalls,
     context_of,
     culprit_words,
     doing_words,
@@ -123,7 +124,8 @@ def _longest(events: list[Event], kind: str, **match: Any) -> Event | None:
 
 
 def _stall(events: list[Event], context: TraceContext) -> KeyMoment | None:
-    stall = _longest(events, kinds.LOOP_BLOCKED)
+    # A busy machine's delay is no lesson about the code.
+    stall = max(code_stalls(events), key=lambda e: e["duration_ns"], default=None)
     if stall is None:
         return None
     doing = doing_words(stall)

@@ -234,7 +234,20 @@ def doing_words(event: Event) -> str:
         return f"waiting{cpu}"
     if cause == kinds.CAUSE_COMPUTING:
         return f"computing{cpu}"
+    if cause == kinds.CAUSE_PREEMPTED:
+        return f"ready to go on but waiting for a CPU core, the machine being busy{cpu}"
     return ""
+
+
+def preempted(event: Event) -> bool:
+    """A stall or slow call during which the thread, computing next to nothing, waited for
+    a CPU core: the machine was busy, no code of this server held it."""
+    return event.get("cause") == kinds.CAUSE_PREEMPTED
+
+
+def code_stalls(events: list[Event]) -> list[Event]:
+    """The loop stalls some code caused (not those of a busy machine)."""
+    return [e for e in events if e["kind"] == kinds.LOOP_BLOCKED and not preempted(e)]
 
 
 def culprit_words(event: Event) -> str:
@@ -550,12 +563,16 @@ def _blocking_narration(event: Event, context: TraceContext) -> str:
 
 def _stall_action(event: Event, context: TraceContext) -> str:
     loop = "Event loop" if context.asgi or not context.wsgi else "A private loop"
+    if preempted(event):
+        return f"{loop} delayed {ms(event['duration_ns'])}: its thread waited for a CPU core"
     culprit = f" by {event['held_by']}()" if event.get("held_by") else f" in {culprit_words(event)}"
     where = f" at line {event['line']}" if event.get("held_by") and event.get("line") else ""
     return f"{loop} stalled for {ms(event['duration_ns'])}{culprit}{where}"
 
 
 def _stall_blocking(event: Event, context: TraceContext) -> str:
+    if preempted(event):
+        return "The machine's cores were busy with other work; no code here held the loop"
     if context.wsgi:
         return "Only this request's own loop waited"
     if cause_of(event) == kinds.CAUSE_GIL:
@@ -566,6 +583,17 @@ def _stall_blocking(event: Event, context: TraceContext) -> str:
 def _stall_narration(event: Event, context: TraceContext) -> str:
     doing = doing_words(event)
     loop = "The event loop" if not context.wsgi else f"The private loop in {event['thread']}"
+    if preempted(event):
+        cpu = (
+            f" (it computed only {ms(event['cpu_ns'])})"
+            if isinstance(event.get("cpu_ns"), int)
+            else ""
+        )
+        return (
+            f"{loop} ran one piece of code for {ms(event['duration_ns'])}, but its thread was "
+            f"ready to go on for most of that time and waited for a CPU core{cpu}: the "
+            "machine was busy with other work, so no code of this server held the loop."
+        )
     text = (
         f"{loop} ran one piece of code for {ms(event['duration_ns'])} without a break, in "
         f"{culprit_words(event)}{f', {doing}' if doing else ''}."
@@ -788,7 +816,7 @@ def flow_node(event: Event, context: TraceContext) -> str | None:
     if kind == kinds.LOOP_BLOCKED:
         # A stall moves the view along only if the view caused it; one caused elsewhere (a
         # sync view's request can see one) moves no request along.
-        return "loop-blocked" if event["held_by"] else None
+        return "loop-blocked" if event["held_by"] and not preempted(event) else None
     if kind == kinds.THREAD_HOP:
         return None
     return {
@@ -837,7 +865,7 @@ def reveal_reasons(events: list[Event], context: TraceContext, together: bool) -
             "Django ran each plain def view in a worker thread of its own: "
             f"{plural(len(handoffs), 'thread')}{side}."
         )
-    stalls = [e for e in events if e["kind"] == kinds.LOOP_BLOCKED]
+    stalls = code_stalls(events)
     if stalls:
         culprits = sorted({culprit_words(e) for e in stalls})
         gil = sum(1 for e in stalls if cause_of(e) == kinds.CAUSE_GIL)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer import events as kinds
-from visualizer.narration import TraceContext, culprit_words, loop_of, ms
+from visualizer.narration import TraceContext, code_stalls, culprit_words, loop_of, ms
 from visualizer.sources import TraceSource, trace_context
 from visualizer.steps import (
     NOT_SET,
@@ -223,7 +223,7 @@ def waiting_question(
 ) -> QuizQuestion | None:
     """Which request waited because of a loop stall; for a trace without one, which
     thread ran the request's view."""
-    stalls = source.events_of_kinds((kinds.LOOP_BLOCKED,))
+    stalls = code_stalls(source.events_of_kinds((kinds.LOOP_BLOCKED,)))
     context = trace_context(source)
     if stalls and not context.wsgi:
         stall = max(stalls, key=lambda e: e["duration_ns"])

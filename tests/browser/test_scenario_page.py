@@ -71,11 +71,14 @@ def test_the_pages_own_work_never_stalls_the_runs_loop(page, browser_server):
         connection.close()
 
         assert len(document["requests"]) == 4
-        # (A stall inside a request is the request's own, e.g. a busy machine's.)
-        outside = [
-            e for e in document["events"] if e["kind"] == "loop.blocked" and e["request"] is None
+        # No stall at all, but those the tracer saw were a busy machine's (the loop's
+        # thread ready to go on, waiting for a CPU core).
+        stalls = [
+            e
+            for e in document["events"]
+            if e["kind"] == "loop.blocked" and e["cause"] != "preempted"
         ]
-        assert outside == [], [(e["seq"], e["duration_ns"]) for e in outside]
+        assert stalls == [], [(e["seq"], e["duration_ns"], e["cause"]) for e in stalls]
 
 
 def record_in_browser(page: Page, server, delay_ms: str = "50") -> str:

@@ -20,7 +20,7 @@ from tracer import instrumentation as instrumentation_module
 from tracer.instrumentation import Instrumentation, register_view
 from tracer.recorder import RecordingStore, RequestTrace, current_request
 from tracer.validation import validate_trace
-from tracer.watchdog import THREAD_NAME, classify
+from tracer.watchdog import THREAD_NAME, SyscallReader, classify
 
 for _view in stall_views.VIEWS:
     register_view(_view)
@@ -170,6 +170,48 @@ def test_waiting_for_the_gil_while_other_threads_compute_is_neither_computing_no
         assert call["cause"] != "computing", call
 
 
+def test_a_sleep_while_other_threads_compute_is_waiting_not_the_gil(tracing):
+    # The loop thread sleeps (in clock_nanosleep, not on the GIL's futex) while two
+    # threads compute: its slowness is the sleep's.
+    work = 3_000_000
+    document, results, _ = run(
+        tracing,
+        (stall_views.offload_view, (work,), 0),
+        (stall_views.offload_view, (work,), 0),
+        (stall_views.sleeping_view, (300,), 0.05),
+    )
+    assert results[2] == 300
+    sleeper = next(r["id"] for r in document["requests"] if r["url"] == "/sleeping_view/")
+    (sleep,) = [e for e in of_kind(document, "call.blocking") if e["request"] == sleeper]
+    assert sleep["callable"] == "time.sleep"
+    assert sleep["cause"] == "waiting", sleep
+    stalls = [e for e in of_kind(document, "loop.blocked") if e["request"] == sleeper]
+    assert stalls and all(e["cause"] == "waiting" for e in stalls), stalls
+
+
+def test_the_syscall_reader_tells_a_futex_wait_from_a_sleep():
+    reader = SyscallReader()
+    assert reader.futex is not None  # the machines this runs on: x86_64 and aarch64
+    lock = threading.Lock()
+    lock.acquire()
+    waiting = threading.Thread(target=lock.acquire)
+    sleeping = threading.Thread(target=time.sleep, args=(1,))
+    waiting.start()
+    sleeping.start()
+    try:
+        deadline = time.monotonic() + 5
+        seen: tuple[bool | None, bool | None] = (None, None)
+        while seen != (True, False) and time.monotonic() < deadline:
+            seen = (reader.in_futex(waiting.native_id), reader.in_futex(sleeping.native_id))
+            time.sleep(0.01)
+        assert seen == (True, False)
+    finally:
+        lock.release()
+        waiting.join()
+        sleeping.join()
+        reader.close()
+
+
 def test_an_await_that_times_out_is_recorded_as_raised(tracing):
     document, results, _ = run(tracing, (stall_views.timeout_view, (), 0))
 
@@ -292,8 +334,15 @@ def test_a_thread_that_waited_for_a_core_was_computing_unless_the_gil_was_busy()
     assert classify(100, 30, {1: 5}, 100, gil=True, ready_ns=40) == ("computing", None)
     assert classify(100, 30, {1: 80}, 100, gil=True, ready_ns=40) == ("gil", 1)
     assert classify(100, 5, {1: 5}, 100, gil=True, ready_ns=10) == ("waiting", None)
-    # Woken again and again to wait for the GIL, it waits for a core each time too.
-    assert classify(100, 2, {1: 30}, 100, gil=True, ready_ns=60) == ("waiting", None)
+
+
+def test_a_thread_ready_to_run_for_most_of_the_span_was_preempted_by_a_busy_machine():
+    # Computing next to nothing, it waited for a core: no code of this process held it.
+    assert classify(100, 2, {1: 30}, 100, gil=True, ready_ns=60) == ("preempted", None)
+    assert classify(100, 2, None, 100, gil=True, ready_ns=50) == ("preempted", None)
+    assert classify(100, 2, None, 100, gil=True, ready_ns=40) == ("waiting", None)
+    # Its own computing, stretched by the busy machine, is still computing.
+    assert classify(100, 20, None, 100, gil=True, ready_ns=70) == ("computing", None)
 
 
 def test_a_request_on_a_thread_pool_thread_is_found_from_its_stack(tracing):

@@ -310,3 +310,39 @@ def test_an_async_view_s_type_check_tells_of_the_request_s_thread_only_when_hops
     }
     with_hop = narration(check, context_of(document["server"], document["requests"], [hop]))
     assert "a thread the request holds until it ends" in with_hop
+
+
+def test_a_busy_machines_delay_of_the_loop_is_told_as_such_and_is_no_lesson():
+    """A stall the tracer saw as preempted (set here on a copy of a real trace: a busy
+    machine cannot be ordered up) is told as the machine's, and is neither a key moment,
+    nor time the loop was blocked, nor a step of the concept flow."""
+    from visualizer.lab import lab_metrics
+    from visualizer.narration import flow_node
+
+    document = json.loads((EXAMPLES / "async-io-4-requests.json").read_bytes())
+    resumed = of_kind(document, "await.resumed")[0]
+    stall = {
+        **resumed,
+        "kind": kinds.LOOP_BLOCKED,
+        "seq": len(document["events"]) + 1,
+        "duration_ns": 25_000_000,
+        "started_ns": resumed["t_ns"] - 25_000_000,
+        "held_by": "async_io",
+        "threshold_ns": 20_000_000,
+        "cause": "preempted",
+        "cpu_ns": 1_000_000,
+    }
+    for name in ("awaiting", "off_loop_ns", "suspensions"):
+        stall.pop(name)
+    document["events"].append(stall)
+    context = context_of_document(document)
+
+    action, _, blocking = cells(stall, context)
+    told = narration(stall, context)
+    assert "waited for a CPU core" in action and "no code here held the loop" in blocking
+    assert "the machine was busy with other work" in told and "1.0 ms" in told
+    assert stall["seq"] not in [
+        m.step for m in key_moments(document["events"], document["requests"])
+    ]
+    assert lab_metrics(document).loop_blocked_ms == 0
+    assert flow_node(stall, context) is None

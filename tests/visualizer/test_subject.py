@@ -103,9 +103,12 @@ def test_a_run_from_the_scenario_page_streams_live_and_nothing_else_stalls_it(tr
 
     assert len(document["requests"]) == 4
     assert all(r["status"] == 200 for r in document["requests"])
-    # Nothing but the traced requests' own code held the loop they ran on.
-    outside = [e for e in document["events"] if e["kind"] == "loop.blocked" and not e["request"]]
-    assert outside == [], outside
+    # Nothing held the loop the views ran on: no stall at all, but those the tracer saw
+    # were a busy machine's (the loop's thread ready to go on, waiting for a CPU core).
+    stalls = [
+        e for e in document["events"] if e["kind"] == "loop.blocked" and e["cause"] != "preempted"
+    ]
+    assert stalls == [], stalls
     # The views ran in another process than the one that served the page.
     assert document["server"]["pid"] != traced_server.process.pid
     # Rows came while the requests were still going on, not after the run.
