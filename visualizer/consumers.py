@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from tracer.django_integration import RECORDING_ID
+from visualizer.limits import LimitReached, client_of, limits
 from visualizer.live import LIVE_PREFIX, broadcaster, group_name
 from visualizer.pages import (
     empty_source,
@@ -118,16 +119,32 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def start_run(self, run: RunRequest) -> None:
         if self.run_task is not None and not self.run_task.done():
             raise MessageRejected("A run is already in progress; wait for it to finish.")
-        recording_id = new_recording_id(LIVE_PREFIX)
-        await self.watch(recording_id)
-        empty = render_snapshot(self.scenario, empty_source(recording_id))
-        running = render_status(
-            f"Running {run.requests} request(s) against {self.scenario.run_url}…", running=True
-        )
-        await self.send(text_data=empty + running)
+        try:
+            limits().check_work(run.requests, run.params)
+            limits().live_runs.acquire(client_of(self.scope))
+        except LimitReached as error:
+            raise MessageRejected(str(error)) from None
+        try:
+            recording_id = new_recording_id(LIVE_PREFIX)
+            await self.watch(recording_id)
+            empty = render_snapshot(self.scenario, empty_source(recording_id))
+            running = render_status(
+                f"Running {run.requests} request(s) against {self.scenario.run_url}…",
+                running=True,
+            )
+            await self.send(text_data=empty + running)
+        except BaseException:
+            limits().live_runs.release(client_of(self.scope))
+            raise
         self.run_task = asyncio.create_task(self._run(run, recording_id))
 
     async def _run(self, run: RunRequest, recording_id: str) -> None:
+        try:
+            await self._record(run, recording_id)
+        finally:
+            limits().live_runs.release(client_of(self.scope))
+
+    async def _record(self, run: RunRequest, recording_id: str) -> None:
         try:
             document = await record_run(
                 await subject_base_url(),

@@ -8,13 +8,16 @@ gunicorn children, its subject server).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.conf import settings
 
 
 class LimitReached(Exception):
@@ -96,7 +99,76 @@ class RateLimit:
 
 
 def client_of(scope: Mapping[str, Any]) -> str:
-    """Who a request or connection comes from, for the limits: the peer's address (the
-    proxy's own, unless the server was told to trust proxy headers)."""
+    """Who a connection comes from, for the limits: the peer's address (the proxy's own,
+    unless the server was told to trust proxy headers)."""
     client = scope.get("client") or ("unknown", 0)
     return str(client[0])
+
+
+def client_of_request(request: Any) -> str:
+    """client_of for a Django request (under ASGI, its scope; else REMOTE_ADDR)."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, Mapping):
+        return client_of(scope)
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits this server process applies, from the settings."""
+
+    lab_runs: ConcurrencyLimit
+    wsgi_runs: ConcurrencyLimit  # lab runs on a gunicorn server started for them
+    live_runs: ConcurrencyLimit  # runs started from a scenario page
+    imports: RateLimit
+    run_cpu_work: int  # requests x work of one run, at most
+
+    def check_work(self, requests: int, params: Mapping[str, int]) -> None:
+        """A run's CPU work in all (its requests times the work of each) within the
+        limit; LimitReached says by how much it is over."""
+        work = params.get("work")
+        if work is not None and requests * work > self.run_cpu_work:
+            raise LimitReached(
+                f"{requests} requests of work {work} make {requests * work:,} in all; one run "
+                f"may ask for at most {self.run_cpu_work:,}. Ask for fewer requests or less "
+                "work each."
+            )
+
+
+def take_lab_run(client: str, wsgi: bool) -> Callable[[], None]:
+    """Take the places a lab run needs (and a WSGI server's, for a WSGI run); return the
+    function that gives them back. LimitReached if there are none, taking nothing."""
+    lab, servers = limits().lab_runs, limits().wsgi_runs
+    lab.acquire(client)
+    if wsgi:
+        try:
+            servers.acquire(client)
+        except LimitReached:
+            lab.release(client)
+            raise
+
+    def give_back() -> None:
+        lab.release(client)
+        if wsgi:
+            servers.release(client)
+
+    return give_back
+
+
+@functools.cache
+def limits() -> Limits:
+    return Limits(
+        lab_runs=ConcurrencyLimit(
+            "lab runs", settings.LIMIT_LAB_RUNS_PER_CLIENT, settings.LIMIT_LAB_RUNS
+        ),
+        wsgi_runs=ConcurrencyLimit(
+            "WSGI lab runs", settings.LIMIT_WSGI_RUNS, settings.LIMIT_WSGI_RUNS
+        ),
+        live_runs=ConcurrencyLimit(
+            "runs from a scenario page",
+            settings.LIMIT_LIVE_RUNS_PER_CLIENT,
+            settings.LIMIT_LIVE_RUNS,
+        ),
+        imports=RateLimit("imports", settings.LIMIT_IMPORTS_PER_MINUTE, 60),
+        run_cpu_work=settings.LIMIT_RUN_CPU_WORK,
+    )

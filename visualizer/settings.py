@@ -154,6 +154,18 @@ TRACE_IMPORT_MAX_BYTES = env_int("TRACE_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
 # none older than TRACE_KEEP_DAYS. Examples, imported and named traces are always kept.
 TRACE_KEEP_RECORDINGS = env_int("TRACE_KEEP_RECORDINGS", 500)
 TRACE_KEEP_DAYS = env_int("TRACE_KEEP_DAYS", 14)
+
+# What anonymous visitors may start at once (visualizer/limits.py): per visitor and in all,
+# per server process. A visitor past a limit is told which, and nothing starts.
+LIMIT_LAB_RUNS_PER_CLIENT = env_int("LIMIT_LAB_RUNS_PER_CLIENT", 1)
+LIMIT_LAB_RUNS = env_int("LIMIT_LAB_RUNS", 3)
+# Each WSGI lab run starts a gunicorn server (up to 8 worker processes) for itself.
+LIMIT_WSGI_RUNS = env_int("LIMIT_WSGI_RUNS", 1)
+LIMIT_LIVE_RUNS_PER_CLIENT = env_int("LIMIT_LIVE_RUNS_PER_CLIENT", 2)
+LIMIT_LIVE_RUNS = env_int("LIMIT_LIVE_RUNS", 8)
+LIMIT_IMPORTS_PER_MINUTE = env_int("LIMIT_IMPORTS_PER_MINUTE", 10)
+# A run's requests times the CPU work each asks for (async-cpu: 2,000,000 is about 20 s).
+LIMIT_RUN_CPU_WORK = env_int("LIMIT_RUN_CPU_WORK", 4_000_000)
 # Default I/O delay of the scenarios, in milliseconds (a request may ask for another).
 SCENARIO_IO_DELAY_MS = env_int("SCENARIO_IO_DELAY_MS", 300)
 

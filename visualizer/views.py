@@ -39,6 +39,7 @@ from visualizer.lab import (
     timeline,
 )
 from visualizer.library import EXPORT_FORMATS, STORED, export, import_document, trace_document
+from visualizer.limits import LimitReached, client_of_request, limits, take_lab_run
 from visualizer.models import Trace
 from visualizer.moments import key_moments
 from visualizer.narration import context_of_document
@@ -90,13 +91,23 @@ def scenario_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     """Run the scenario without JavaScript: record the run, then show its first step."""
     scenario = _scenario_or_404(slug)
+    client = client_of_request(request)
     try:
         run = RunRequest.from_values(scenario, request.POST)
+        limits().check_work(run.requests, run.params)
+        limits().live_runs.acquire(client)
+    except LimitReached as error:
+        return HttpResponse(f"Could not run: {error}", status=429, content_type="text/plain")
+    except ValueError as error:
+        return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
+    try:
         document = await record_run(
             await subject_base_url(), scenario, requests=run.requests, params=run.params
         )
-    except (ValueError, RunFailed) as error:
+    except RunFailed as error:
         return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
+    finally:
+        limits().live_runs.release(client)
     return redirect(f"{reverse('scenario', args=[slug])}?recording={document['id']}&step=1")
 
 
@@ -191,6 +202,11 @@ def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
 def import_upload(request: HttpRequest) -> HttpResponse:
     """Import an uploaded trace file; a rejected file is explained and nothing is stored."""
     upload = request.FILES.get("file")
+    try:
+        limits().imports.check(client_of_request(request))
+    except LimitReached as limit:
+        context = library_context("", import_error=f"The file was not imported. {limit}")
+        return render(request, "library.html", context, status=429)
     if upload is None:
         error = "Choose a trace file (.json) to import."
     elif upload.size is not None and upload.size > settings.TRACE_IMPORT_MAX_BYTES:
@@ -341,12 +357,14 @@ def _lab_form_context(
     }
 
 
-def _lab_problem(request: HtmxHttpRequest | HtmxASGIRequest, message: str) -> HttpResponse:
+def _lab_problem(
+    request: HtmxHttpRequest | HtmxASGIRequest, message: str, status: int = 400
+) -> HttpResponse:
     """A run that cannot start or failed: said in the page (htmx) or as plain text."""
     if request.htmx:
         # htmx swaps only successful answers; the message replaces the progress panel.
         return render(request, "lab.html#lab_problem", {"message": message})
-    return HttpResponse(message, status=400, content_type="text/plain")
+    return HttpResponse(message, status=status, content_type="text/plain")
 
 
 @require_POST
@@ -366,11 +384,19 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     recording_id = new_recording_id()
     results_url = f"{reverse('lab')}?{_results_query(request.POST, scenario, recording_id)}"
     try:
+        limits().check_work(setup.run.requests, setup.run.params)
+        give_back = take_lab_run(client_of_request(request), wsgi=setup.server == "wsgi")
+    except LimitReached as error:
+        return _lab_problem(request, f"Could not run: {error}", status=429)
+    try:
         base_url = await subject_base_url()
     except RunFailed as error:
+        give_back()
         return _lab_problem(request, f"Could not run: {error}")
     if request.htmx:
         progress = start_lab(setup, base_url, recording_id, results_url)
+        assert progress.task is not None
+        progress.task.add_done_callback(lambda _: give_back())
         code = await driven_class(request.COOKIES.get(DRIVE_COOKIE), reverse("lab"))
         if code is not None:
             MIRRORS.add(task := asyncio.create_task(mirror_lab_run(progress, code)))
@@ -380,6 +406,8 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
         await run_lab(setup, base_url, recording_id)
     except (RunFailed, RuntimeError, OSError) as error:
         return _lab_problem(request, f"Could not run: {error}")
+    finally:
+        give_back()
     return redirect(results_url)
 
 

@@ -71,3 +71,83 @@ def test_a_rate_limit_counts_a_window_per_client():
 def test_the_client_is_the_peer_address():
     assert client_of({"client": ("203.0.113.9", 5555)}) == "203.0.113.9"
     assert client_of({}) == "unknown"
+
+
+# -- the limits as the pages apply them ------------------------------------------------
+
+
+@pytest.fixture
+def fresh_limits(settings):
+    from visualizer.limits import limits
+
+    limits.cache_clear()
+    yield settings
+    limits.cache_clear()
+
+
+@pytest.mark.django_db
+def test_a_second_lab_run_of_one_visitor_is_refused_with_the_reason(fresh_limits, client):
+    from visualizer.limits import limits
+
+    limits().lab_runs.acquire("127.0.0.1")  # this visitor's run going on
+    form = {"scenario": "async-io", "requests": "2", "delay_ms": "10"}
+
+    answer = client.post("/lab/run/", form)
+
+    assert answer.status_code == 429
+    assert "You already have 1 of lab runs" in answer.content.decode()
+    assert limits().lab_runs.running == 1
+
+
+@pytest.mark.django_db
+def test_a_lab_run_asking_for_too_much_cpu_work_is_refused(fresh_limits, client):
+    form = {"scenario": "async-cpu", "requests": "200", "work": "100000"}
+
+    answer = client.post("/lab/run/", form)
+
+    assert answer.status_code == 429
+    assert "make 20,000,000 in all" in answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_imports_past_the_rate_are_refused_and_store_nothing(fresh_limits, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from visualizer.models import Trace
+
+    fresh_limits.LIMIT_IMPORTS_PER_MINUTE = 2
+    before = Trace.objects.count()
+    answers = [
+        client.post("/traces/import/", {"file": SimpleUploadedFile("t.json", b"{}")})
+        for _ in range(3)
+    ]
+
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    assert "At most 2 imports every 60 s" in answers[2].content.decode()
+    assert Trace.objects.count() == before
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_live_run_past_the_visitors_limit_gets_an_error_frame(fresh_limits):
+    import json
+
+    from channels.testing import WebsocketCommunicator
+
+    from visualizer.limits import limits
+    from visualizer.routing import websocket_application
+
+    headers = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
+    socket = WebsocketCommunicator(websocket_application(), "/ws/scenarios/async-io/", headers)
+    socket.scope["client"] = ("198.51.100.7", 4000)
+    assert (await socket.connect())[0]
+    await socket.receive_nothing()
+    for _ in range(2):
+        limits().live_runs.acquire("198.51.100.7")
+
+    await socket.send_to(text_data=json.dumps({"action": "run", "requests": 1}))
+
+    frame = await socket.receive_from()
+    assert "You already have 2 of runs from a scenario page" in frame
+    assert limits().live_runs.running == 2
+    await socket.disconnect()
