@@ -52,8 +52,14 @@ def build_subject_app() -> Any:
 
 def build_ui_app() -> Any:
     """The UI's handler, with static files served in front, and its WebSockets."""
+    from django.conf import settings
+
+    from visualizer.middleware import SecurityHeaders
+    from visualizer.request_limits import install_body_limit
     from visualizer.routing import websocket_application
 
+    # The largest body a page takes is a trace upload, with its form around it.
+    install_body_limit(settings.TRACE_IMPORT_MAX_BYTES + 64 * 1024)
     if get_config()["ENABLED"]:
         # Stores the recordings mirrored from the subject.
         archiver.start()
@@ -64,7 +70,9 @@ def build_ui_app() -> Any:
         logger.error("%s", error)
     return ProtocolTypeRouter(
         {
-            "http": ASGIStaticFilesHandler(django_asgi_app),
+            # Static files are served before Django's middleware: the headers are added
+            # here for them too.
+            "http": SecurityHeaders(ASGIStaticFilesHandler(django_asgi_app)),
             "websocket": websocket_application(),
         }
     )
