@@ -155,6 +155,9 @@ TRACE_IMPORT_MAX_BYTES = env_int("TRACE_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
 TRACE_KEEP_RECORDINGS = env_int("TRACE_KEEP_RECORDINGS", 500)
 TRACE_KEEP_DAYS = env_int("TRACE_KEEP_DAYS", 14)
 
+# Believe X-Forwarded-For (the client's address) only behind a reverse proxy that sets it.
+TRUST_PROXY_HEADERS = env_bool("TRUST_PROXY_HEADERS", False)
+
 # What anonymous visitors may start at once (visualizer/limits.py): per visitor and in all,
 # per server process. A visitor past a limit is told which, and nothing starts.
 LIMIT_LAB_RUNS_PER_CLIENT = env_int("LIMIT_LAB_RUNS_PER_CLIENT", 1)

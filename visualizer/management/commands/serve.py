@@ -23,6 +23,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 APPLICATION = "visualizer.asgi:application"
 
 
+def proxy_headers() -> list[str]:
+    """Daphne believes X-Forwarded-For (a client's address, for logs and limits) only when
+    told the server is behind a proxy that sets it: any client can send one."""
+    return ["--proxy-headers"] if settings.TRUST_PROXY_HEADERS else []
+
+
 class Command(BaseCommand):
     help = "Apply migrations and serve the visualizer with Daphne (HTTP and WebSockets)."
 
@@ -53,9 +59,7 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         if processes == 1:
-            CommandLineInterface().run(
-                ["-b", host, "-p", str(port), "--proxy-headers", APPLICATION]
-            )
+            CommandLineInterface().run(["-b", host, "-p", str(port), *proxy_headers(), APPLICATION])
             return
         self.serve_shared(host, port, processes)
 
@@ -73,7 +77,7 @@ class Command(BaseCommand):
             # Each process starts a subject process of its own and sends its runs there,
             # so each records all of the runs it starts (visualizer/subject.py).
             command = [
-                sys.executable, "-m", "daphne", "--fd", str(fd), "--proxy-headers", APPLICATION,
+                sys.executable, "-m", "daphne", "--fd", str(fd), *proxy_headers(), APPLICATION,
             ]  # fmt: skip
             children.append(subprocess.Popen(command, pass_fds=[fd]))
         listener.close()
