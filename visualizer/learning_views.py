@@ -12,6 +12,11 @@ from visualizer.sources import find_source, trace_context
 from visualizer.steps import NOT_SET, step_rows, tracker_variables, variable_tracker
 from visualizer.transcript import build_transcript
 
+# The quiz's tables show at most this many steps and tracker columns (and those the
+# questions ask about): the player pages through the rest.
+QUIZ_ROWS = 200
+QUIZ_COLUMNS = 40
+
 
 @require_safe
 def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
@@ -28,14 +33,24 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         answered.append({"question": question, "chosen": chosen, "right": question.is_right(raw)})
     events = source.request_events(focus, source.total) if focus else []
     received = source.received_ns({focus}) if focus else {}
-    columns = variable_tracker(events, focus) if focus else []
+    # A long trace's tables are cut to their start and the steps the questions are about.
+    asked = {question.step for question in questions}
+    shown = [e for i, e in enumerate(events) if i < QUIZ_ROWS or e["seq"] in asked]
+    columns = [
+        column
+        for i, column in enumerate(variable_tracker(events, focus) if focus else [])
+        if i < QUIZ_COLUMNS or column.step in asked
+    ]
     context = {
         "recording_id": recording_id,
         "scenario": get_scenario(source.scenario_slug),
         "focus": focus,
         "answered": answered,
         "checked": any(item["chosen"] is not None for item in answered),
-        "rows": step_rows(events, received, context=trace_context(source)),
+        "rows": step_rows(shown, received, context=trace_context(source)),
+        "rows_left_out": len(events) - len(shown),
+        "quiz_rows": QUIZ_ROWS,
+        "total_rows": len(events),
         "tracker_columns": columns,
         "tracker_rows": [
             (name, [c.values.get(name, NOT_SET) for c in columns])

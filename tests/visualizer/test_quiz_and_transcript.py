@@ -199,3 +199,27 @@ def test_no_thread_queue_question_for_a_view_on_the_event_loop():
         if request["id"] != focus:
             request["received_ns"] = mine["finished_ns"] + 1_000_000
     assert "queued" not in questions(document)
+
+
+@pytest.mark.django_db
+def test_the_quiz_of_a_long_trace_shows_a_bounded_table_with_the_steps_it_asks_about():
+    document = example("async-io-1-request")
+    events = document["events"]
+    pause = next(i for i, e in enumerate(events) if e["kind"] == "await.suspended")
+    # The request pauses and resumes 2,000 times more before its view returns.
+    extra = [dict(events[pause + offset]) for _ in range(2000) for offset in (0, 1)]
+    document["events"] = events[: pause + 2] + extra + events[pause + 2 :]
+    for seq, event in enumerate(document["events"], start=1):
+        event["seq"] = seq
+    document["id"] = "long-quiz"
+    import_trace(json.dumps(document).encode())
+    questions = quiz_for(DocumentSource(document))[1]
+
+    page = Client().get("/traces/long-quiz/quiz/").content.decode()
+
+    table = page[page.index('<table class="execution">') : page.index("</table>")]
+    assert table.count("<tr>") - 1 <= 200 + len(questions)
+    assert f"first 200 of {len(document['events'])} steps" in page
+    for question in questions:
+        assert f'?step={question.step}">{question.step}</a>' in table
+    assert len(page) < 300_000
