@@ -36,7 +36,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
 def send_all(host: str, port: int, path: str, count: int, delay_ms: int) -> dict[str, Any]:
     """Send ``count`` requests at once on connections opened beforehand, one thread each,
     timing each from the moment its bytes go out to the last byte of the answer."""
+    from tracer.django_integration import recording_header_value
+
     recording = f"agreement-{time.time_ns()}"
+    signed = recording_header_value(recording)
     connections = [socket.create_connection((host, port)) for _ in range(count)]
     timings: dict[str, float] = {}
     ready = threading.Barrier(count + 1)
@@ -45,7 +48,7 @@ def send_all(host: str, port: int, path: str, count: int, delay_ms: int) -> dict
         ref = f"c{index}"
         request = (
             f"GET {path}?delay_ms={delay_ms} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"X-Trace-Recording: {recording}\r\nX-Trace-Client-Ref: {ref}\r\n"
+            f"X-Trace-Recording: {signed}\r\nX-Trace-Client-Ref: {ref}\r\n"
             "Connection: close\r\n\r\n"
         ).encode()
         connection = connections[index]

@@ -23,6 +23,7 @@ from typing import Any
 import django
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.handlers import base as django_handler
 from django.http import HttpRequest, HttpResponseBase
@@ -52,6 +53,7 @@ RECORDING_HEADER = b"x-trace-recording"
 # A sender's own name for a request, kept in the trace so it can match its timings to it.
 CLIENT_REF_HEADER = b"x-trace-client-ref"
 RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+RECORDING_SALT = "tracer.recording"
 
 
 @functools.cache
@@ -357,8 +359,27 @@ def _start_request_trace(
     return trace
 
 
+def recording_header_value(recording_id: str) -> str:
+    """What a client sends as X-Trace-Recording to have its requests recorded together in
+    ``recording_id``: the id signed with the server's secret key. Only who the server gave
+    the value to can add requests to that recording; an id alone (a live run's id is in
+    every follower's address) is not enough."""
+    return signing.Signer(salt=RECORDING_SALT).sign(recording_id)
+
+
 def _recording_id(scope: dict[str, Any]) -> str:
-    return _header_id(scope, RECORDING_HEADER) or uuid.uuid4().hex[:16]
+    """The recording a request belongs to: the one its signed header names, else a new
+    one of its own."""
+    for name, value in scope.get("headers", []):
+        if name == RECORDING_HEADER:
+            try:
+                candidate = signing.Signer(salt=RECORDING_SALT).unsign(value.decode("latin-1"))
+            except signing.BadSignature:
+                break
+            if RECORDING_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex[:16]
 
 
 def _header_id(scope: dict[str, Any], header: bytes) -> str | None:

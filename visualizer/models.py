@@ -77,8 +77,10 @@ class Trace(models.Model):
 
     @classmethod
     def store(cls, document: dict[str, Any], *, source: str, name: str = "") -> Trace:
-        """Save a (validated) document, replacing an earlier save of the same recording."""
-        return cls.store_many([document], source=source, name=name)[0]
+        """Save a (validated) document, replacing an earlier save of the same recording
+        (the trace of another kind with its id, left as it is, if there is one)."""
+        stored = cls.store_many([document], source=source, name=name)
+        return stored[0] if stored else cls.objects.get(recording_id=document["id"])
 
     @classmethod
     @transaction.atomic
@@ -92,6 +94,11 @@ class Trace(models.Model):
         existing: dict[str, Trace] = {
             t.recording_id: t for t in Trace.objects.filter(recording_id__in=ids)
         }
+        # A save replaces only an earlier save of the same kind (a recording grown since):
+        # an example or an imported trace changes only by rename or delete in the library.
+        documents = [
+            d for d in documents if d["id"] not in existing or existing[d["id"]].source == source
+        ]
         traces: list[Trace] = []
         fresh: list[Trace] = []
         for document in documents:

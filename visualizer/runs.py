@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER
+from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER, recording_header_value
 from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import Scenario
 from visualizer.subject import SubjectUnavailable, subject_url
@@ -121,9 +121,10 @@ async def send_requests(
     ``progress``, if given, shows the run as it goes: each request as it leaves (answer
     time 0), then with its answer time."""
     sent: ClientTimings = {} if progress is None else progress
+    signed = recording_header_value(recording_id)
 
     async def send(client: httpx.AsyncClient, ref: str) -> httpx.Response:
-        headers = {RECORDING_HEADER.decode(): recording_id, CLIENT_REF_HEADER.decode(): ref}
+        headers = {RECORDING_HEADER.decode(): signed, CLIENT_REF_HEADER.decode(): ref}
         started = time.monotonic_ns()
         sent[ref] = (started, 0)
         response = await client.get(scenario.run_url, params=params or {}, headers=headers)

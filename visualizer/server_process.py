@@ -34,6 +34,16 @@ CHROMIUM_ARGS = [
 ]
 
 
+def _secret_key() -> str:
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return str(settings.SECRET_KEY)
+    except ImproperlyConfigured:  # not a Django process: the server keeps its own key
+        return os.environ.get("SECRET_KEY", "")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -49,6 +59,10 @@ class DaphneServer:
 
     def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 30) -> None:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "visualizer.settings", **(env or {})}
+        # The server signs and checks recording ids with its secret key: the same as this
+        # process's, which signs the runs it sends (tracer.django_integration).
+        if not self.env.get("SECRET_KEY") and (key := _secret_key()):
+            self.env["SECRET_KEY"] = key
         # Set for browser tests in the test process; the server must keep Django's check.
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.startup_timeout = startup_timeout

@@ -10,6 +10,8 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from tracer.django_integration import recording_header_value
+
 pytestmark = pytest.mark.browser
 RECORDING = "X-Trace-Recording"
 
@@ -235,7 +237,11 @@ def test_it_shows_a_hostile_variable_value_as_text(page, browser_server):
     hostile = "<img/src=x/onerror=alert(1)>"
     # Sent unencoded, so the recorded query string holds the markup too.
     connection = http.client.HTTPConnection("127.0.0.1", browser_server.port, timeout=10)
-    connection.request("GET", f"/echo/?label={hostile}", headers={RECORDING: "hostile-value"})
+    connection.request(
+        "GET",
+        f"/echo/?label={hostile}",
+        headers={RECORDING: recording_header_value("hostile-value")},
+    )
     assert connection.getresponse().status == 200
     connection.close()
     dialogs: list[str] = []

@@ -12,7 +12,12 @@ from channels.testing import HttpCommunicator
 from django.core.asgi import get_asgi_application
 
 from tests.tracer import hostile_views
-from tracer.django_integration import RECORDING_HEADER, TraceRequests, get_tracer
+from tracer.django_integration import (
+    RECORDING_HEADER,
+    TraceRequests,
+    get_tracer,
+    recording_header_value,
+)
 from tracer.instrumentation import LOCAL_EVENTS, TOOL_NAME, register_view
 from tracer.recorder import RequestTrace
 
@@ -32,7 +37,10 @@ def tracing():
 
 async def fetch(path: str, recording: str) -> tuple[dict[str, Any], float]:
     app = TraceRequests(get_asgi_application())
-    headers = [(b"host", b"localhost"), (RECORDING_HEADER, recording.encode())]
+    headers = [
+        (b"host", b"localhost"),
+        (RECORDING_HEADER, recording_header_value(recording).encode()),
+    ]
     communicator = HttpCommunicator(app, "GET", path, headers=headers)
     started = time.monotonic()
     response = await communicator.get_response(timeout=30)

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import record
+from tracer.django_integration import recording_header_value
 from visualizer.archive import RecordingArchiver
 from visualizer.library import export, import_document, import_trace, trace_document
 from visualizer.models import Trace, TraceEvent
@@ -44,7 +45,7 @@ def test_a_plain_request_to_a_scenario_is_stored_too(traced_server):
     recording = "plain-" + uuid.uuid4().hex[:8]
     response = httpx.get(
         f"{traced_server.base_url}/run/sync-io/?delay_ms=5",
-        headers={"X-Trace-Recording": recording},
+        headers={"X-Trace-Recording": recording_header_value(recording)},
     )
     assert response.status_code == 200
     deadline = time.monotonic() + 10

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tracer.django_integration import recording_header_value
 from tracer.recorder import RecordingStore
 from tracer.sinks import EventMirror, StreamSink
 from visualizer.server_process import DaphneServer
@@ -122,7 +123,7 @@ def test_a_blocked_subject_leaves_the_ui_answering(traced_server):
     blocking: dict[str, int] = {}
 
     def block() -> None:
-        headers = {"X-Trace-Recording": "blocker"}
+        headers = {"X-Trace-Recording": recording_header_value("blocker")}
         response = httpx.get(f"{base}/run/async-sleep/?delay_ms=3000", headers=headers, timeout=60)
         blocking["status"] = response.status_code
         blocking["done"] = time.monotonic_ns()
