@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import resolve, reverse
@@ -58,7 +59,10 @@ def class_start(request: HttpRequest) -> HttpResponse:
 def class_card(request: HttpRequest, code: str) -> HttpResponse:
     """The join code, join URL and QR code, large enough to project."""
     session = get_object_or_404(ClassSession, code=code)
-    join_url = request.build_absolute_uri(reverse("class-follow", args=[code]))
+    path = reverse("class-follow", args=[code])
+    join_url = (
+        f"{settings.CLASS_URL}{path}" if settings.CLASS_URL else request.build_absolute_uri(path)
+    )
     context = {"session": session, "join_url": join_url, "qr_svg": join_qr_svg(join_url)}
     return render(request, "class_card.html", context)
 

@@ -53,9 +53,13 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self._acall(request)
+        # Django checks the Host header against ALLOWED_HOSTS only when asked for it, and
+        # no other middleware here asks: a disallowed host gets its 400 now.
+        request.get_host()
         return add_security_headers(self.get_response(request))
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        request.get_host()
         response = await self.get_response(request)
         return add_security_headers(response)
 

@@ -54,6 +54,9 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# The address students' devices reach this server at, for the class join card (the QR code
+# and join URL); empty: the address the instructor's browser used. serve --class sets it.
+CLASS_URL = os.environ.get("CLASS_URL", "").rstrip("/")
 
 INSTALLED_APPS = [
     "daphne",

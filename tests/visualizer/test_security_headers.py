@@ -51,3 +51,9 @@ def test_every_page_carries_the_security_headers(client: Client, pages):
     policy = SECURITY_HEADERS["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-eval" not in policy
+
+
+def test_a_host_not_allowed_is_refused(client: Client, pages):
+    for url in pages[:3]:
+        assert client.get(url, HTTP_HOST="evil.example").status_code == 400, url
+        assert client.get(url).status_code == 200, url

@@ -8,12 +8,14 @@ process starts its own subject process, where the traced scenario views run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from daphne.cli import CommandLineInterface
 from django.conf import settings
@@ -21,6 +23,30 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 APPLICATION = "visualizer.asgi:application"
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses on its networks (not loopback), as the system lists
+    them; nothing is sent anywhere to find them."""
+    found: list[str] = []
+    try:
+        listing = subprocess.run(
+            ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
+        for line in listing.splitlines():
+            words = line.split()
+            if "inet" in words:
+                found.append(words[words.index("inet") + 1].split("/")[0])
+    except (OSError, subprocess.SubprocessError, IndexError):
+        pass
+    if not found:
+        with contextlib.suppress(OSError):
+            for *_, address in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+                found.append(str(address[0]))
+    return [a for a in dict.fromkeys(found) if not a.startswith("127.")]
 
 
 def proxy_headers() -> list[str]:
@@ -33,7 +59,14 @@ class Command(BaseCommand):
     help = "Apply migrations and serve the visualizer with Daphne (HTTP and WebSockets)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--host", default=None, help="address to listen on (127.0.0.1)")
+        parser.add_argument(
+            "--class",
+            dest="for_class",
+            action="store_true",
+            help="serve a class on the local network: listen on every address, accept this "
+            "machine's network addresses, and show students the one they can reach",
+        )
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument(
             "--processes",
@@ -43,7 +76,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        host, port, processes = options["host"], options["port"], options["processes"]
+        port, processes = options["port"], options["processes"]
+        host = options["host"] or ("0.0.0.0" if options["for_class"] else "127.0.0.1")
+        if options["for_class"]:
+            self.open_to_the_network(port)
         if processes < 1:
             raise CommandError("--processes must be 1 or more.")
         if processes > 1 and not settings.REDIS_URL:
@@ -62,6 +98,23 @@ class Command(BaseCommand):
             CommandLineInterface().run(["-b", host, "-p", str(port), *proxy_headers(), APPLICATION])
             return
         self.serve_shared(host, port, processes)
+
+    def open_to_the_network(self, port: int) -> None:
+        """Accept requests for this machine's network addresses and show students the
+        first (or CLASS_URL, if set), here and in every process started from here."""
+        addresses = lan_addresses()
+        if not addresses and not settings.CLASS_URL:
+            raise CommandError(
+                "No network address found for this machine; set CLASS_URL to the address "
+                "students can reach, e.g. CLASS_URL=http://192.168.1.20:8000"
+            )
+        class_url = settings.CLASS_URL or f"http://{addresses[0]}:{port}"
+        hosts = [*settings.ALLOWED_HOSTS, *addresses, urlsplit(class_url).hostname or ""]
+        settings.ALLOWED_HOSTS = list(dict.fromkeys(host for host in hosts if host))
+        settings.CLASS_URL = class_url
+        os.environ["ALLOWED_HOSTS"] = ",".join(settings.ALLOWED_HOSTS)
+        os.environ["CLASS_URL"] = class_url
+        self.stdout.write(f"Students join at {class_url}/join/ (on this network)")
 
     def serve_shared(self, host: str, port: int, processes: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
