@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,18 @@ import pytest
 from visualizer.runs import record_run
 from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import DaphneServer, GunicornServer
+
+# Every test client is 127.0.0.1, so the per-visitor limits on runs (visualizer/limits.py)
+# would make one test wait for another's background run: the servers the tests start get
+# room for them (tests/visualizer/test_limits.py sets the limits it tests).
+for name, value in {
+    "LIMIT_LAB_RUNS_PER_CLIENT": "8",
+    "LIMIT_LAB_RUNS": "8",
+    "LIMIT_WSGI_RUNS": "4",
+    "LIMIT_LIVE_RUNS_PER_CLIENT": "16",
+    "LIMIT_LIVE_RUNS": "16",
+}.items():
+    os.environ.setdefault(name, value)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -73,12 +73,14 @@ def test_the_pages_own_work_never_stalls_the_runs_loop(page, browser_server):
         connection.close()
 
         assert len(document["requests"]) == 4
-        # No stall at all, but those the tracer saw were a busy machine's (the loop's
-        # thread ready to go on, waiting for a CPU core).
+        # Nothing outside the requests held their loop (the page's work did, before), and
+        # no code computed on it. (On a machine loaded by other work the loop's thread can
+        # still be off the CPU past the threshold now and then: preempted, or waiting.)
         stalls = [
             e
             for e in document["events"]
-            if e["kind"] == "loop.blocked" and e["cause"] != "preempted"
+            if e["kind"] == "loop.blocked"
+            and (e["request"] is None or e["cause"] not in ("preempted", "waiting"))
         ]
         assert stalls == [], [(e["seq"], e["duration_ns"], e["cause"]) for e in stalls]
 

@@ -80,6 +80,8 @@ def test_the_client_is_the_peer_address():
 def fresh_limits(settings):
     from visualizer.limits import limits
 
+    settings.LIMIT_LAB_RUNS_PER_CLIENT, settings.LIMIT_LAB_RUNS = 1, 3
+    settings.LIMIT_LIVE_RUNS_PER_CLIENT, settings.LIMIT_LIVE_RUNS = 2, 8
     limits.cache_clear()
     yield settings
     limits.cache_clear()

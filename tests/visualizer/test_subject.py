@@ -104,10 +104,14 @@ def test_a_run_from_the_scenario_page_streams_live_and_nothing_else_stalls_it(tr
 
     assert len(document["requests"]) == 4
     assert all(r["status"] == 200 for r in document["requests"])
-    # Nothing held the loop the views ran on: no stall at all, but those the tracer saw
-    # were a busy machine's (the loop's thread ready to go on, waiting for a CPU core).
+    # Nothing outside the requests held the loop the views ran on, and no code computed on
+    # it. (On a machine loaded by other work the loop's thread can still be off the CPU
+    # past the threshold now and then: preempted, or waiting.)
     stalls = [
-        e for e in document["events"] if e["kind"] == "loop.blocked" and e["cause"] != "preempted"
+        e
+        for e in document["events"]
+        if e["kind"] == "loop.blocked"
+        and (e["request"] is None or e["cause"] not in ("preempted", "waiting"))
     ]
     assert stalls == [], stalls
     # The views ran in another process than the one that served the page.
