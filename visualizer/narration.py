@@ -645,13 +645,18 @@ HOP_WORK = {
 
 
 def _hop_work(event: Event) -> str:
-    return HOP_WORK.get(event.get("purpose") or "", f"{event.get('target') or 'some code'}")
+    """What a hop ran, as the start of a sentence: Django's work in words; other code by
+    its name, which is kept as it is written (a dotted name is not capitalized)."""
+    words = HOP_WORK.get(event.get("purpose") or "")
+    if words:
+        return f"{words[0].upper()}{words[1:]}"
+    return f"{event.get('target') or 'Some code'}"
 
 
 def _hop_action(event: Event, context: TraceContext) -> str:
     new = ", a new thread" if event.get("thread_new") else ""
     return (
-        f"{_hop_work(event)[0].upper()}{_hop_work(event)[1:]} ran in {event['to_thread']}"
+        f"{_hop_work(event)} ran in {event['to_thread']}"
         f"{new} ({event['adapter']}, {ms(event['duration_ns'])})"
     )
 
@@ -674,7 +679,7 @@ def _hop_narration(event: Event, context: TraceContext) -> str:
     else:
         meanwhile = "while the request's coroutine awaited it"
     text = (
-        f"{work[0].upper()}{work[1:]} ran in {event['to_thread']} through "
+        f"{work} ran in {event['to_thread']} through "
         f"{event['adapter']}, for {ms(event['duration_ns'])}, {meanwhile}.{new}"
     )
     if (

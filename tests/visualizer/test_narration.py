@@ -346,3 +346,26 @@ def test_a_busy_machines_delay_of_the_loop_is_told_as_such_and_is_no_lesson():
     ]
     assert lab_metrics(document).loop_blocked_ms == 0
     assert flow_node(stall, context) is None
+
+
+def test_a_hop_of_other_code_keeps_its_name_as_written():
+    context = context_of({"interface": "asgi"}, [])
+    hop = {
+        "kind": kinds.THREAD_HOP,
+        "request": "r1",
+        "thread": "asyncio_0",
+        "purpose": "other",
+        "adapter": "to_thread",
+        "target": "visualizer.scenario_views.count_primes",
+        "from_thread": "MainThread",
+        "to_thread": "asyncio_0",
+        "started_ns": 0,
+        "duration_ns": 5_000_000,
+        "cpu_ns": 5_000_000,
+        "thread_new": True,
+        "t_ns": 5_000_000,
+    }
+    action = cells(hop, context)[0]
+    assert action.startswith("visualizer.scenario_views.count_primes ran in asyncio_0")
+    django = cells({**hop, "purpose": "response_close"}, context)[0]
+    assert django.startswith("Closing the response ran in asyncio_0")
