@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from tracer.django_integration import RECORDING_ID
 from visualizer.limits import LimitReached, client_of, limits
 from visualizer.live import LIVE_PREFIX, broadcaster, group_name
+from visualizer.narration import plural
 from visualizer.pages import (
     empty_source,
     render_error,
@@ -129,7 +130,7 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.watch(recording_id)
             empty = render_snapshot(self.scenario, empty_source(recording_id))
             running = render_status(
-                f"Running {run.requests} request(s) against {self.scenario.run_url}…",
+                f"Running {plural(run.requests, 'request')} against {self.scenario.run_url}…",
                 running=True,
             )
             await self.send(text_data=empty + running)
@@ -162,8 +163,8 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         broadcaster.send_after_pending_steps(
             recording_id,
             render_status(
-                f"Finished: {len(document['requests'])} request(s), {len(document['events'])} "
-                f"steps; the slowest took {slowest:.0f} ms.",
+                f"Finished: {plural(len(document['requests']), 'request')}, "
+                f"{len(document['events'])} steps; the slowest took {slowest:.0f} ms.",
                 running=False,
             )
             + render_moments(self.scenario, document),

@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace
-from visualizer.narration import code_stalls, context_of_document, reveal_reasons
+from visualizer.narration import code_stalls, context_of_document, plural, reveal_reasons
 from visualizer.runs import (
     ClientTimings,
     RunRequest,
@@ -75,7 +75,10 @@ class LabRun:
     def server_label(self) -> str:
         if self.server == "asgi":
             return "ASGI (Daphne)"
-        return f"WSGI (gunicorn, {self.workers} worker(s) x {self.threads} thread(s))"
+        return (
+            f"WSGI (gunicorn, {plural(self.workers, 'worker')} of "
+            f"{plural(self.threads, 'thread')} each)"
+        )
 
 
 def form_values(values: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def test_a_run_from_the_scenario_page_streams_live_and_nothing_else_stalls_it(tr
         finally:
             done.set()
             visitor.join()
-    assert "Finished: 4 request(s)" in frames[-1][1], frames[-1][1]
+    assert "Finished: 4 requests" in frames[-1][1], frames[-1][1]
     assert pages and set(pages) == {200}
     recording = re.search(r'data-recording="(live-[0-9a-f]+)"', frames[0][1])[1]
     document = httpx.get(f"{traced_server.base_url}/recordings/{recording}.json").json()

@@ -90,7 +90,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         shown = f"[{host}]" if ":" in host else host
         self.stdout.write(
-            f"Serving on http://{shown}:{port}/ with {processes} Daphne process(es) "
+            f"Serving on http://{shown}:{port}/ with {processes} Daphne "
+            f"{'process' if processes == 1 else 'processes'} "
             "(Ctrl+C to stop)"
         )
         self.stdout.flush()
