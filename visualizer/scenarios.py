@@ -176,7 +176,8 @@ SCENARIOS: dict[str, Scenario] = {
             parameters=("size_kb",),
             keep=(
                 "Reading a file with open() and read() blocks, even inside async def: under "
-                "ASGI the loop's thread waits for the disk, and every other request with it.",
+                "ASGI the loop's thread is stuck in the read, waiting for the disk or copying "
+                "from memory (the trace says which), and every other request waits with it.",
                 "For large files, hand the read to asyncio.to_thread.",
             ),
         ),

@@ -78,22 +78,26 @@ def test_async_cpu_under_asgi_runs_one_at_a_time_and_stalls_the_loop(traced_serv
     assert len(stalls) >= CONCURRENT - 2
 
 
-def test_async_file_read_waits_for_the_disk_on_the_event_loop(traced_server):
-    """The scenario's text says the loop waits for the disk: the read's thread must have
-    waited (little CPU for its time), on the event loop, and held the loop while it did."""
+def test_async_file_read_blocks_the_event_loop_and_its_text_follows_each_read(traced_server):
+    """The scenario's text says the read holds the loop's thread, waiting for the disk or
+    copying from memory as the trace says: every read is on the loop and held it, and the
+    words of each read's step say what its trace measured. (The page cache is dropped
+    before each read, so most wait for the disk; a read can still compute for most of its
+    time, so how many waited is not a fact of the scenario.)"""
+    from visualizer.narration import cells, context_of_document
+
     scenario = SCENARIOS["async-file"]
-    assert "waits for the disk" in " ".join(scenario.keep)
+    assert "waiting for the disk or copying from memory" in " ".join(scenario.keep)
     trace = record(traced_server, "async-file", requests=3)
 
     reads = [e for e in of_kind(trace, "call.blocking") if e["callable"] == "read_file"]
     assert len(reads) == 3
     assert all(read["on_event_loop"] is True for read in reads)
-    # Measured here: the thread computed for 15-30 % of the read's time (a read from the
-    # page cache computes for all of it). A machine busy with other work can push one
-    # read's CPU time up, so most reads, not all, must show the wait.
-    waited = [read for read in reads if read["cpu_ns"] * 2 < read["duration_ns"]]
-    assert len(waited) >= 2, reads
-    assert all(read.get("cause", "waiting") == "waiting" for read in waited)
+    context = context_of_document(trace)
+    said = {"waiting": "waiting", "computing": "computing", "gil": "GIL", "preempted": "CPU core"}
+    for read in reads:
+        action = cells(read, context)[0]
+        assert said[read["cause"]] in action, (read["cause"], action)
     assert "await.suspended" not in [e["kind"] for e in trace["events"]]
     # The loop ran nothing else meanwhile: a stall held by the read.
     assert "read_file" in {e["held_by"] for e in of_kind(trace, "loop.blocked")}

@@ -552,14 +552,12 @@ def test_the_sleeps_of_python_behave_as_the_question_says():
 
 
 @truth_check("async-file-read", scenarios=("async-file",))
-def test_a_file_read_in_an_async_view_blocks_the_loop_waiting_for_the_disk(asgi: Runs):
+def test_a_file_read_in_an_async_view_blocks_the_loop_for_its_whole_time(asgi: Runs):
     run = asgi.get("async-file", 3)
 
     reads = [e for e in of_kind(run.trace, "call.blocking") if e["callable"] == "read_file"]
     assert len(reads) == 3 and all(read["on_event_loop"] for read in reads)
     assert one_at_a_time(run.trace)
-    # Most reads waited (a busy machine can push one read's CPU time up).
-    assert sum(read["cpu_ns"] * 2 < read["duration_ns"] for read in reads) >= 2
     assert "read_file" in {e["held_by"] for e in of_kind(run.trace, "loop.blocked")}
 
 
