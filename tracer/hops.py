@@ -26,7 +26,7 @@ from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
 
-from tracer import events
+from tracer import events, procfs
 from tracer.recorder import RequestTrace, current_request, where
 
 
@@ -39,15 +39,9 @@ class _ThreadCounter:
         self._pid = 0
         self._fd: int | None = None
         self._buffer = ctypes.create_string_buffer(1024)
-        self._pread: Any = None
-        with contextlib.suppress(OSError, AttributeError):
-            pread = ctypes.PyDLL(None).pread
-            pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
-            pread.restype = ctypes.c_ssize_t
-            self._pread = pread
 
     def count(self) -> int | None:
-        if self._pread is None:
+        if not procfs.available():
             return None
         pid = os.getpid()
         if pid != self._pid:  # first use, or a forked child: /proc/self was the parent
@@ -61,10 +55,12 @@ class _ThreadCounter:
             self._pid = pid
         if self._fd is None:
             return None
-        read = self._pread(self._fd, self._buffer, 1024, 0)
+        stat = procfs.read_at_start(self._fd, self._buffer)
+        if stat is None:
+            return None
         try:
             # Field 20; the command name before it (in parentheses) may hold spaces.
-            return int(self._buffer.raw[:read].rsplit(b")", 1)[1].split()[17])
+            return int(stat.rsplit(b")", 1)[1].split()[17])
         except (IndexError, ValueError):
             return None
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from types import CodeType, FrameType
 from typing import Any
 
-from tracer import events
+from tracer import events, procfs
 
 logger = logging.getLogger(__name__)
 
@@ -77,18 +77,13 @@ class SyscallReader:
         self.futex = FUTEX_SYSCALLS.get(platform.machine())
         self._files: dict[int, int | None] = {}
         self._buffer = ctypes.create_string_buffer(32)
-        self._pread: Any = None
-        if self.futex is not None and sys.platform == "linux":
-            with contextlib.suppress(OSError, AttributeError):
-                pread = ctypes.PyDLL(None).pread
-                pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
-                pread.restype = ctypes.c_ssize_t
-                self._pread = pread
+        if not procfs.available():
+            self.futex = None
 
     def in_futex(self, native_id: int | None) -> bool | None:
         """True if the thread waits on a futex, False if it is in another system call,
         None if running or unknown."""
-        if self._pread is None or native_id is None:
+        if self.futex is None or native_id is None:
             return None
         handle = self._files.get(native_id, -1)
         if handle == -1:
@@ -99,10 +94,10 @@ class SyscallReader:
             self._files[native_id] = handle
         if handle is None:
             return None
-        count = self._pread(handle, self._buffer, 32, 0)
-        if count <= 0:
+        answer = procfs.read_at_start(handle, self._buffer)
+        if answer is None:
             return None
-        number = self._buffer.raw[:count].split(b" ", 1)[0].strip()
+        number = answer.split(b" ", 1)[0].strip()
         if not number.isdigit():
             return None  # "running"
         return number == self.futex
