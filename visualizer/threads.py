@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from tracer import events as kinds
@@ -18,6 +19,9 @@ from tracer import events as kinds
 Interval = tuple[int, int]
 # Parts of a thread's time shorter than this are left out of what is shown.
 SHOWN_NS = 50_000
+
+# Requests listed one by one on a page; the totals cover them all.
+LISTED_REQUESTS = 50
 
 # The events thread_use reads (a stored trace can load just these).
 THREAD_KINDS = (
@@ -100,14 +104,22 @@ class ThreadSummary:
     def total(self, part: str) -> int:
         return sum(request.total(part) for request in self.requests)
 
+    @property
+    def listed(self) -> tuple[RequestThreads, ...]:
+        """The requests listed one by one: a page of a long trace stays small."""
+        return self.requests[:LISTED_REQUESTS]
+
+    @property
+    def unlisted(self) -> int:
+        return max(0, len(self.requests) - LISTED_REQUESTS)
+
+    @cached_property
     def totals(self) -> list[tuple[str, float]]:
-        parts = ("parked", "computing", "blocked", "busy")
+        """(label, ms) of each part worth showing, over all the requests (worked out once:
+        a page reads it several times, and a long trace has thousands of requests)."""
         labels = {"busy": "busy otherwise"}
-        return [
-            (labels.get(part, part), self.total(part) / 1e6)
-            for part in parts
-            if self.total(part) >= SHOWN_NS
-        ]
+        sums = {part: self.total(part) for part in ("parked", "computing", "blocked", "busy")}
+        return [(labels.get(part, part), ns / 1e6) for part, ns in sums.items() if ns >= SHOWN_NS]
 
 
 def thread_summary(

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 
 from tracer.validation import validate_trace
 from visualizer.lab import lab_metrics
-from visualizer.threads import thread_summary, thread_use, threads_held
+from visualizer.threads import LISTED_REQUESTS, thread_summary, thread_use, threads_held
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
 MS = 1_000_000
@@ -299,3 +299,14 @@ def test_the_partial_shows_each_thread_and_escapes_trace_text():
     assert 'id="thread-use"' in html
     two = render_to_string("_thread_use.html", {"thread_use": summary, "thread_use_suffix": 2})
     assert 'id="thread-use-2"' in two and "<h3" in two
+
+
+def test_a_long_trace_lists_some_requests_and_counts_them_all():
+    events = [e for i in range(LISTED_REQUESTS + 7) for e in async_io_request(f"r{i}", f"T{i}")]
+    doc = document(events, {f"r{i}": (0, 302) for i in range(LISTED_REQUESTS + 7)})
+    summary = thread_summary(doc["events"], doc["requests"])
+    html = render_to_string("_thread_use.html", {"thread_use": summary})
+
+    assert html.count("<li><strong>") == LISTED_REQUESTS
+    assert "and 7 more requests, not listed here" in html
+    assert f"{LISTED_REQUESTS + 7} requests held {LISTED_REQUESTS + 7} OS threads" in html

@@ -1,0 +1,60 @@
+"""What every bench prints: the machine it ran on, each round, and the median round against
+its target, so that one noisy round does not decide a result."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from importlib import metadata
+
+MIN_ROUNDS = 3
+PACKAGES = ("Django", "channels", "daphne", "django-htmx", "playwright")
+
+
+def machine() -> str:
+    """One line on the machine: CPUs, load, OS, Python and the stack's versions."""
+    versions = []
+    for package in PACKAGES:
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    load = ", ".join(f"{figure:.2f}" for figure in os.getloadavg())
+    return (
+        f"machine: {os.cpu_count()} CPUs (load average {load}), {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()}, {', '.join(versions)}"
+    )
+
+
+def add_rounds_argument(parser: argparse.ArgumentParser, default: int = MIN_ROUNDS) -> None:
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=default,
+        help=f"rounds to run; the median round is the result (at least {MIN_ROUNDS})",
+    )
+
+
+def check_rounds(parser: argparse.ArgumentParser, rounds: int) -> None:
+    if rounds < MIN_ROUNDS:
+        parser.error(f"--rounds must be at least {MIN_ROUNDS}: one round is not a result")
+
+
+def median_against_target(
+    what: str, figures: Sequence[float], target: float, unit: str = "", at_most: bool = True
+) -> bool:
+    """Print every round's figure and the median's verdict; return whether it met the
+    target (``at_most``: the figure must not exceed it, else it must reach it)."""
+    rounds = ", ".join(f"{figure:.3f}{unit}" for figure in figures)
+    median = statistics.median(figures)
+    met = median <= target if at_most else median >= target
+    sign = "<=" if at_most else ">="
+    print(f"{what}: rounds {rounds}")
+    print(
+        f"{what}: median of {len(figures)} rounds {median:.3f}{unit}, target {sign} "
+        f"{target:g}{unit}: {'met' if met else 'NOT met'}"
+    )
+    return met
