@@ -272,7 +272,9 @@ class Instrumentation:
         returns at once."""
         instrumented = self._instrumented
 
-        def callback(code: CodeType, *args: Any) -> None:
+        # Called on every exception anywhere in the process: the signature is spelled out
+        # (RAISE, PY_UNWIND and PY_THROW all pass these three) so no tuple is packed.
+        def callback(code: CodeType, offset: int, error: object) -> None:
             if code not in instrumented:
                 return
             request = current_request.get()
@@ -280,7 +282,7 @@ class Instrumentation:
                 return
             started = time.perf_counter_ns()
             try:
-                handler(request, sys._getframe(1), code, *args)
+                handler(request, sys._getframe(1), code, offset, error)
             except Exception:
                 self._failed()
             request.tracer_ns += time.perf_counter_ns() - started

@@ -239,3 +239,23 @@ def test_an_untraced_call_records_nothing():
     finally:
         instrumentation.disable()
     assert recording.events == [] and instrumentation.errors == 0
+
+
+def test_the_thread_count_follows_new_threads_between_readings_of_proc():
+    counter = hops_module._ThreadCounter(refresh_ns=60 * 10**9)
+    first = counter.count()
+    if first is None:
+        pytest.skip("no /proc on this system")
+    release = threading.Event()
+    threads = [threading.Thread(target=release.wait) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        # No new reading of /proc within the minute: Python's own count says it.
+        assert counter.count() == first + 3
+        assert hops_module._ThreadCounter().count() == first + 3  # as /proc says
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+    assert counter.count() == first
