@@ -22,6 +22,7 @@ from visualizer.pages import (
     render_status,
     snapshot_of,
 )
+from visualizer.run_state import tracked_run
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, record_run, subject_base_url
 from visualizer.scenarios import Scenario, get_scenario
 
@@ -147,13 +148,15 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _record(self, run: RunRequest, recording_id: str) -> None:
         try:
-            document = await record_run(
-                await subject_base_url(),
-                self.scenario,
-                requests=run.requests,
-                params=run.params,
-                recording_id=recording_id,
-            )
+            # Stored at once as recording; complete once done, else interrupted.
+            async with tracked_run(recording_id, self.scenario):
+                document = await record_run(
+                    await subject_base_url(),
+                    self.scenario,
+                    requests=run.requests,
+                    params=run.params,
+                    recording_id=recording_id,
+                )
         except (RunFailed, OSError) as error:
             broadcaster.send_after_pending_steps(
                 recording_id, render_status(f"The run failed: {error}", running=False)
