@@ -147,12 +147,16 @@ class Trace(models.Model):
                 trace = Trace(recording_id=document["id"], recorder=recorder, **fields)
                 fresh.append(trace)
             else:
+                # A default name counts the requests (a run is stored at its start, empty):
+                # it follows them. A name someone gave stays.
+                if not name and trace.name == _default_name(trace.header, trace.request_count):
+                    trace.name = fields["name"]
                 for field in UPDATED_FIELDS:
                     setattr(trace, field, fields[field])
             traces.append(trace)
         Trace.objects.bulk_create(fresh)
         if existing:
-            Trace.objects.bulk_update(existing.values(), UPDATED_FIELDS)
+            Trace.objects.bulk_update(existing.values(), [*UPDATED_FIELDS, "name"])
             TraceEvent.objects.filter(trace__in=existing.values()).delete()
             TraceRequest.objects.filter(trace__in=existing.values()).delete()
         TraceRequest.objects.bulk_create(
@@ -194,7 +198,7 @@ def status_of(document: dict[str, Any], source: str) -> str:
 def _trace_fields(document: dict[str, Any], *, source: str, name: str) -> dict[str, Any]:
     scenario = document.get("scenario") or {}
     return {
-        "name": name or _default_name(document),
+        "name": name or _default_name(document, len(document["requests"])),
         "scenario_slug": scenario.get("slug") or "",
         "source": source,
         "header": {k: v for k, v in document.items() if k not in ("requests", "events")},
@@ -227,10 +231,10 @@ def _insert_events(events: Iterable[tuple[int, dict[str, Any]]]) -> None:
             cursor.executemany(sql, batch)
 
 
-def _default_name(document: dict[str, Any]) -> str:
-    scenario = document.get("scenario") or {}
+def _default_name(header: dict[str, Any], count: int) -> str:
+    """A trace's name unless someone gives it one: its scenario and request count."""
+    scenario = header.get("scenario") or {}
     title = scenario.get("title") or "Trace"
-    count = len(document["requests"])
     return f"{title}, {count} request{'s' if count != 1 else ''}"
 
 

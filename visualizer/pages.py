@@ -109,6 +109,13 @@ def _import_notice(query: QueryDict, recording_id: str | None) -> str:
     return ""
 
 
+def cut_off(source: TraceSource) -> bool:
+    """Whether the recording's run was interrupted (a stored trace knows it already)."""
+    if isinstance(source, StoredSource):
+        return source.trace.interrupted
+    return interrupted(source.recording_id)
+
+
 def load_source(recording_id: str | None) -> TraceSource | None:
     return find_source(recording_id) if recording_id else None
 
@@ -163,7 +170,7 @@ def page_context(
         notices.append(options.import_notice)
     if options.recording_id and source is None:
         notices.append(f"There is no recording {options.recording_id} on this server.")
-    elif interrupted(options.recording_id):
+    elif source is not None and cut_off(source):
         notices.append(INTERRUPTED_TEXT)
     state = player_state(scenario, source, options.step)
     context = player_context(
@@ -268,7 +275,7 @@ def snapshot_of(scenario: Scenario, recording_id: str) -> str | None:
     if source is None:
         return None
     snapshot = render_snapshot(scenario, source)
-    if interrupted(recording_id):
+    if cut_off(source):
         snapshot += render_status(INTERRUPTED_TEXT, running=False)
     return snapshot
 

@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from tracer import events
+from tracer.django_integration import get_config
 from visualizer import lifeline
 from visualizer.models import Trace
 from visualizer.scenarios import Scenario
@@ -45,7 +46,8 @@ def open_run(recording_id: str, scenario: Scenario) -> None:
     """Note a run as started, and store it (empty, recording) unless it is stored already:
     from now on a page asking for it finds it."""
     OPEN.add(recording_id)
-    if Trace.objects.filter(recording_id=recording_id).exists():
+    # Without tracing nothing of the run is stored.
+    if not get_config()["ENABLED"] or Trace.objects.filter(recording_id=recording_id).exists():
         return
     placeholder = events.trace_document(
         recording_id=recording_id,
@@ -60,13 +62,14 @@ def open_run(recording_id: str, scenario: Scenario) -> None:
 
 
 def close_run(recording_id: str, status: str) -> None:
-    """Note a run as ended, complete or interrupted."""
+    """Note a run as ended, complete or interrupted. A run that failed before recording
+    anything leaves nothing in the library: its page has said why."""
     OPEN.discard(recording_id)
+    recording = Trace.objects.filter(recording_id=recording_id, status=Trace.Status.RECORDING)
     if status == Trace.Status.INTERRUPTED:
         merge_parts_into(recording_id, status)
-    Trace.objects.filter(recording_id=recording_id, status=Trace.Status.RECORDING).update(
-        status=status
-    )
+        recording.filter(request_count=0).delete()
+    recording.update(status=status)
 
 
 @contextlib.asynccontextmanager

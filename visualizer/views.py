@@ -405,7 +405,11 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     if request.htmx:
         # Stored before the page hears of the run, so that any server process it polls
         # knows it (visualizer/run_state.py).
-        await database_sync_to_async(open_run)(recording_id, scenario)
+        try:
+            await database_sync_to_async(open_run)(recording_id, scenario)
+        except BaseException:
+            give_back()
+            raise
         progress = start_lab(setup, base_url, recording_id, results_url)
         assert progress.task is not None
         progress.task.add_done_callback(lambda _: give_back())

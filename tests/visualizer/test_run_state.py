@@ -142,27 +142,53 @@ def test_a_run_is_stored_at_once_and_marked_complete_at_its_end():
         async with run_state.tracked_run("whole", SCENARIO):
             trace = await asyncio.to_thread(Trace.objects.get, recording_id="whole")
             seen["during"] = (trace.status, trace.request_count, run_state.held_open("whole"))
+            await asyncio.to_thread(Trace.store, example("whole"), source=Trace.Source.RECORDED)
 
     asyncio.run(run())
 
     assert seen["during"] == (Trace.Status.RECORDING, 0, True)
     trace = Trace.objects.get(recording_id="whole")
     assert trace.status == Trace.Status.COMPLETE and not run_state.held_open("whole")
-    assert trace.scenario_slug == "async-io"
+    # Named as what it holds now, not as the empty trace stored at its start.
+    assert trace.name == "Async view awaiting I/O, 4 requests"
+
+
+ENDINGS = [RuntimeError("the subject went away"), asyncio.CancelledError()]
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("ending", [RuntimeError("the subject went away"), asyncio.CancelledError])
-def test_a_run_that_fails_or_is_cancelled_is_interrupted(ending):
+@pytest.mark.parametrize("ending", ENDINGS, ids=["failed", "cancelled"])
+def test_a_run_that_fails_or_is_cancelled_midway_is_interrupted(ending):
     async def run() -> None:
         async with run_state.tracked_run("broken", SCENARIO):
+            partial = cut_off(example("broken"))
+            await asyncio.to_thread(Trace.store, partial, source=Trace.Source.RECORDED)
             raise ending
 
-    with pytest.raises(type(ending) if isinstance(ending, Exception) else ending):
+    with pytest.raises(type(ending)):
         asyncio.run(run())
 
     assert Trace.objects.get(recording_id="broken").status == Trace.Status.INTERRUPTED
     assert not run_state.held_open("broken")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_fails_before_recording_anything_leaves_nothing():
+    async def run() -> None:
+        async with run_state.tracked_run("nothing", SCENARIO):
+            raise RuntimeError("the subject did not start")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(run())
+
+    assert not Trace.objects.filter(recording_id="nothing").exists()
+
+
+def test_without_tracing_a_run_stores_nothing(monkeypatch):
+    # (The tracer's settings are read once per process.)
+    monkeypatch.setattr(run_state, "get_config", lambda: {"ENABLED": False})
+    run_state.open_run("untraced", SCENARIO)
+    assert not Trace.objects.filter(recording_id="untraced").exists()
 
 
 def test_a_run_already_stored_is_not_emptied_by_opening_it_again():
