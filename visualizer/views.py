@@ -193,7 +193,8 @@ def library(request: HttpRequest) -> HttpResponse:
 
 
 def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
-    traces = Trace.objects.all()
+    # The parts WSGI workers store of a lab run going on become its one trace at its end.
+    traces = Trace.objects.exclude(status=Trace.Status.RECORDING, recording_id__regex=r"-w\d+$")
     if scenario_filter:
         traces = traces.filter(scenario_slug=scenario_filter)
     return {

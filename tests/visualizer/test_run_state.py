@@ -283,6 +283,16 @@ def test_the_library_and_the_player_say_a_run_was_interrupted(client, ended_proc
     assert run_state.INTERRUPTED_TEXT not in whole
 
 
+def test_the_library_leaves_out_the_parts_of_a_lab_run_going_on(client):
+    run_state.open_run("lab-run", SCENARIO)
+    for part in parts("lab-run"):
+        stored_by(part["id"], lifeline.identity(), part)
+
+    library = client.get("/traces/").content.decode()
+
+    assert 'id="trace-lab-run"' in library and "lab-run-w101" not in library
+
+
 def test_a_live_page_reconnecting_to_a_cut_off_run_hears_it_ended(ended_process):
     stored_by("cut", ended_process)
     Trace.store(example("whole"), source=Trace.Source.RECORDED)
