@@ -61,7 +61,11 @@ class DaphneServer:
 
     name = "Daphne"
 
-    def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 30) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, startup_timeout: float = 30, migrate: bool = True
+    ) -> None:
+        # False when the database is known to be migrated (the lab's gunicorn uses the UI's).
+        self.migrate = migrate
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "visualizer.settings", **(env or {})}
         # The server signs and checks recording ids with its secret key: the same as this
         # process's, which signs the runs it sends (tracer.django_integration).
@@ -89,16 +93,8 @@ class DaphneServer:
 
     def start(self) -> DaphneServer:
         # The server stores every run: its database needs its tables first.
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=BASE_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
-        if migrate.returncode != 0:
-            self._log.close()
-            raise RuntimeError(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
+        if self.migrate:
+            self._migrate()
         self.port = free_port()
         # It ends when this process does, however this one ends (visualizer/lifeline.py).
         self.process = spawn(
@@ -121,6 +117,18 @@ class DaphneServer:
             except OSError:
                 time.sleep(0.1)
         self._fail(f"{self.name} did not answer within {self.startup_timeout} s")
+
+    def _migrate(self) -> None:
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if migrate.returncode != 0:
+            self._log.close()
+            raise RuntimeError(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
 
     def _fail(self, reason: str) -> NoReturn:
         message = f"{reason}:\n{self.log_tail()}"
@@ -166,9 +174,14 @@ class GunicornServer(DaphneServer):
     name = "gunicorn"
 
     def __init__(
-        self, env: dict[str, str] | None = None, *, workers: int = 1, threads: int = 1
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        workers: int = 1,
+        threads: int = 1,
+        migrate: bool = True,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, migrate=migrate)
         self.workers = workers
         self.threads = threads
         # The tracer puts them in the trace's server description.
