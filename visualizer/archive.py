@@ -19,6 +19,7 @@ from django.db import close_old_connections
 from tracer.django_integration import get_tracer
 from tracer.recorder import Recording
 from visualizer.models import Trace
+from visualizer.run_state import held_open
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ class RecordingArchiver:
         return self._save(recording)
 
     def _save(self, recording: Recording) -> Trace:
+        status = Trace.Status.RECORDING if held_open(recording.id) else None
         with self._save_lock:
-            return Trace.store(recording.document(), source=Trace.Source.RECORDED)
+            return Trace.store(recording.document(), source=Trace.Source.RECORDED, status=status)
 
     def _work(self) -> None:
         while True:
@@ -81,8 +83,17 @@ class RecordingArchiver:
             # All that is due in one go: a few queries in all, rather than a few each.
             try:
                 with self._save_lock:
+                    # A run going on stays recording, even between its requests.
                     documents = [recording.document() for recording in ready]
-                    Trace.store_many(documents, source=Trace.Source.RECORDED)
+                    going_on = [held_open(recording.id) for recording in ready]
+                    held = [d for d, on in zip(documents, going_on, strict=True) if on]
+                    rest = [d for d, on in zip(documents, going_on, strict=True) if not on]
+                    if held:
+                        Trace.store_many(
+                            held, source=Trace.Source.RECORDED, status=Trace.Status.RECORDING
+                        )
+                    if rest:
+                        Trace.store_many(rest, source=Trace.Source.RECORDED)
                 self.prune_if_due()
             except Exception:
                 logger.exception("could not store %d recordings", len(ready))

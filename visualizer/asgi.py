@@ -14,6 +14,10 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
+from visualizer import lifeline
+
+# Started by another process (a UI, serve --processes, a test): end with it.
+lifeline.watch_parent(lifeline.exit_now)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
 # Set Django up before importing anything that touches models or settings.
 django_asgi_app = get_asgi_application()

@@ -22,6 +22,7 @@ from visualizer.pages import (
     render_status,
     snapshot_of,
 )
+from visualizer.run_state import tracked_run
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, record_run, subject_base_url
 from visualizer.scenarios import Scenario, get_scenario
 
@@ -34,6 +35,13 @@ ACTIONS = {
     "run": {"action", "requests", "delay_ms", "work", "size_kb"},
     "sync": {"action", "recording"},
 }
+
+
+def gone(recording_id: str) -> str:
+    return (
+        f"There is no recording {recording_id} on this server: it was deleted, or the server "
+        "stopped before it had stored anything of the run."
+    )
 
 
 class MessageRejected(Exception):
@@ -106,8 +114,10 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         for frame in message["frames"]:
             await self.send(text_data=frame)
 
-    async def watch(self, recording_id: str) -> None:
-        """Follow a recording's live steps, starting from a snapshot of what it holds."""
+    async def watch(self, recording_id: str, *, new: bool = False) -> None:
+        """Follow a recording's live steps, starting from a snapshot of what it holds. One
+        that is not ``new`` and is nowhere (a run the server stopped before it stored
+        anything, or deleted since) is said to be gone: the page may still say "Running"."""
         if self.watching != recording_id:
             if self.watching:
                 await self.channel_layer.group_discard(group_name(self.watching), self.channel_name)
@@ -116,6 +126,8 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         snapshot = await database_sync_to_async(snapshot_of)(self.scenario, recording_id)
         if snapshot is not None:
             await self.send(text_data=snapshot)
+        elif not new:
+            await self.send(text_data=render_status(gone(recording_id), running=False))
 
     async def start_run(self, run: RunRequest) -> None:
         if self.run_task is not None and not self.run_task.done():
@@ -127,7 +139,7 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             raise MessageRejected(str(error)) from None
         try:
             recording_id = new_recording_id(LIVE_PREFIX)
-            await self.watch(recording_id)
+            await self.watch(recording_id, new=True)
             empty = render_snapshot(self.scenario, empty_source(recording_id))
             running = render_status(
                 f"Running {plural(run.requests, 'request')} against {self.scenario.run_url}…",
@@ -147,13 +159,15 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _record(self, run: RunRequest, recording_id: str) -> None:
         try:
-            document = await record_run(
-                await subject_base_url(),
-                self.scenario,
-                requests=run.requests,
-                params=run.params,
-                recording_id=recording_id,
-            )
+            # Stored at once as recording; complete once done, else interrupted.
+            async with tracked_run(recording_id, self.scenario):
+                document = await record_run(
+                    await subject_base_url(),
+                    self.scenario,
+                    requests=run.requests,
+                    params=run.params,
+                    recording_id=recording_id,
+                )
         except (RunFailed, OSError) as error:
             broadcaster.send_after_pending_steps(
                 recording_id, render_status(f"The run failed: {error}", running=False)

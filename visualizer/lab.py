@@ -23,6 +23,7 @@ from django.urls import reverse
 from tracer.django_integration import get_tracer
 from visualizer.models import Trace
 from visualizer.narration import code_stalls, context_of_document, plural, reveal_reasons
+from visualizer.run_state import tracked_run
 from visualizer.runs import (
     ClientTimings,
     RunRequest,
@@ -132,42 +133,62 @@ async def run_lab(
     each request, stored. ASGI runs go to this server; WSGI runs to a gunicorn process
     started for the run (same database). ``progress`` fills as the requests go."""
     recording_id = recording_id or new_recording_id()
-    requests, params = lab.run.requests, lab.run.params
+    # Stored at once as recording, then as the run ends: complete, or interrupted.
+    async with tracked_run(recording_id, lab.scenario):
+        if lab.server == "asgi":
+            document = await record_run(
+                asgi_base_url,
+                lab.scenario,
+                requests=lab.run.requests,
+                params=lab.run.params,
+                recording_id=recording_id,
+                progress=progress,
+            )
+        else:
+            document = await run_on_gunicorn(lab, recording_id, progress)
+        await database_sync_to_async(Trace.store)(
+            document, source=Trace.Source.RECORDED, status=Trace.Status.COMPLETE
+        )
+    return document
 
-    async def record(base_url: str) -> dict[str, Any]:
-        return await record_run(
-            base_url,
+
+async def run_on_gunicorn(
+    lab: LabRun, recording_id: str, progress: ClientTimings | None
+) -> dict[str, Any]:
+    """A WSGI run: on a gunicorn server started for it (same database), stopped after."""
+    requests, params = lab.run.requests, lab.run.params
+    env = {
+        "TRACING_ENABLED": "true",
+        "DATA_DIR": str(settings.DATA_DIR),
+        # What gunicorn stores of the run stays "recording": only this process knows when
+        # the run is over.
+        "TRACE_PARTIAL_RUNS": "true",
+    }
+    # This process's database is migrated: gunicorn starts seconds sooner without.
+    server = GunicornServer(env, workers=lab.workers, threads=lab.threads, migrate=False)
+    await asyncio.to_thread(server.start)
+    try:
+        if lab.workers == 1:
+            return await record_run(
+                server.base_url,
+                lab.scenario,
+                requests=requests,
+                params=params,
+                recording_id=recording_id,
+                progress=progress,
+            )
+        timings = await send_requests(
+            server.base_url,
             lab.scenario,
+            recording_id,
             requests=requests,
             params=params,
-            recording_id=recording_id,
             progress=progress,
         )
-
-    if lab.server == "asgi":
-        document = await record(asgi_base_url)
-    else:
-        env = {"TRACING_ENABLED": "true", "DATA_DIR": str(settings.DATA_DIR)}
-        server = GunicornServer(env, workers=lab.workers, threads=lab.threads)
-        await asyncio.to_thread(server.start)
-        try:
-            if lab.workers == 1:
-                document = await record(server.base_url)
-            else:
-                timings = await send_requests(
-                    server.base_url,
-                    lab.scenario,
-                    recording_id,
-                    requests=requests,
-                    params=params,
-                    progress=progress,
-                )
-                merged = await database_sync_to_async(collect_parts)(recording_id, requests)
-                document = with_client_timings(merged, timings)
-        finally:
-            await asyncio.to_thread(server.stop)
-    await database_sync_to_async(Trace.store)(document, source=Trace.Source.RECORDED)
-    return document
+        merged = await database_sync_to_async(collect_parts)(recording_id, requests)
+        return with_client_timings(merged, timings)
+    finally:
+        await asyncio.to_thread(server.stop)
 
 
 @dataclass

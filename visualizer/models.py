@@ -13,6 +13,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from tracer import events as trace_events
+from visualizer import lifeline
 
 
 class Trace(models.Model):
@@ -23,6 +24,14 @@ class Trace(models.Model):
         RECORDED = "recorded", "Recorded here"
         IMPORTED = "imported", "Imported"
         EXAMPLE = "example", "Bundled example"
+
+    class Status(models.TextChoices):
+        """Whether the run a trace comes from has ended (visualizer/run_state.py)."""
+
+        RECORDING = "recording", "Recording"
+        COMPLETE = "complete", "Complete"
+        # The server stopped (or the run failed) before the run ended: the trace is cut off.
+        INTERRUPTED = "interrupted", "Interrupted"
 
     recording_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -35,6 +44,12 @@ class Trace(models.Model):
     request_count = models.PositiveIntegerField(default=0)
     # Set when someone names the trace in the library: a named recording is never pruned.
     named = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.COMPLETE, db_index=True
+    )
+    # lifeline.identity() of the process that stored the trace first (for a run: the one
+    # that started it): a trace still recording whose recorder has ended was cut off.
+    recorder = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -46,6 +61,18 @@ class Trace(models.Model):
     def scenario_title(self) -> str:
         scenario = self.header.get("scenario") or {}
         return str(scenario.get("title") or self.scenario_slug or "Unknown view")
+
+    @property
+    def current_status(self) -> str:
+        """The status, where a trace still recording whose recorder has ended (a server
+        killed before start-up marked it) counts as interrupted."""
+        if self.status == self.Status.RECORDING and lifeline.is_running(self.recorder) is False:
+            return self.Status.INTERRUPTED
+        return self.status
+
+    @property
+    def interrupted(self) -> bool:
+        return self.current_status == self.Status.INTERRUPTED
 
     def document(self) -> dict[str, Any]:
         """The trace document, as it was recorded or imported."""
@@ -63,7 +90,9 @@ class Trace(models.Model):
         """Delete automatic recordings (recorded here and never named) beyond the newest
         ``keep`` or older than ``max_age``; bundled examples, imported and named traces
         stay. Returns how many were deleted."""
-        automatic = cls.objects.filter(source=cls.Source.RECORDED, named=False)
+        automatic = cls.objects.filter(source=cls.Source.RECORDED, named=False).exclude(
+            status=cls.Status.RECORDING
+        )
         newest = automatic.order_by("-created_at", "-id")
         surplus = list(newest.values_list("pk", flat=True)[keep:])
         too_old = automatic.filter(created_at__lt=timezone.now() - max_age)
@@ -76,20 +105,28 @@ class Trace(models.Model):
         return deleted
 
     @classmethod
-    def store(cls, document: dict[str, Any], *, source: str, name: str = "") -> Trace:
+    def store(
+        cls, document: dict[str, Any], *, source: str, name: str = "", status: str | None = None
+    ) -> Trace:
         """Save a (validated) document, replacing an earlier save of the same recording
         (the trace of another kind with its id, left as it is, if there is one)."""
-        stored = cls.store_many([document], source=source, name=name)
+        stored = cls.store_many([document], source=source, name=name, status=status)
         return stored[0] if stored else cls.objects.get(recording_id=document["id"])
 
     @classmethod
     @transaction.atomic
     def store_many(
-        cls, documents: list[dict[str, Any]], *, source: str, name: str = ""
+        cls,
+        documents: list[dict[str, Any]],
+        *,
+        source: str,
+        name: str = "",
+        status: str | None = None,
     ) -> list[Trace]:
         """Save several documents with a handful of queries in all (the archiver saves
         many small recordings at once). A recording saved before is replaced, keeping its
-        name, source and place in the library."""
+        name, source, recorder and place in the library. Without a ``status``, a recording
+        is still recording while one of its requests has not finished (see status_of)."""
         ids = [document["id"] for document in documents]
         existing: dict[str, Trace] = {
             t.recording_id: t for t in Trace.objects.filter(recording_id__in=ids)
@@ -101,19 +138,25 @@ class Trace(models.Model):
         ]
         traces: list[Trace] = []
         fresh: list[Trace] = []
+        recorder = lifeline.identity()
         for document in documents:
             fields = _trace_fields(document, source=source, name=name)
+            fields["status"] = status or status_of(document, source)
             trace: Trace | None = existing.get(document["id"])
             if trace is None:
-                trace = Trace(recording_id=document["id"], **fields)
+                trace = Trace(recording_id=document["id"], recorder=recorder, **fields)
                 fresh.append(trace)
             else:
-                for field in ("header", "event_count", "request_count"):
+                # A default name counts the requests (a run is stored at its start, empty):
+                # it follows them. A name someone gave stays.
+                if not name and trace.name == _default_name(trace.header, trace.request_count):
+                    trace.name = fields["name"]
+                for field in UPDATED_FIELDS:
                     setattr(trace, field, fields[field])
             traces.append(trace)
         Trace.objects.bulk_create(fresh)
         if existing:
-            Trace.objects.bulk_update(existing.values(), ["header", "event_count", "request_count"])
+            Trace.objects.bulk_update(existing.values(), [*UPDATED_FIELDS, "name"])
             TraceEvent.objects.filter(trace__in=existing.values()).delete()
             TraceRequest.objects.filter(trace__in=existing.values()).delete()
         TraceRequest.objects.bulk_create(
@@ -138,10 +181,24 @@ class Trace(models.Model):
         return traces
 
 
+# What a later save of a recording changes (a recording grown since).
+UPDATED_FIELDS = ["header", "event_count", "request_count", "status"]
+
+
+def status_of(document: dict[str, Any], source: str) -> str:
+    """A recording made here is still recording while one of its requests has not
+    finished; an imported trace or an example is complete, as it came."""
+    if source == Trace.Source.RECORDED and any(
+        request.get("finished_ns") is None for request in document["requests"]
+    ):
+        return Trace.Status.RECORDING
+    return Trace.Status.COMPLETE
+
+
 def _trace_fields(document: dict[str, Any], *, source: str, name: str) -> dict[str, Any]:
     scenario = document.get("scenario") or {}
     return {
-        "name": name or _default_name(document),
+        "name": name or _default_name(document, len(document["requests"])),
         "scenario_slug": scenario.get("slug") or "",
         "source": source,
         "header": {k: v for k, v in document.items() if k not in ("requests", "events")},
@@ -174,10 +231,10 @@ def _insert_events(events: Iterable[tuple[int, dict[str, Any]]]) -> None:
             cursor.executemany(sql, batch)
 
 
-def _default_name(document: dict[str, Any]) -> str:
-    scenario = document.get("scenario") or {}
+def _default_name(header: dict[str, Any], count: int) -> str:
+    """A trace's name unless someone gives it one: its scenario and request count."""
+    scenario = header.get("scenario") or {}
     title = scenario.get("title") or "Trace"
-    count = len(document["requests"])
     return f"{title}, {count} request{'s' if count != 1 else ''}"
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from tracer.django_integration import RECORDING_ID
 from visualizer.moments import key_moments_of, measured
 from visualizer.player import PlayerState, player_state
+from visualizer.run_state import INTERRUPTED_TEXT, interrupted
 from visualizer.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.scenarios import Scenario
 from visualizer.sources import (
@@ -108,6 +109,13 @@ def _import_notice(query: QueryDict, recording_id: str | None) -> str:
     return ""
 
 
+def cut_off(source: TraceSource) -> bool:
+    """Whether the recording's run was interrupted (a stored trace knows it already)."""
+    if isinstance(source, StoredSource):
+        return source.trace.interrupted
+    return interrupted(source.recording_id)
+
+
 def load_source(recording_id: str | None) -> TraceSource | None:
     return find_source(recording_id) if recording_id else None
 
@@ -162,6 +170,8 @@ def page_context(
         notices.append(options.import_notice)
     if options.recording_id and source is None:
         notices.append(f"There is no recording {options.recording_id} on this server.")
+    elif source is not None and cut_off(source):
+        notices.append(INTERRUPTED_TEXT)
     state = player_state(scenario, source, options.step)
     context = player_context(
         scenario,
@@ -258,9 +268,16 @@ def _broadcast_context(scenario: Scenario, state: PlayerState) -> dict[str, Any]
 
 
 def snapshot_of(scenario: Scenario, recording_id: str) -> str | None:
-    """The snapshot of a recording by id, if this server has it (may query the database)."""
+    """The snapshot of a recording by id, if this server has it (may query the database);
+    for a run that was cut off, with a status line that says so (the page may still say
+    it is running: it was, when the server stopped)."""
     source = load_source(recording_id)
-    return render_snapshot(scenario, source) if source is not None else None
+    if source is None:
+        return None
+    snapshot = render_snapshot(scenario, source)
+    if cut_off(source):
+        snapshot += render_status(INTERRUPTED_TEXT, running=False)
+    return snapshot
 
 
 def render_status(text: str, *, running: bool) -> str:

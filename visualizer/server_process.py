@@ -6,7 +6,9 @@ browser would.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +18,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from visualizer.lifeline import spawn
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,7 +61,11 @@ class DaphneServer:
 
     name = "Daphne"
 
-    def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 30) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, startup_timeout: float = 30, migrate: bool = True
+    ) -> None:
+        # False when the database is known to be migrated (the lab's gunicorn uses the UI's).
+        self.migrate = migrate
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "visualizer.settings", **(env or {})}
         # The server signs and checks recording ids with its secret key: the same as this
         # process's, which signs the runs it sends (tracer.django_integration).
@@ -68,14 +76,16 @@ class DaphneServer:
         self.startup_timeout = startup_timeout
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
-        # Kept open for the life of the server; stop() closes and removes it.
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            prefix="daphne-", suffix=".log", delete=False
-        )
+        # Kept open for the life of the server, with no name: nothing is left behind,
+        # even when this process is killed.
+        self._log = tempfile.TemporaryFile(prefix="daphne-", suffix=".log")  # noqa: SIM115
 
     def command(self, port: int) -> list[str]:
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                 "visualizer.asgi:application"]  # fmt: skip
+
+    def popen_options(self) -> dict[str, Any]:
+        return {}
 
     @property
     def base_url(self) -> str:
@@ -83,24 +93,17 @@ class DaphneServer:
 
     def start(self) -> DaphneServer:
         # The server stores every run: its database needs its tables first.
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=BASE_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
-        if migrate.returncode != 0:
-            self._log.close()
-            Path(self._log.name).unlink(missing_ok=True)
-            raise RuntimeError(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
+        if self.migrate:
+            self._migrate()
         self.port = free_port()
-        self.process = subprocess.Popen(
+        # It ends when this process does, however this one ends (visualizer/lifeline.py).
+        self.process = spawn(
             self.command(self.port),
             cwd=BASE_DIR,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            **self.popen_options(),
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -115,6 +118,18 @@ class DaphneServer:
                 time.sleep(0.1)
         self._fail(f"{self.name} did not answer within {self.startup_timeout} s")
 
+    def _migrate(self) -> None:
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if migrate.returncode != 0:
+            self._log.close()
+            raise RuntimeError(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
+
     def _fail(self, reason: str) -> NoReturn:
         message = f"{reason}:\n{self.log_tail()}"
         self.stop()
@@ -127,14 +142,18 @@ class DaphneServer:
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.kill()
                 self.process.wait()
         self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
 
     def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
-        text = Path(self._log.name).read_text(errors="replace")
+        # Read without moving the offset the server's output is written at.
+        fd = self._log.fileno()
+        text = os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
     def __enter__(self) -> DaphneServer:
@@ -155,9 +174,14 @@ class GunicornServer(DaphneServer):
     name = "gunicorn"
 
     def __init__(
-        self, env: dict[str, str] | None = None, *, workers: int = 1, threads: int = 1
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        workers: int = 1,
+        threads: int = 1,
+        migrate: bool = True,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, migrate=migrate)
         self.workers = workers
         self.threads = threads
         # The tracer puts them in the trace's server description.
@@ -178,4 +202,15 @@ class GunicornServer(DaphneServer):
             "--threads", str(self.threads), "--timeout", "120",
             # Requests wait in the listen queue instead of being refused.
             "--backlog", "1024",
+            # The master ends, with its workers, when this process does.
+            "--config", "python:visualizer.gunicorn_hooks",
         ]  # fmt: skip
+
+    def popen_options(self) -> dict[str, Any]:
+        # A process group of its own: the master can end its workers with it at once.
+        return {"process_group": 0}
+
+    def kill(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from visualizer.lifeline import database_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var"))
 
@@ -103,12 +105,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
-        conn_max_age=0,
-    )
-}
+
+# DATABASE_URL, else SQLite in DATA_DIR.
+DATABASES = {"default": dj_database_url.parse(database_url(os.environ), conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Traces are saved from a background thread while pages read them: let readers go on
     # during a write (WAL) and let writers wait for each other instead of failing.
@@ -148,6 +147,9 @@ TRACER = {
     # Set by the lab for WSGI runs with several worker processes.
     "PROCESS_TAG": env_bool("TRACE_PROCESS_TAG", False),
 }
+# Set by the lab for its gunicorn: every recording stored there is part of a run the UI
+# process completes, and stays "recording" until it does (visualizer/run_state.py).
+TRACE_PARTIAL_RUNS = env_bool("TRACE_PARTIAL_RUNS", False)
 
 # The scenarios' slow upstream service. Empty: the app starts one on a free loopback port.
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "")

@@ -33,6 +33,7 @@ from django.conf import settings
 from tracer.django_integration import get_config, get_tracer
 from tracer.recorder import Recording, RecordingStore
 from tracer.sinks import EventMirror, StreamSink
+from visualizer.lifeline import spawn
 from visualizer.server_process import BASE_DIR, free_port
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,8 @@ class SubjectProcess:
             "UPSTREAM_URL": upstream_url(),
         }
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APPLICATION]
-        process = subprocess.Popen(command, cwd=BASE_DIR, env=env)
+        # It ends when this process does, however this one ends (visualizer/lifeline.py).
+        process = spawn(command, cwd=BASE_DIR, env=env)
         self._process, self._port = process, port
         if not self._exit_hook:
             atexit.register(self.stop)
@@ -247,7 +249,7 @@ def feed() -> StreamSink | None:
 def connect_feed(store: RecordingStore, tracing: bool) -> StreamSink | None:
     """In a subject started by a UI: connect to the UI's mirror and stream ``store`` to it
     (when tracing). The subject exits when the UI goes away: the stream's end tells it,
-    or, should the socket linger, its parent process changing."""
+    as does its lifeline (visualizer/lifeline.py, watched from asgi.py)."""
     global _feed
     address = os.environ.get(FEED_ENV, "")
     if not address or _feed is not None:
@@ -258,17 +260,9 @@ def connect_feed(store: RecordingStore, tracing: bool) -> StreamSink | None:
     if tracing:
         sink.attach(store)
     _feed = sink
-    parent = os.getppid()
-    threading.Thread(target=_watch_parent, args=(parent,), name="ui-watch", daemon=True).start()
     return sink
 
 
 def _ui_gone() -> None:
     logger.warning("the UI process went away: the subject server exits")
     os._exit(0)
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1)
-    _ui_gone()

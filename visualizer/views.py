@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -44,6 +45,7 @@ from visualizer.models import Trace
 from visualizer.moments import key_moments
 from visualizer.narration import context_of_document
 from visualizer.pages import PageOptions, display_options, page_context, view_option_links
+from visualizer.run_state import interrupted, open_run, tracked_run
 from visualizer.runs import RunFailed, RunRequest, new_recording_id, record_run, subject_base_url
 from visualizer.scenarios import SCENARIOS, Scenario, get_scenario
 from visualizer.sources import find_source
@@ -100,10 +102,16 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
         return HttpResponse(f"Could not run: {error}", status=429, content_type="text/plain")
     except ValueError as error:
         return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
+    recording_id = new_recording_id()
     try:
-        document = await record_run(
-            await subject_base_url(), scenario, requests=run.requests, params=run.params
-        )
+        async with tracked_run(recording_id, scenario):
+            document = await record_run(
+                await subject_base_url(),
+                scenario,
+                requests=run.requests,
+                params=run.params,
+                recording_id=recording_id,
+            )
     except RunFailed as error:
         return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
     finally:
@@ -185,7 +193,8 @@ def library(request: HttpRequest) -> HttpResponse:
 
 
 def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
-    traces = Trace.objects.all()
+    # The parts WSGI workers store of a lab run going on become its one trace at its end.
+    traces = Trace.objects.exclude(status=Trace.Status.RECORDING, recording_id__regex=r"-w\d+$")
     if scenario_filter:
         traces = traces.filter(scenario_slug=scenario_filter)
     return {
@@ -301,6 +310,7 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
         runs.append(
             {
                 "document": document,
+                "interrupted": interrupted(recording_id),
                 "metrics": lab_metrics(document),
                 "lanes": lanes,
                 "length_ms": length_ms,
@@ -394,6 +404,13 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
         give_back()
         return _lab_problem(request, f"Could not run: {error}")
     if request.htmx:
+        # Stored before the page hears of the run, so that any server process it polls
+        # knows it (visualizer/run_state.py).
+        try:
+            await database_sync_to_async(open_run)(recording_id, scenario)
+        except BaseException:
+            give_back()
+            raise
         progress = start_lab(setup, base_url, recording_id, results_url)
         assert progress.task is not None
         progress.task.add_done_callback(lambda _: give_back())
@@ -436,22 +453,32 @@ def _results_query(form: QueryDict, scenario: Scenario, recording_id: str) -> st
 @require_safe
 def lab_progress(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
     """A lab run going on: its timeline so far (polled by the page); once done, the
-    results page. (A plain view: its full page shows the class bar, which asks the
-    database.)"""
+    results page; cut off, a page that says so and polls no more. (A plain view: its full
+    page shows the class bar, which asks the database.)"""
     progress = RUNNING.get(recording_id)
     if progress is None:
         # Several server processes may share this address: another one may have started
-        # the run. Its poll URL carries the results page's query.
+        # the run (and stored it as recording). Its poll URL carries the results page's
+        # query.
         if request.GET.get("recording") != recording_id:
             raise Http404("No lab run with that id is going on in this server.")
-        if Trace.objects.filter(recording_id=recording_id).exists():
+        trace = Trace.objects.filter(recording_id=recording_id).first()
+        status = trace.current_status if trace is not None else None
+        if status == Trace.Status.COMPLETE:
             results_url = f"{reverse('lab')}?{request.GET.urlencode()}"
             return (
                 HttpResponseClientRedirect(results_url) if request.htmx else redirect(results_url)
             )
-        if not request.htmx:
-            return HttpResponse("The run is still going on; reload in a moment.", status=202)
-        return render(request, "lab.html#elsewhere", {})
+        if status == Trace.Status.RECORDING:
+            if not request.htmx:
+                return HttpResponse("The run is still going on; reload in a moment.", status=202)
+            return render(request, "lab.html#elsewhere", {})
+        # Interrupted (the server stopped mid-run), or gone (deleted since).
+        ended = {"ended": {"trace": trace}}
+        if request.htmx:
+            return render(request, "lab.html#ended", ended)
+        context = {**_lab_form_context(""), **ended, "runs": []}
+        return render(request, "lab.html", context, status=200 if trace else 404)
     if progress.finished and not progress.error:
         if request.htmx:
             return HttpResponseClientRedirect(progress.results_url)

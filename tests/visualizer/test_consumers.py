@@ -108,3 +108,16 @@ async def test_a_message_whose_action_is_not_text_gets_an_error_frame(action):
     await client.send_to(text_data=json.dumps({"action": "sync", "recording": recording.id}))
     assert 'id="player"' in await client.receive_from()
     await client.disconnect()
+
+
+async def test_a_page_following_a_run_that_left_nothing_hears_it_is_gone():
+    """A page still saying "Running" for a run its server stopped before storing anything
+    is told, when it reconnects, that the run is gone."""
+    client = connect(query="recording=live-nothing-left")
+    await client.connect()
+
+    frame = await client.receive_from()
+
+    assert 'id="run-status"' in frame and 'data-running="false"' in frame
+    assert "There is no recording live-nothing-left on this server" in frame
+    await client.disconnect()

@@ -4,6 +4,10 @@ With ``--processes N`` several Daphne processes share one listening socket (the 
 hands each new connection to one of them); they share the database and, through Redis,
 the channel layer, so a class's followers on any process follow the instructor. Each
 process starts its own subject process, where the traced scenario views run.
+
+Every process started from here ends with the one that started it, even killed with -9
+(visualizer/lifeline.py); at start-up, what a server stopped mid-run left behind is
+cleaned up first (visualizer/run_state.recover).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from visualizer.lifeline import spawn
+from visualizer.run_state import recover
 
 APPLICATION = "visualizer.asgi:application"
 
@@ -88,6 +95,10 @@ class Command(BaseCommand):
                 "(for example redis://127.0.0.1:6379/0)."
             )
         call_command("migrate", interactive=False, verbosity=0)
+        # Whatever a server killed mid-run left: its processes stopped, its runs marked
+        # interrupted (visualizer/run_state.py).
+        if said := recover().message():
+            self.stdout.write(said)
         shown = f"[{host}]" if ":" in host else host
         self.stdout.write(
             f"Serving on http://{shown}:{port}/ with {processes} Daphne "
@@ -133,7 +144,8 @@ class Command(BaseCommand):
             command = [
                 sys.executable, "-m", "daphne", "--fd", str(fd), *proxy_headers(), APPLICATION,
             ]  # fmt: skip
-            children.append(subprocess.Popen(command, pass_fds=[fd]))
+            # Each ends when this process does (visualizer/lifeline.py).
+            children.append(spawn(command, env=dict(os.environ), pass_fds=[fd]))
         listener.close()
         try:
             for child in children:
