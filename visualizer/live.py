@@ -18,7 +18,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from tracer.django_integration import get_tracer
-from tracer.recorder import Recording
+from tracer.recorder import Recording, RecordingStore
 from visualizer.pages import render_live_panels, render_live_rows
 from visualizer.scenarios import get_scenario
 
@@ -37,7 +37,8 @@ def group_name(recording_id: str) -> str:
 class LiveBroadcaster:
     """One per process: turns tracer events of live recordings into group messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: RecordingStore | None = None) -> None:
+        self._store = store
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._queue: asyncio.Queue[tuple[str, Any]] | None = None
@@ -51,7 +52,18 @@ class LiveBroadcaster:
         self._loop_thread = threading.get_ident()
         self._queue = asyncio.Queue()
         self._task = self._loop.create_task(self._run(), name="live-broadcaster")
-        get_tracer().store.add_listener(self._on_event)
+        self._recordings().add_listener(self._on_event)
+
+    def stop(self) -> None:
+        """Stop listening and sending (idempotent); the server never needs to, tests do."""
+        if self._task is not None:
+            self._recordings().remove_listener(self._on_event)
+            self._task.cancel()
+            self._task = None
+
+    def _recordings(self) -> RecordingStore:
+        # The tracer's store by default, looked up late: Django's settings configure it.
+        return self._store if self._store is not None else get_tracer().store
 
     def _on_event(self, recording: Recording, event: dict[str, Any]) -> None:
         # Called inside the traced request, possibly on a worker thread: only hand over.
