@@ -29,7 +29,11 @@
     return location.pathname + "?" + params.toString();
   }
 
+  // The live marker's step when the player was last fetched to catch up with the run.
+  let resyncedAt = null;
+  const markerStep = () => (byId("live-marker") ? Number(byId("live-marker").dataset.seq) : 0);
   function resync() {
+    resyncedAt = markerStep();
     const step = following ? null : (player() && player().dataset.step);
     htmx.ajax("GET", stepUrl(step), { target: "#player", swap: "outerHTML" });
   }
@@ -72,11 +76,11 @@
   function behindMarker() {
     const marker = byId("live-marker");
     if (!marker || marker.dataset.recording !== pageRecording() || rowsHiddenAfter()) return false;
-    return lastStepShown() < Number(marker.dataset.seq);
+    return lastStepShown() < markerStep();
   }
 
-  // A page that is not following a live run keeps its own step: live messages then only
-  // add rows to the recording it shows.
+  // Live rows are placed here, not swapped in by htmx. A page that is not following a live
+  // run keeps its own step: live messages then only add rows to the recording it shows.
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     const id = event.detail.target.id;
     if (id === "rows") {
@@ -193,8 +197,9 @@
     loading = false;
     placeRows(rowsWhileLoading);
     rowsWhileLoading = [];
-    // The new player was rendered before the latest marker came: fetch it again.
-    if (following && behindMarker()) { resync(); return; }
+    // A marker came while the player was fetched, which it may not hold yet: once more (at
+    // most once per marker, should the server answer with less than the marker says).
+    if (following && behindMarker() && markerStep() !== resyncedAt) { resync(); return; }
     if (queuedMoves !== 0) {
       const step = queuedMoves > 0 ? 1 : -1;
       queuedMoves -= step;
