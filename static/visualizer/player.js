@@ -29,7 +29,11 @@
     return location.pathname + "?" + params.toString();
   }
 
+  // The live marker's step when the player was last fetched to catch up with the run.
+  let resyncedAt = null;
+  const markerStep = () => (byId("live-marker") ? Number(byId("live-marker").dataset.seq) : 0);
   function resync() {
+    resyncedAt = markerStep();
     const step = following ? null : (player() && player().dataset.step);
     htmx.ajax("GET", stepUrl(step), { target: "#player", swap: "outerHTML" });
   }
@@ -45,16 +49,47 @@
     }
   });
 
-  // A page that is not following a live run keeps its own step: live messages then only
-  // add rows to the recording it shows.
+  // The execution table always lists consecutive steps: live rows are placed by their step
+  // number, not by when they came. A row the table has already (sent before a snapshot or a
+  // fetched player that holds it) is not added again; one that would leave a gap (steps
+  // missed) is not added, and the next marker has the page fetch the recording. A table
+  // that ends before the live end on purpose (a page showing an early step of a long run)
+  // takes no live rows. Rows that come while the player is being fetched are kept and
+  // placed in the new player, which may not hold them yet.
+  const stepOf = (row) => Number(row.id.slice("step-".length));
+  const rowsHiddenAfter = () => Boolean(player() && player().querySelector("[data-rows-hidden-after]"));
+  let rowsWhileLoading = [];
+  function lastStepShown() {
+    const last = byId("rows") && byId("rows").lastElementChild;
+    return last ? stepOf(last) : 0;
+  }
+  function placeRows(rows) {
+    const table = byId("rows");
+    if (!table || rowsHiddenAfter()) return;
+    for (const row of rows) {
+      if (row.dataset.recording !== pageRecording()) continue;
+      const step = stepOf(row);
+      if (step === lastStepShown() + 1) table.appendChild(row.cloneNode(true));
+    }
+  }
+  // Whether the table lacks steps the live marker has reached: frames were missed.
+  function behindMarker() {
+    const marker = byId("live-marker");
+    if (!marker || marker.dataset.recording !== pageRecording() || rowsHiddenAfter()) return false;
+    return lastStepShown() < markerStep();
+  }
+
+  // Live rows are placed here, not swapped in by htmx. A page that is not following a live
+  // run keeps its own step: live messages then only add rows to the recording it shows.
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     const id = event.detail.target.id;
-    if (following) return;
-    if (id === "player" || id === "step-panels" || id === "announcer") {
+    if (id === "rows") {
       event.detail.shouldSwap = false;
-    } else if (id === "rows") {
-      const row = event.detail.fragment.querySelector("tr");
-      if (row && row.dataset.recording !== pageRecording()) event.detail.shouldSwap = false;
+      const rows = Array.from(event.detail.fragment.querySelectorAll("tr[id^='step-']"));
+      if (loading) rowsWhileLoading.push(...rows);
+      placeRows(rows);
+    } else if (!following && (id === "player" || id === "step-panels" || id === "announcer")) {
+      event.detail.shouldSwap = false;
     }
   });
 
@@ -63,9 +98,8 @@
     if (String(event.detail.message).indexOf('id="live-marker"') < 0) return;
     const marker = byId("live-marker");
     if (!marker || marker.dataset.recording !== pageRecording()) return;
-    const rows = document.querySelectorAll("#rows tr").length;
-    if (Number(marker.dataset.seq) !== rows) {
-      resync(); // a step was missed or repeated: fetch the recording as it is now
+    if (behindMarker()) {
+      if (!loading) resync(); // steps were missed: fetch the recording as it is now
     } else if (following) {
       history.replaceState(null, "", stepUrl(marker.dataset.seq));
     }
@@ -150,13 +184,22 @@
     if (target) target.focus();
   }
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (forPlayer(event) && !event.detail.successful) { loading = false; queuedMoves = 0; }
+    if (forPlayer(event) && !event.detail.successful) {
+      loading = false;
+      queuedMoves = 0;
+      rowsWhileLoading = [];
+    }
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     if (!forPlayer(event)) return;
     restoreFocus();
     if (!loading) return;
     loading = false;
+    placeRows(rowsWhileLoading);
+    rowsWhileLoading = [];
+    // A marker came while the player was fetched, which it may not hold yet: once more (at
+    // most once per marker, should the server answer with less than the marker says).
+    if (following && behindMarker() && markerStep() !== resyncedAt) { resync(); return; }
     if (queuedMoves !== 0) {
       const step = queuedMoves > 0 ? 1 : -1;
       queuedMoves -= step;

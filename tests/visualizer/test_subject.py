@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,13 +23,26 @@ from tracer.sinks import EventMirror, StreamSink
 from visualizer.server_process import DaphneServer
 
 
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[DaphneServer]:
-    """A server of this module's own: some tests kill its processes."""
+@contextmanager
+def server_of_its_own() -> Iterator[DaphneServer]:
     with (
         tempfile.TemporaryDirectory(prefix="visualizer-subject-") as data_dir,
         DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir}) as server,
     ):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[DaphneServer]:
+    """A server of this module's own: a test kills its subject (which comes back)."""
+    with server_of_its_own() as server:
+        yield server
+
+
+@pytest.fixture
+def server_to_kill() -> Iterator[DaphneServer]:
+    """A server for one test, which kills it: whatever runs after needs one that lives."""
+    with server_of_its_own() as server:
         yield server
 
 
@@ -172,11 +186,11 @@ def test_a_killed_subject_is_started_again_for_the_next_run(own_server):
     assert answer.status_code == 200 and answer.json()["data"]["waited_ms"] == 10
 
 
-def test_the_subject_exits_when_the_ui_is_killed(own_server):
-    pid = subject_pid(own_server)
-    assert own_server.process is not None
-    own_server.process.kill()
-    own_server.process.wait()
+def test_the_subject_exits_when_the_ui_is_killed(server_to_kill):
+    pid = subject_pid(server_to_kill)
+    assert server_to_kill.process is not None
+    server_to_kill.process.kill()
+    server_to_kill.process.wait()
     assert wait_for(lambda: not alive(pid))
 
 
