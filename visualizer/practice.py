@@ -1,9 +1,10 @@
 """Practice questions on when async makes a Django view serve more requests, and when not.
 
 The questions are data: one TOML file a level in ``visualizer/practice_bank/`` (how to add
-one: docs/practice-bank.md). This module reads them once, when it is first imported, and
-checks every entry on the way in, so a bad one stops the server with a message that names
-its file, its question and the field, rather than showing a broken page to a student.
+one: docs/practice-bank.md). This module reads them once, at import (the app imports it
+when Django starts), and checks every entry on the way in, so a bad one stops the start
+with a message that names its file, its question and the field, rather than showing a
+broken page to a student.
 """
 
 from __future__ import annotations
