@@ -12,6 +12,10 @@ class VisualizerConfig(AppConfig):
         from visualizer.scenarios import register_scenario_views
 
         register_scenario_views()
+        # Read the practice bank now: a bad entry then stops the start with its message,
+        # rather than the first visit to a page that lists the questions.
+        import visualizer.practice  # noqa: F401
+
         post_migrate.connect(store_examples, sender=self)
 
 

@@ -1,8 +1,9 @@
 """The practice bank's facts, checked on real runs.
 
-Every question names (through ``truth_check``) the tests that run what it claims: real
-requests to the scenario views on Daphne or gunicorn, or a small real program in this
-process. ``test_every_question_has_a_truth_check`` fails for a question with none. Thread
+Every question names, in its ``checks`` (visualizer/practice_bank/), the tests here that run
+what it claims, each marked ``@truth_check``: real requests to the scenario views on Daphne or
+gunicorn, or a small real program in this process. ``test_every_question_has_a_truth_check``
+fails for a question with none, or one that names a test that is not a truth check. Thread
 counts come from the operating system (/proc/<pid>/task, polled while the requests run).
 The runs are shared between checks and kept short: a few requests of 100-300 ms.
 """
@@ -29,24 +30,22 @@ import pytest
 
 from tests.conftest import of_kind, record
 from visualizer import scenario_views
-from visualizer.practice import QUESTIONS, get_question
+from visualizer.practice import QUESTIONS, get_question, load_bank
 from visualizer.scenarios import SCENARIOS
 from visualizer.server_process import DaphneServer, GunicornServer
 
-CHECKS: dict[str, list[str]] = {}
+CHECKS: dict[str, Callable[..., Any]] = {}
 SCENARIO_CHECKS: dict[str, list[str]] = {}
 
 
 def truth_check(
-    *slugs: str, scenarios: tuple[str, ...] = ()
+    *, scenarios: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a test as checking the facts of these practice questions, and of the summary
-    and summary card of these scenarios."""
+    """Mark a test as a truth check, which a practice question can name in its ``checks``,
+    and as checking the summary and summary card of these scenarios."""
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
-        for slug in slugs:
-            assert get_question(slug) is not None, f"no question {slug!r}"
-            CHECKS.setdefault(slug, []).append(function.__name__)
+        CHECKS[function.__name__] = function
         for slug in scenarios:
             assert slug in SCENARIOS, f"no scenario {slug!r}"
             SCENARIO_CHECKS.setdefault(slug, []).append(function.__name__)
@@ -62,8 +61,16 @@ def right_answer(slug: str) -> str:
 
 
 def test_every_question_has_a_truth_check():
-    missing = [question.slug for question in QUESTIONS if question.slug not in CHECKS]
+    # The bank loaded with the checks fails on a name that is not one of them.
+    bank = load_bank(checks=CHECKS)
+    missing = [question.slug for question in bank if not question.checks]
     assert missing == []
+
+
+def test_every_truth_check_is_named_by_a_question_or_checks_a_scenario():
+    named = {name for question in QUESTIONS for name in question.checks}
+    checking_scenarios = {name for names in SCENARIO_CHECKS.values() for name in names}
+    assert [name for name in CHECKS if name not in named | checking_scenarios] == []
 
 
 def test_every_scenario_text_has_a_truth_check():
@@ -221,9 +228,7 @@ MANY, DELAY_MS = 20, 300
 # -- awaiting I/O under ASGI ---------------------------------------------------------------
 
 
-@truth_check(
-    "await-frees-the-loop", "many-awaits-at-once", "when-async-pays-off", scenarios=("async-io",)
-)
+@truth_check(scenarios=("async-io",))
 def test_awaits_on_io_overlap_on_the_one_event_loop(asgi: Runs):
     assert "gives the event loop back" in right_answer("await-frees-the-loop")
     one = asgi.get("async-io", 1, delay_ms=DELAY_MS)
@@ -238,7 +243,7 @@ def test_awaits_on_io_overlap_on_the_one_event_loop(asgi: Runs):
     assert all(e["duration_ns"] >= DELAY_MS * 1e6 for e in of_kind(many.trace, "await.resumed"))
 
 
-@truth_check("one-request-is-not-faster", "when-async-pays-off", scenarios=("async-io",))
+@truth_check(scenarios=("async-io",))
 def test_one_request_takes_the_upstream_delay_async_or_not(asgi: Runs):
     assert right_answer("one-request-is-not-faster") == "About 300 ms either way."
     (awaited,) = request_seconds(asgi.get("async-io", 1, delay_ms=DELAY_MS).trace)
@@ -247,12 +252,7 @@ def test_one_request_takes_the_upstream_delay_async_or_not(asgi: Runs):
     assert max(awaited, blocked) < 2 * min(awaited, blocked)
 
 
-@truth_check(
-    "sync-view-under-asgi",
-    "thread-per-sync-request",
-    "how-django-picks-the-path",
-    scenarios=("sync-io",),
-)
+@truth_check(scenarios=("sync-io",))
 def test_a_sync_view_under_asgi_blocks_a_thread_of_its_own_per_request(asgi: Runs):
     one = asgi.get("sync-io", 1, delay_ms=DELAY_MS)
     many = asgi.get("sync-io", MANY, delay_ms=DELAY_MS)
@@ -273,9 +273,7 @@ def test_a_sync_view_under_asgi_blocks_a_thread_of_its_own_per_request(asgi: Run
     assert [e for e in of_kind(many.trace, "loop.blocked") if e["function"] in view_code] == []
 
 
-@truth_check(
-    "thread-per-sync-request", "threads-behind-async-views", scenarios=("async-io", "sync-io")
-)
+@truth_check(scenarios=("async-io", "sync-io"))
 def test_an_async_request_under_daphne_holds_a_parked_thread_too(asgi: Runs):
     assert "Each request holds a thread either way" in right_answer("thread-per-sync-request")
     sync = asgi.get("sync-io", MANY, delay_ms=DELAY_MS)
@@ -302,7 +300,7 @@ async def probe_view(request: Any) -> Any:
 urlpatterns: list[Any] = []
 
 
-@truth_check("threads-behind-async-views", scenarios=("async-io",))
+@truth_check(scenarios=("async-io",))
 def test_django_gives_each_asgi_request_a_thread_even_with_no_middleware(settings):
     from django.core.handlers.asgi import ASGIHandler
     from django.urls import path
@@ -357,7 +355,7 @@ def test_django_gives_each_asgi_request_a_thread_even_with_no_middleware(setting
 WSGI_REQUESTS, WSGI_DELAY_MS = 6, 200
 
 
-@truth_check("wsgi-one-worker-one-thread", scenarios=("sync-io",))
+@truth_check(scenarios=("sync-io",))
 def test_gunicorn_1x1_serves_sync_requests_one_after_another(wsgi_1x1: Runs, wsgi_1x3: Runs):
     run = wsgi_1x1.get("sync-io", WSGI_REQUESTS, delay_ms=WSGI_DELAY_MS)
 
@@ -370,7 +368,7 @@ def test_gunicorn_1x1_serves_sync_requests_one_after_another(wsgi_1x1: Runs, wsg
     assert all_at_once(wider.trace)
 
 
-@truth_check("async-view-under-wsgi", scenarios=("async-io",))
+@truth_check(scenarios=("async-io",))
 def test_an_async_view_under_wsgi_1x1_gives_no_concurrency(wsgi_1x1: Runs):
     run = wsgi_1x1.get("async-io", WSGI_REQUESTS, delay_ms=WSGI_DELAY_MS)
 
@@ -386,13 +384,7 @@ def test_an_async_view_under_wsgi_1x1_gives_no_concurrency(wsgi_1x1: Runs):
 CPU_REQUESTS, WORK = 3, 60_000
 
 
-@truth_check(
-    "cpu-blocks-the-loop",
-    "how-django-picks-the-path",
-    "choose-sync-or-async",
-    "when-async-pays-off",
-    scenarios=("async-cpu",),
-)
+@truth_check(scenarios=("async-cpu",))
 def test_an_async_view_that_computes_holds_the_loop(asgi: Runs):
     run = asgi.get("async-cpu", CPU_REQUESTS, work=WORK)
 
@@ -405,7 +397,7 @@ def test_an_async_view_that_computes_holds_the_loop(asgi: Runs):
     assert len(stalls) >= CPU_REQUESTS - 1
 
 
-@truth_check("choose-sync-or-async")
+@truth_check()
 def test_gathered_computations_on_one_loop_run_one_after_another():
     ran: list[tuple[float, float]] = []
 
@@ -432,7 +424,7 @@ def probe_latency(server: DaphneServer, after: float) -> float:
     return time.monotonic() - started
 
 
-@truth_check("offload-cpu-work", scenarios=("async-offload",))
+@truth_check(scenarios=("async-offload",))
 def test_offloaded_computing_frees_the_loop_but_is_not_faster(asgi: Runs):
     on_loop = asgi.get("async-cpu", CPU_REQUESTS, work=WORK)
     latency: list[float] = []
@@ -459,7 +451,7 @@ def test_offloaded_computing_frees_the_loop_but_is_not_faster(asgi: Runs):
 # -- blocking calls in async views -----------------------------------------------------------
 
 
-@truth_check("replace-time-sleep", "blocking-client-in-async-view", scenarios=("async-sleep",))
+@truth_check(scenarios=("async-sleep",))
 def test_time_sleep_in_an_async_view_stalls_every_request(asgi: Runs):
     run = asgi.get("async-sleep", 2, delay_ms=200)
 
@@ -495,7 +487,7 @@ def loop_ticks(coroutine: Callable[[], Any]) -> tuple[int, float, Any]:
     return asyncio.run(main())
 
 
-@truth_check("blocking-client-in-async-view")
+@truth_check()
 def test_a_blocking_http_client_in_a_coroutine_holds_the_loop():
     async def blocking() -> Any:
         return scenario_views.fetch_data_blocking(200)  # urllib.request.urlopen
@@ -510,7 +502,7 @@ def test_a_blocking_http_client_in_a_coroutine_holds_the_loop():
     assert took >= 0.2 and ticks >= 5  # offloaded, the loop kept ticking
 
 
-@truth_check("replace-time-sleep")
+@truth_check()
 def test_the_sleeps_of_python_behave_as_the_question_says():
     async def two(sleep: Callable[[], Any]) -> float:
         started = time.monotonic()
@@ -551,7 +543,7 @@ def test_the_sleeps_of_python_behave_as_the_question_says():
 # -- files -----------------------------------------------------------------------------------
 
 
-@truth_check("async-file-read", scenarios=("async-file",))
+@truth_check(scenarios=("async-file",))
 def test_a_file_read_in_an_async_view_blocks_the_loop_for_its_whole_time(asgi: Runs):
     run = asgi.get("async-file", 3)
 
@@ -561,7 +553,7 @@ def test_a_file_read_in_an_async_view_blocks_the_loop_for_its_whole_time(asgi: R
     assert "read_file" in {e["held_by"] for e in of_kind(run.trace, "loop.blocked")}
 
 
-@truth_check("async-file-read", scenarios=("async-file",))
+@truth_check(scenarios=("async-file",))
 def test_a_file_read_offloaded_to_a_thread_leaves_the_loop_free():
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "big.bin"
@@ -597,7 +589,7 @@ def test_a_file_read_offloaded_to_a_thread_leaves_the_loop_free():
 # -- the ORM ---------------------------------------------------------------------------------
 
 
-@truth_check("sync-orm-in-async-view", "async-orm-methods", scenarios=("async-orm-sync",))
+@truth_check(scenarios=("async-orm-sync",))
 def test_the_sync_orm_in_an_async_view_raises(asgi: Runs):
     run = asgi.get("async-orm-sync", 1)
 
@@ -606,7 +598,7 @@ def test_the_sync_orm_in_an_async_view_raises(asgi: Runs):
     assert run.trace["requests"][0]["status"] == 500
 
 
-@truth_check("async-orm-methods", "sync-orm-in-async-view", scenarios=("async-orm",))
+@truth_check(scenarios=("async-orm",))
 def test_the_async_orm_methods_are_awaited_and_free_the_loop(asgi: Runs):
     from django.db.models import QuerySet
 
@@ -630,7 +622,7 @@ def test_the_async_orm_methods_are_awaited_and_free_the_loop(asgi: Runs):
 
 
 @pytest.mark.django_db(transaction=True)
-@truth_check("async-orm-methods", "sync-orm-in-async-view", scenarios=("async-orm",))
+@truth_check(scenarios=("async-orm",))
 def test_acount_runs_the_sync_query_in_a_worker_thread(monkeypatch):
     """Django 6.1's acount() is sync_to_async of count(): the sync query runs off the
     loop's thread (whatever the database)."""
@@ -657,7 +649,7 @@ def test_acount_runs_the_sync_query_in_a_worker_thread(monkeypatch):
 # -- Python itself ---------------------------------------------------------------------------
 
 
-@truth_check("declare-async-view", "how-django-picks-the-path")
+@truth_check()
 def test_only_async_def_makes_a_coroutine_function_that_runs_on_the_loop(asgi: Runs):
     namespace: dict[str, Any] = {}
     exec(compile("async def my_view(request):\n    return None\n", "<q>", "exec"), namespace)
@@ -670,7 +662,7 @@ def test_only_async_def_makes_a_coroutine_function_that_runs_on_the_loop(asgi: R
     assert runs_on(asgi.get("sync-io", 1, delay_ms=DELAY_MS).trace) == {"worker_thread"}
 
 
-@truth_check("gather-vs-sequential", scenarios=("async-gather", "async-sequential"))
+@truth_check(scenarios=("async-gather", "async-sequential"))
 def test_gather_ends_with_the_slowest_call_and_a_sequence_takes_the_sum(asgi: Runs):
     async def call(seconds: float) -> float:
         await asyncio.sleep(seconds)
