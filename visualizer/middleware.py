@@ -3,7 +3,8 @@
 Django's built-in middleware (SecurityMiddleware, SessionMiddleware, CsrfViewMiddleware…)
 runs its hooks through sync_to_async under ASGI: one hop to a worker thread and back per
 hook per request. The traces would show those hops around every scenario view, so the
-site uses only middleware that runs natively in both modes.
+site uses only middleware that runs natively in both modes (visualizer/csrf.py runs
+CsrfViewMiddleware's checks that way).
 """
 
 from __future__ import annotations

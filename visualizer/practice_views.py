@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 
 from visualizer.practice import LEVELS, QUESTIONS, PracticeQuestion, display_order, get_question
@@ -234,7 +233,6 @@ def _question_context(
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@csrf_protect
 def practice_question(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the question, or with ``?answered=<index>`` the feedback on that answer.
     POST: check an answer, record it if it is the first, and redirect to the feedback."""
@@ -266,7 +264,6 @@ def practice_question(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@csrf_protect
 def practice_summary(request: HttpRequest) -> HttpResponse:
     """GET: the score by level, and what to practise next. POST: start again."""
     presenter = _is_presenter(request)

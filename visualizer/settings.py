@@ -77,8 +77,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "visualizer.middleware.SecurityHeadersMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Django's CSRF checks for every route's unsafe methods, called natively.
+    "visualizer.csrf.CsrfMiddleware",
     "tracer.django_integration.TraceViewMiddleware",
 ]
+# Plain text, built in memory: Django's page reads a template file on every refusal.
+CSRF_FAILURE_VIEW = "visualizer.csrf.csrf_failure"
 
 # "ui": the pages, WebSockets and archive, which start a "subject" process beside them to
 # run the traced scenario views (visualizer/subject.py).

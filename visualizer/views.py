@@ -14,7 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryD
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -77,7 +76,6 @@ def _scenario_or_404(slug: str) -> Scenario:
 
 
 @require_safe
-@csrf_protect
 def scenario_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The player: a recording of the scenario at one step (?recording=…&step=N)."""
     scenario = _scenario_or_404(slug)
@@ -89,7 +87,6 @@ def scenario_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-@csrf_protect
 async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     """Run the scenario without JavaScript: record the run, then show its first step."""
     scenario = _scenario_or_404(slug)
@@ -186,7 +183,6 @@ def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-@csrf_protect
 def library(request: HttpRequest) -> HttpResponse:
     """Stored traces; its forms (import, rename) post back with a CSRF token."""
     return render(request, "library.html", library_context(request.GET.get("scenario", "")))
@@ -207,7 +203,6 @@ def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
 
 
 @require_POST
-@csrf_protect
 def import_upload(request: HttpRequest) -> HttpResponse:
     """Import an uploaded trace file; a rejected file is explained and nothing is stored."""
     upload = request.FILES.get("file")
@@ -239,7 +234,6 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@csrf_protect
 def rename_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
     trace = get_object_or_404(Trace, recording_id=recording_id)
     name = request.POST.get("name", "").strip()
@@ -252,7 +246,6 @@ def rename_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
     return redirect("library")
 
 
-@csrf_protect
 def delete_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
     """GET asks for confirmation; POST deletes."""
     trace = get_object_or_404(Trace, recording_id=recording_id)
@@ -263,7 +256,6 @@ def delete_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
 
 
 @require_safe
-@csrf_protect
 def trace_player(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
     """A stored trace in the player: on its scenario's page when the scenario is known."""
     source = find_source(recording_id)
@@ -295,7 +287,6 @@ def export_trace(request: HttpRequest, recording_id: str, export_format: str) ->
 
 
 @require_safe
-@csrf_protect
 def lab(request: HtmxHttpRequest) -> HttpResponse:
     """The lab: the run form, and the results of one run (or two, side by side)."""
     runs: list[dict[str, Any]] = []
@@ -378,7 +369,6 @@ def _lab_problem(
 
 
 @require_POST
-@csrf_protect
 async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     """Run the lab's requests for real. From the page (htmx) the run goes on in the
     background and the page follows it live; without JavaScript the answer comes when the
