@@ -18,6 +18,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from tracer.django_integration import get_tracer
+from tracer.events import Event
 from tracer.recorder import Recording
 from visualizer.pages import render_live_panels, render_live_rows
 from visualizer.scenarios import get_scenario
@@ -53,7 +54,7 @@ class LiveBroadcaster:
         self._task = self._loop.create_task(self._run(), name="live-broadcaster")
         get_tracer().store.add_listener(self._on_event)
 
-    def _on_event(self, recording: Recording, event: dict[str, Any]) -> None:
+    def _on_event(self, recording: Recording, event: Event) -> None:
         # Called inside the traced request, possibly on a worker thread: only hand over.
         if recording.id.startswith(LIVE_PREFIX) and self._loop and self._queue:
             item = ("step", (recording, event["seq"]))
@@ -117,7 +118,7 @@ class LiveBroadcaster:
         for recording_id, (recording, seq) in list(stale.items()):
             del stale[recording_id]
             document = recording.document()
-            scenario = get_scenario((document["scenario"] or {}).get("slug", ""))
+            scenario = get_scenario(document["scenario"]["slug"] if document["scenario"] else "")
             if scenario is None:
                 continue
             panels = await asyncio.to_thread(render_live_panels, scenario, document, seq)

@@ -7,12 +7,13 @@ import hmac
 import json
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from tracer import events as trace_events
+from tracer.events import Event, TraceDocument
 
 
 class Trace(models.Model):
@@ -47,12 +48,13 @@ class Trace(models.Model):
         scenario = self.header.get("scenario") or {}
         return str(scenario.get("title") or self.scenario_slug or "Unknown view")
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> TraceDocument:
         """The trace document, as it was recorded or imported."""
         document = dict(self.header)
         document["requests"] = [r.data for r in self.requests.order_by("position")]
         document["events"] = list(self.events.order_by("seq").values_list("data", flat=True))
-        return document
+        # What was stored was a document recorded here or one the importer checked.
+        return cast(TraceDocument, document)
 
     def rename(self, name: str) -> None:
         self.name, self.named = name, True
@@ -76,7 +78,7 @@ class Trace(models.Model):
         return deleted
 
     @classmethod
-    def store(cls, document: dict[str, Any], *, source: str, name: str = "") -> Trace:
+    def store(cls, document: TraceDocument, *, source: str, name: str = "") -> Trace:
         """Save a (validated) document, replacing an earlier save of the same recording
         (the trace of another kind with its id, left as it is, if there is one)."""
         stored = cls.store_many([document], source=source, name=name)
@@ -85,7 +87,7 @@ class Trace(models.Model):
     @classmethod
     @transaction.atomic
     def store_many(
-        cls, documents: list[dict[str, Any]], *, source: str, name: str = ""
+        cls, documents: list[TraceDocument], *, source: str, name: str = ""
     ) -> list[Trace]:
         """Save several documents with a handful of queries in all (the archiver saves
         many small recordings at once). A recording saved before is replaced, keeping its
@@ -138,11 +140,11 @@ class Trace(models.Model):
         return traces
 
 
-def _trace_fields(document: dict[str, Any], *, source: str, name: str) -> dict[str, Any]:
-    scenario = document.get("scenario") or {}
+def _trace_fields(document: TraceDocument, *, source: str, name: str) -> dict[str, Any]:
+    scenario = document.get("scenario")
     return {
         "name": name or _default_name(document),
-        "scenario_slug": scenario.get("slug") or "",
+        "scenario_slug": (scenario.get("slug") if scenario else None) or "",
         "source": source,
         "header": {k: v for k, v in document.items() if k not in ("requests", "events")},
         "event_count": len(document["events"]),
@@ -150,7 +152,7 @@ def _trace_fields(document: dict[str, Any], *, source: str, name: str) -> dict[s
     }
 
 
-def _insert_events(events: Iterable[tuple[int, dict[str, Any]]]) -> None:
+def _insert_events(events: Iterable[tuple[int, Event]]) -> None:
     """Insert (trace id, event) pairs without the ORM's per-object work: with bulk_create
     a 100,000-event import took 5.6 s on SQLite; this takes a fraction of that (see
     bench/replay_scale.py). Postgres gets COPY, the fastest way in."""
@@ -174,9 +176,9 @@ def _insert_events(events: Iterable[tuple[int, dict[str, Any]]]) -> None:
             cursor.executemany(sql, batch)
 
 
-def _default_name(document: dict[str, Any]) -> str:
-    scenario = document.get("scenario") or {}
-    title = scenario.get("title") or "Trace"
+def _default_name(document: TraceDocument) -> str:
+    scenario = document.get("scenario")
+    title = (scenario.get("title") if scenario else None) or "Trace"
     count = len(document["requests"])
     return f"{title}, {count} request{'s' if count != 1 else ''}"
 
