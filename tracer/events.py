@@ -10,7 +10,7 @@ types, so a field is declared here once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Literal, NotRequired, TypedDict, get_args, get_type_hints
+from typing import Final, Literal, NotRequired, TypedDict, get_args, get_type_hints
 
 FORMAT: Final = "django-async-visualizer.trace"
 FORMAT_VERSION: Final = 2
@@ -529,7 +529,7 @@ class RequestSummary(TypedDict):
 
 # ``server`` and ``tracer`` are free-form JSON objects (docs/trace-format.md lists what
 # they hold); an importer only bounds their strings and depth.
-JSONObject = dict[str, Any]
+JSONObject = dict[str, object]
 
 
 class TraceDocument(TypedDict):

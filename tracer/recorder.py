@@ -16,10 +16,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracer import events
 from tracer.safe_repr import safe_repr
+
+if TYPE_CHECKING:
+    # The instrumentation's own bookkeeping, which it keeps on the request.
+    from tracer.instrumentation import _FrameState
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ class RequestTrace:
         # response.close()'s hop), then True; None when nothing will tell.
         self.ended: bool | None = None
         # Per-frame bookkeeping of the instrumentation, keyed by id(frame).
-        self.frames: dict[int, Any] = {}
+        self.frames: dict[int, _FrameState] = {}
 
     def origin(
         self,

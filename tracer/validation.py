@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import (
-    Any,
     Literal,
     NotRequired,
     Required,
@@ -181,8 +180,8 @@ def _reject_constant(name: str) -> None:
     raise TraceRejected(f"{name} is not allowed in a trace (JSON has no such number)")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
             raise TraceRejected(f"the key {key!r} appears twice in one object")
@@ -230,7 +229,7 @@ def validate_trace(document: object) -> kinds.TraceDocument:
     return cast(kinds.TraceDocument, document)
 
 
-def _check_thread_samples(samples: list[Any]) -> None:
+def _check_thread_samples(samples: list[object]) -> None:
     if len(samples) > MAX_THREAD_SAMPLES:
         raise TraceRejected(
             f"{len(samples)} samples; at most {MAX_THREAD_SAMPLES}", "thread_samples"
@@ -247,22 +246,22 @@ def _check_thread_samples(samples: list[Any]) -> None:
             )
 
 
-def _check_requests(requests: list[Any]) -> set[str]:
+def _check_requests(requests: list[object]) -> set[str]:
     if len(requests) > MAX_REQUESTS:
         raise TraceRejected(f"{len(requests)} requests; at most {MAX_REQUESTS}", "requests")
     seen: set[str] = set()
     for index, request in enumerate(requests):
         where = f"requests[{index}]"
-        _check_object(request, REQUEST, where)
-        if not _ID.fullmatch(request["id"]):
+        request_id = cast(kinds.RequestSummary, _check_object(request, REQUEST, where))["id"]
+        if not _ID.fullmatch(request_id):
             raise TraceRejected("must be 1-64 letters, digits, '_' or '-'", f"{where}.id")
-        if request["id"] in seen:
-            raise TraceRejected(f"the request id {request['id']!r} is used twice", f"{where}.id")
-        seen.add(request["id"])
+        if request_id in seen:
+            raise TraceRejected(f"the request id {request_id!r} is used twice", f"{where}.id")
+        seen.add(request_id)
     return seen
 
 
-def _check_events(events: list[Any], request_ids: set[str]) -> None:
+def _check_events(events: list[object], request_ids: set[str]) -> None:
     if len(events) > MAX_EVENTS:
         raise TraceRejected(f"{len(events)} events; at most {MAX_EVENTS}", "events")
     for index, event in enumerate(events):
@@ -304,14 +303,16 @@ def _check_events(events: list[Any], request_ids: set[str]) -> None:
                 raise TraceRejected("variable values must be strings", f"{where}.locals.{name}")
 
 
-def _check_stack(stack: list[Any], where: str) -> None:
+def _check_stack(stack: list[object], where: str) -> None:
     if len(stack) > MAX_STACK:
         raise TraceRejected(f"{len(stack)} frames; at most {MAX_STACK}", where)
     for index, frame in enumerate(stack):
         _check_object(frame, STACK_FRAME, f"{where}[{index}]")
 
 
-def _check_object(value: object, shape: Shape, where: str) -> None:
+def _check_object(value: object, shape: Shape, where: str) -> object:
+    """Check ``value`` against ``shape``; return it (it then holds what the shape's
+    TypedDict says) or raise TraceRejected."""
     prefix = f"{where}." if where else ""
     if type(value) is not dict:
         raise TraceRejected("must be an object", where)
@@ -338,9 +339,10 @@ def _check_object(value: object, shape: Shape, where: str) -> None:
 
     if "locals" in shape.required:
         _check_strings(value["locals"], f"{prefix}locals")
+    return value
 
 
-def _check_strings(value: Any, where: str) -> None:
+def _check_strings(value: object, where: str) -> None:
     """Every string in a free-form part (server, tracer, locals) within the length limit,
     nested at most MAX_DEPTH levels. A loop, not recursion: a hostile document may nest
     deeper than Python's stack allows."""
@@ -359,11 +361,11 @@ def _check_strings(value: Any, where: str) -> None:
             for key, inner in item.items():
                 pending.append((key, at, depth + 1))
                 pending.append((inner, f"{at}.{key}", depth + 1))
-        else:
+        elif type(item) is list:
             pending.extend((inner, f"{at}[{index}]", depth + 1) for index, inner in enumerate(item))
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if type(value) is bool:

@@ -19,6 +19,7 @@ from tracer.events import (
     AwaitSuspended,
     CallBlocking,
     Event,
+    JSONObject,
     LoopBlocked,
     RequestReceived,
     RequestSummary,
@@ -170,7 +171,7 @@ class TraceContext:
 
 
 def context_of(
-    server: dict[str, Any] | None,
+    server: JSONObject | None,
     requests: Iterable[RequestSummary],
     events: Iterable[Event] = (),
 ) -> TraceContext:
@@ -193,9 +194,7 @@ def context_of(
         interface=interface if interface in ("asgi", "wsgi") else None,
         workers=_count(server.get("workers")),
         threads=_count(server.get("threads")),
-        gil_enabled=server.get("gil_enabled")
-        if isinstance(server.get("gil_enabled"), bool)
-        else None,
+        gil_enabled=gil if isinstance(gil := server.get("gil_enabled"), bool) else None,
         requests=tuple(
             RequestTimes(
                 r["id"], r["received_ns"], r.get("finished_ns"), r.get("client_sent_ns") or None
@@ -721,7 +720,7 @@ def _hop_narration(event: ThreadHop, context: TraceContext) -> str:
 
 # By kind: each kind's Texts take that kind of event. cells() and narration() look them
 # up by the event's kind, which a type checker cannot follow: hence Any.
-TEXTS: dict[str, Texts[Any]] = {
+TEXTS: dict[str, Texts[Any]] = {  # type: ignore[explicit-any]
     kinds.REQUEST_RECEIVED: Texts(_received_action, _received_blocking, _received_narration),
     kinds.VIEW_TYPE_CHECKED: Texts(_check_action, narration=_check_narration),
     kinds.THREAD_HANDOFF: Texts(_handoff_action, _handoff_blocking, _handoff_narration),

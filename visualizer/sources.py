@@ -5,7 +5,9 @@ does not grow with the trace's length (the database ones through indexes)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
+
+from django.db.models import QuerySet
 
 from tracer.django_integration import get_tracer
 from tracer.events import Event, JSONObject, RequestSummary, TraceDocument
@@ -93,7 +95,7 @@ class StoredSource:
         self.scenario_slug = trace.scenario_slug
         self.total = trace.event_count
 
-    def _events(self) -> Any:
+    def _events(self) -> QuerySet[TraceEvent]:
         return TraceEvent.objects.filter(trace=self.trace).order_by("seq")
 
     def events_between(self, first: int, last: int) -> list[Event]:
