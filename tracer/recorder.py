@@ -98,10 +98,17 @@ class RequestTrace:
         task, thread = where()
         if location is None and frame is not None:
             location = (frame.f_code.co_filename, frame.f_code.co_name, frame.f_lineno)
-        origin = events.origin(self.id, task, thread, location)
-        if frame is not None:
-            origin["locals"] = snapshot_locals(frame)
-        return origin
+        file, function, line = location or (None, None, None)
+        # Spelled out rather than events.origin(): one function call less an event.
+        return {
+            "request": self.id,
+            "task": task,
+            "thread": thread,
+            "file": file,
+            "function": function,
+            "line": line,
+            "locals": snapshot_locals(frame),
+        }
 
     def emit(self, event: events.Event) -> None:
         """Record one event of this request (built by a constructor of tracer.events)."""
