@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,9 @@ from bench.common import (  # noqa: E402
 )
 
 
-def tile(document: dict[str, Any], events: int) -> dict[str, Any]:
-    """Repeat the recorded requests until the document holds ``events`` events."""
+def tile(document: Mapping[str, Any], events: int) -> dict[str, Any]:
+    """Repeat the recorded requests until the document holds ``events`` events (as JSON,
+    for the importer)."""
     requests: list[dict[str, Any]] = []
     out_events: list[dict[str, Any]] = []
     span = max(e["t_ns"] for e in document["events"]) - min(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracer import events as kinds
+from tracer.events import TraceDocument, ViewStarted
 
 PID = 1
 # Instant steps of a request, shown on its track.
@@ -25,11 +26,13 @@ INSTANT_KINDS = {
 }
 
 
-def to_chrome_trace(document: dict[str, Any]) -> dict[str, Any]:
-    events: list[dict[str, Any]] = document["events"]
-    requests: list[dict[str, Any]] = document["requests"]
+def to_chrome_trace(document: TraceDocument) -> dict[str, Any]:
+    """The document in Chrome's format (JSON of its own, hence Any)."""
+    events, requests = document["events"], document["requests"]
     starts = [r["received_ns"] for r in requests] + [e["t_ns"] for e in events]
-    starts += [e["t_ns"] - e.get("duration_ns", 0) for e in events]
+    starts += [
+        e["t_ns"] - duration for e in events if isinstance(duration := e.get("duration_ns"), int)
+    ]
     origin = min(starts, default=0)
 
     def us(ns: int) -> float:
@@ -42,10 +45,10 @@ def to_chrome_trace(document: dict[str, Any]) -> dict[str, Any]:
     for thread in threads:
         tids[f"thread:{thread}"] = len(tids) + 1
         names[tids[f"thread:{thread}"]] = f"thread {thread}"
-    for request in requests:
-        tids[f"request:{request['id']}"] = len(tids) + 1
-        names[tids[f"request:{request['id']}"]] = (
-            f"request {request['id']} ({request['method']} {request['url']})"
+    for summary in requests:
+        tids[f"request:{summary['id']}"] = len(tids) + 1
+        names[tids[f"request:{summary['id']}"]] = (
+            f"request {summary['id']} ({summary['method']} {summary['url']})"
         )
 
     def thread_tid(thread: str) -> int:
@@ -70,7 +73,7 @@ def to_chrome_trace(document: dict[str, Any]) -> dict[str, Any]:
         )
 
     last_ns: dict[str | None, int] = {}
-    view_started: dict[str | None, dict[str, Any]] = {}
+    view_started: dict[str | None, ViewStarted] = {}
     for event in events:
         kind, request = event["kind"], event["request"]
         last_ns[request] = event["t_ns"]
@@ -87,15 +90,15 @@ def to_chrome_trace(document: dict[str, Any]) -> dict[str, Any]:
                     "args": args,
                 }
             )
-        elif kind == kinds.VIEW_STARTED:
+        elif event["kind"] == kinds.VIEW_STARTED:
             view_started[request] = event
-        elif kind == kinds.VIEW_RETURNED and request in view_started:
+        elif event["kind"] == kinds.VIEW_RETURNED and request in view_started:
             started = view_started.pop(request)
             name = f"view {event['function']}"
             view_args = {**args, "locals": event["locals"]}
             span(name, request_tid(request), started["t_ns"], event["t_ns"], view_args)
             span(name, thread_tid(event["thread"]), started["t_ns"], event["t_ns"], view_args)
-        elif kind == kinds.AWAIT_RESUMED:
+        elif event["kind"] == kinds.AWAIT_RESUMED:
             name = f"await {event['awaiting']}"
             start = event["t_ns"] - event["duration_ns"]
             span(
@@ -105,12 +108,12 @@ def to_chrome_trace(document: dict[str, Any]) -> dict[str, Any]:
                 event["t_ns"],
                 {**args, "locals": event["locals"]},
             )
-        elif kind == kinds.CALL_BLOCKING:
+        elif event["kind"] == kinds.CALL_BLOCKING:
             name = f"{event['callable']}()"
             start = event["t_ns"] - event["duration_ns"]
             span(f"blocking {name}", request_tid(request), start, event["t_ns"], args)
             span(name, thread_tid(event["thread"]), start, event["t_ns"], args)
-        elif kind == kinds.LOOP_BLOCKED:
+        elif event["kind"] == kinds.LOOP_BLOCKED:
             held = f" by {event['held_by']}()" if event["held_by"] else ""
             start = event["started_ns"]
             span(
@@ -121,14 +124,14 @@ def to_chrome_trace(document: dict[str, Any]) -> dict[str, Any]:
                 args,
             )
 
-    for request in requests:
-        end = request["finished_ns"] or last_ns.get(request["id"], request["received_ns"])
+    for summary in requests:
+        end = summary["finished_ns"] or last_ns.get(summary["id"], summary["received_ns"])
         span(
-            f"{request['method']} {request['url']}",
-            request_tid(request["id"]),
-            request["received_ns"],
+            f"{summary['method']} {summary['url']}",
+            request_tid(summary["id"]),
+            summary["received_ns"],
             end,
-            {"status": request["status"], "bytes": request["bytes"], "view": request["view"]},
+            {"status": summary["status"], "bytes": summary["bytes"], "view": summary["view"]},
         )
 
     trace.sort(key=lambda item: (item["ts"], item["tid"]))
@@ -159,13 +162,17 @@ def to_chrome_trace(document: dict[str, Any]) -> dict[str, Any]:
         "displayTimeUnit": "ms",
         "otherData": {
             "recording": document["id"],
-            "scenario": (document.get("scenario") or {}).get("slug"),
+            "scenario": _slug(document),
             "format": document["format"],
             "version": document["version"],
         },
     }
 
 
-def _process_name(document: dict[str, Any]) -> str:
-    scenario = (document.get("scenario") or {}).get("slug") or "trace"
-    return f"{scenario} recording {document['id']}"
+def _process_name(document: TraceDocument) -> str:
+    return f"{_slug(document) or 'trace'} recording {document['id']}"
+
+
+def _slug(document: TraceDocument) -> str | None:
+    scenario = document.get("scenario")
+    return scenario.get("slug") if scenario else None

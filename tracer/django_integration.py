@@ -231,19 +231,22 @@ def _observe_response(trace: RequestTrace, message: dict[str, Any], tracer: Trac
     started = time.perf_counter_ns()
     try:
         if message["type"] == "http.response.start":
-            trace.status = message["status"]
-            trace.emit(events.RESPONSE_STARTED, status=trace.status)
+            status: int = message["status"]
+            trace.status = status
+            trace.emit(events.response_started(trace.origin(), time.monotonic_ns(), status=status))
         elif message["type"] == "http.response.body":
             trace.bytes_sent += len(message.get("body", b""))
             if not message.get("more_body", False):
                 finished = time.monotonic_ns()
                 trace.finished_ns = finished
                 trace.emit(
-                    events.RESPONSE_FINISHED,
-                    t_ns=finished,
-                    status=trace.status,
-                    bytes=trace.bytes_sent,
-                    duration_ns=finished - trace.received_ns,
+                    events.response_finished(
+                        trace.origin(),
+                        finished,
+                        status=trace.status,
+                        bytes=trace.bytes_sent,
+                        duration_ns=finished - trace.received_ns,
+                    )
                 )
                 sample_threads(trace)
     except Exception:
@@ -312,14 +315,15 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
         code = view.__code__
         trace.type_checked_ns = time.monotonic_ns()
         trace.emit(
-            events.VIEW_TYPE_CHECKED,
-            t_ns=trace.type_checked_ns,
-            location=(code.co_filename, code.co_name, code.co_firstlineno),
-            view=trace.view,
-            is_async=is_async,
-            handler="async" if handler_is_async else "sync",
-            runs_on=runs_on,
-            adapter=adapter,
+            events.view_type_checked(
+                trace.origin(location=(code.co_filename, code.co_name, code.co_firstlineno)),
+                trace.type_checked_ns,
+                view=f"{view.__module__}.{view.__qualname__}",
+                is_async=is_async,
+                handler="async" if handler_is_async else "sync",
+                runs_on=runs_on,
+                adapter=adapter,
+            )
         )
         current_request.set(trace)
         trace.tracer_ns += time.perf_counter_ns() - started
@@ -332,8 +336,8 @@ def _start_request_trace(
 ) -> RequestTrace:
     scope = arrival.scope
     recording = tracer.store.get_or_create(_recording_id(scope))
-    if recording.scenario is None:
-        recording.scenario = dict(info)
+    if not recording.requests:
+        recording.scenario = events.scenario_info(info)
         recording.server = server_description(scope)
         recording.tracer = {
             "loop_block_threshold_ns": tracer.instrumentation.loop_block_threshold_ns,
@@ -348,11 +352,13 @@ def _start_request_trace(
     arrival.trace = trace
     tracer.instrumentation.request_started(trace)
     trace.emit(
-        events.REQUEST_RECEIVED,
-        t_ns=arrival.received_ns,
-        method=scope["method"],
-        path=scope["path"],
-        query=query,
+        events.request_received(
+            trace.origin(),
+            arrival.received_ns,
+            method=scope["method"],
+            path=scope["path"],
+            query=query,
+        )
     )
     # The hops Django made before the view was known (its request_started receivers).
     arrival.pending.attach(trace)

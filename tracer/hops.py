@@ -100,7 +100,8 @@ class PendingHops:
     keeps one per arriving request and calls ``attach`` when the trace starts)."""
 
     trace: RequestTrace | None = None
-    hops: list[dict[str, Any]] = field(default_factory=list)
+    # Recorded with no request (the trace did not exist yet); attach() names it.
+    hops: list[events.ThreadHop] = field(default_factory=list)
     samples: list[tuple[int, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Set when the request's view turned out not to be traced: nothing more is kept.
@@ -120,8 +121,9 @@ class PendingHops:
             samples, self.samples = self.samples, []
         for t_ns, count in samples:
             trace.recording.sample_threads(t_ns, count)
-        for fields in hops:
-            trace.emit(events.THREAD_HOP, **fields)
+        for hop in hops:
+            hop["request"] = trace.id
+            trace.emit(hop)
 
 
 # The arriving request's pending hops; set by the server glue for the request's context.
@@ -150,9 +152,9 @@ class _Hop:
     """One hop in progress: the caller's side fills in the first fields, the thread that
     runs the code the rest."""
 
-    adapter: str
+    adapter: events.HopAdapter
     target: str
-    purpose: str
+    purpose: events.HopPurpose
     from_thread: str
     started_ns: int
     trace: RequestTrace | None
@@ -238,7 +240,7 @@ class HopTracer:
 
     # -- the caller's side -------------------------------------------------------------
 
-    def _start(self, adapter: str, func: Any, helper: object) -> _Hop | None:
+    def _start(self, adapter: events.HopAdapter, func: Any, helper: object) -> _Hop | None:
         """A hop about to start in a traced request (or one arriving), else None."""
         trace = current_request.get()
         pending = pending_hops.get() if trace is None else None
@@ -270,35 +272,37 @@ class HopTracer:
             started = hop.ran_from_ns if hop.ran_from_ns is not None else hop.started_ns
             until = hop.ran_until_ns if hop.ran_until_ns is not None else ended
             task, _ = where()
-            fields: dict[str, Any] = {
-                "t_ns": ended,
-                "task": task,
-                # The event happened on the thread that ran the code.
-                "thread": hop.to_thread or hop.from_thread,
-                "adapter": hop.adapter,
-                "purpose": hop.purpose,
-                "target": hop.target,
-                "from_thread": hop.from_thread,
-                "to_thread": hop.to_thread or hop.from_thread,
-                "started_ns": started,
-                "duration_ns": max(0, until - started),
-                "cpu_ns": max(0, hop.cpu_ns),
-                "thread_new": hop.thread_new,
-            }
             trace = hop.trace
+            event = events.thread_hop(
+                # The event happened on the thread that ran the code.
+                events.origin(trace.id if trace else None, task, hop.to_thread or hop.from_thread),
+                ended,
+                adapter=hop.adapter,
+                purpose=hop.purpose,
+                target=hop.target,
+                from_thread=hop.from_thread,
+                to_thread=hop.to_thread or hop.from_thread,
+                started_ns=started,
+                duration_ns=max(0, until - started),
+                cpu_ns=max(0, hop.cpu_ns),
+                thread_new=hop.thread_new,
+            )
             if trace is None and hop.pending is not None:
                 with hop.pending.lock:
                     if hop.pending.trace is None and not hop.pending.closed:
-                        hop.pending.hops.append(fields)
+                        hop.pending.hops.append(event)
                     trace = hop.pending.trace
                 if trace is None:
                     return
+                event["request"] = trace.id
             if trace is not None:
-                trace.emit(events.THREAD_HOP, **fields)
+                trace.emit(event)
         except Exception:
             self.on_error()
 
-    def _purpose(self, func: Any, target: str, helper: object, *, before_view: bool) -> str:
+    def _purpose(
+        self, func: Any, target: str, helper: object, *, before_view: bool
+    ) -> events.HopPurpose:
         if self.is_traced_view(func):
             return events.HOP_VIEW
         # Django's names (strings: this module does not import Django).

@@ -22,7 +22,7 @@ from typing import Any
 
 from tracer import events
 from tracer.hops import HopTracer
-from tracer.recorder import RequestTrace, current_request
+from tracer.recorder import Recording, RequestTrace, current_request
 from tracer.safe_repr import safe_repr
 from tracer.watchdog import LoopSlot, Watchdog, pick, request_of_thread
 
@@ -296,15 +296,17 @@ class Instrumentation:
         moved = threading.get_ident() != request.thread_id
         if moved and request.on_event_loop and not request.view_started:
             request.emit(
-                events.THREAD_HANDOFF,
-                frame=frame,
-                from_thread=request.thread_name,
-                to_thread=threading.current_thread().name,
-                waited_ns=now - (request.type_checked_ns or now),
+                events.thread_handoff(
+                    request.origin(frame),
+                    time.monotonic_ns(),
+                    from_thread=request.thread_name,
+                    to_thread=threading.current_thread().name,
+                    waited_ns=now - (request.type_checked_ns or now),
+                )
             )
         request.view_started = True
         self.note_thread_request(threading.get_ident(), request)
-        request.emit(events.VIEW_STARTED, frame=frame, t_ns=now)
+        request.emit(events.view_started(request.origin(frame), now))
 
     def _on_call(
         self,
@@ -347,7 +349,7 @@ class Instrumentation:
         state.suspended_line = frame.f_lineno
         state.first_suspended_ns = state.suspended_ns = now
         state.off_loop_ns, state.suspensions = 0, 1
-        request.emit(events.AWAIT_SUSPENDED, frame=frame, t_ns=now, awaiting=state.awaiting)
+        request.emit(events.await_suspended(request.origin(frame), now, awaiting=state.awaiting))
 
     def _on_resume(
         self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int
@@ -400,7 +402,11 @@ class Instrumentation:
         state = request.frames.pop(id(frame), None)
         if state is not None:
             self._finish_previous_step(request, frame, state)
-        request.emit(events.VIEW_RETURNED, frame=frame, returned=safe_repr(value))
+        request.emit(
+            events.view_returned(
+                request.origin(frame), time.monotonic_ns(), returned=safe_repr(value)
+            )
+        )
 
     # -- helpers of the callbacks ------------------------------------------------------
 
@@ -433,20 +439,20 @@ class Instrumentation:
         location = (frame.f_code.co_filename, frame.f_code.co_name, line)
         cause = self.watchdog.cause(state.call_started_ns, duration, cpu, ident)
         request.emit(
-            events.CALL_BLOCKING,
-            frame=frame,
-            t_ns=now,
-            location=location,
-            callable=name,
-            duration_ns=duration,
-            cpu_ns=cpu,
-            waiting=cpu * 2 < duration,
-            on_event_loop=on_loop,
-            cause=cause.cause,
-            gil_thread=cause.gil_thread,
-            gil_request=self._request_id_on(
-                cause.gil_ident, request.recording, state.call_started_ns
-            ),
+            events.call_blocking(
+                request.origin(frame, location),
+                now,
+                callable=name,
+                duration_ns=duration,
+                cpu_ns=cpu,
+                waiting=cpu * 2 < duration,
+                on_event_loop=on_loop,
+                cause=cause.cause,
+                gil_thread=cause.gil_thread,
+                gil_request=self._request_id_on(
+                    cause.gil_ident, request.recording, state.call_started_ns
+                ),
+            )
         )
         if on_loop:
             slot = self.watchdog.slot()
@@ -465,26 +471,39 @@ class Instrumentation:
         state: _FrameState,
         exception: str | None = None,
     ) -> None:
-        resumed, suspended = state.resumed_ns, state.suspended_ns
-        assert resumed is not None and suspended is not None
+        resumed, suspended, awaiting = state.resumed_ns, state.suspended_ns, state.awaiting
+        assert resumed is not None and suspended is not None and awaiting is not None
         state.off_loop_ns += resumed - suspended
         state.resumed_ns = state.suspended_ns = state.await_offset = None
         code = frame.f_code if frame is not None else None
-        raised = {} if exception is None else {"exception": exception}
-        request.emit(
-            events.AWAIT_RESUMED if exception is None else events.AWAIT_RAISED,
-            frame=frame,
-            t_ns=resumed,
-            location=(
+        origin = request.origin(
+            frame,
+            (
                 code.co_filename if code else None,
                 code.co_name if code else None,
                 state.suspended_line,
             ),
-            awaiting=state.awaiting,
-            duration_ns=resumed - state.first_suspended_ns,
-            off_loop_ns=state.off_loop_ns,
-            suspensions=state.suspensions,
-            **raised,
+        )
+        duration = resumed - state.first_suspended_ns
+        request.emit(
+            events.await_resumed(
+                origin,
+                resumed,
+                awaiting=awaiting,
+                duration_ns=duration,
+                off_loop_ns=state.off_loop_ns,
+                suspensions=state.suspensions,
+            )
+            if exception is None
+            else events.await_raised(
+                origin,
+                resumed,
+                awaiting=awaiting,
+                duration_ns=duration,
+                off_loop_ns=state.off_loop_ns,
+                suspensions=state.suspensions,
+                exception=exception,
+            )
         )
 
     def _await_text(self, code: CodeType, offset: int) -> str:
@@ -565,63 +584,53 @@ class Instrumentation:
             context = getattr(handle, "_context", None)
             culprit = context.get(current_request) if context is not None else None
             ident = threading.get_ident()
-            fields: dict[str, Any] = {
-                "duration_ns": elapsed,
-                "started_ns": started,
-                "held_by": longest.callable if longest else None,
-                "threshold_ns": self.loop_block_threshold_ns,
-                "culprit": longest.callable if longest else None,
-            }
+            held_by = culprit_name = longest.callable if longest else None
             location: tuple[str, str, int | None] | None = (
                 longest.location if longest and longest.request is culprit else None
             )
+            stack = None
             if picked is not None:
                 # What the loop thread's stack showed beats the calls the view made.
-                fields["held_by"], fields["culprit"] = picked.holder, picked.culprit
-                fields["stack"] = picked.stack
+                held_by, culprit_name = picked.holder, picked.culprit
+                stack = picked.stack
                 location = picked.location or location
-            cause = None
+            cause = cpu = None
             if slot.cpu_ns >= 0:
                 measured = end - slot.cpu_since_ns
                 cpu = time.thread_time_ns() - slot.cpu_ns
-                fields["cpu_ns"] = cpu
                 cause = self.watchdog.cause(slot.cpu_since_ns, measured, cpu, ident)
-            fields["cause"] = cause.cause if cause else None
-            fields["gil_thread"] = cause.gil_thread if cause else None
             gil_ident = cause.gil_ident if cause else None
+
+            def stall(origin: events.Origin, recording: Recording) -> events.LoopBlocked:
+                return events.loop_blocked(
+                    origin,
+                    end,
+                    duration_ns=elapsed,
+                    started_ns=started,
+                    held_by=held_by,
+                    threshold_ns=self.loop_block_threshold_ns,
+                    culprit=culprit_name,
+                    cause=cause.cause if cause else None,
+                    gil_thread=cause.gil_thread if cause else None,
+                    gil_request=self._request_id_on(gil_ident, recording, started),
+                    cpu_ns=cpu,
+                    stack=stack,
+                )
+
             if culprit is not None:
+                origin = culprit.origin(location=location)
                 # The stalled callback was a step of the request's task, when it was one.
                 owner = getattr(getattr(handle, "_callback", None), "__self__", None)
                 if isinstance(owner, asyncio.Task):
-                    fields["task"] = owner.get_name()
-                culprit.emit(
-                    events.LOOP_BLOCKED,
-                    t_ns=end,
-                    location=location,
-                    gil_request=self._request_id_on(gil_ident, culprit.recording, started),
-                    **fields,
-                )
+                    origin["task"] = owner.get_name()
+                culprit.emit(stall(origin, culprit.recording))
                 return
             # The loop was held by code no traced request was running: every request
             # waiting on this loop was delayed, so each of their recordings hears of it.
             waiting = self._in_flight.get(ident, set())
-            file, function, line = location or (None, None, None)
+            thread = threading.current_thread().name
             for recording in {request.recording for request in list(waiting)}:
-                event: events.Event = {
-                    "seq": 0,
-                    "t_ns": end,
-                    "kind": events.LOOP_BLOCKED,
-                    "request": None,
-                    "task": None,
-                    "thread": threading.current_thread().name,
-                    "file": file,
-                    "function": function,
-                    "line": line,
-                    "locals": {},
-                }
-                event.update(fields)
-                event["gil_request"] = self._request_id_on(gil_ident, recording, started)
-                recording.append(event)
+                recording.append(stall(events.origin(None, None, thread, location), recording))
         except Exception:
             self._failed()
 

@@ -68,7 +68,7 @@ class _Sent:
 
     recording: Recording
     request_count: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[events.RequestSummary] = field(default_factory=list)
     thread_samples: int = 0
     dropped: int = 0
     changed: float = field(default_factory=time.monotonic)

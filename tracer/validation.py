@@ -4,13 +4,29 @@ Imported documents are untrusted. Every rejection names what is wrong and where,
 into the document (``events[12].t_ns``) or a position in the file. Limits, beyond the
 caller's byte limit: 200,000 events, 50,000 requests, 64 locals an event, 10,000
 characters a string.
+
+What each object may hold is derived from the types of tracer/events.py (shape_of), so a
+field is declared once, there; the checks here add what a type cannot say (ids, limits,
+the order of ``seq``, the requests an event names).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from dataclasses import dataclass
+from types import NoneType, UnionType
+from typing import (
+    Literal,
+    NotRequired,
+    Required,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
 
 from tracer import events as kinds
 
@@ -35,7 +51,7 @@ class TraceRejected(Exception):
         self.where = where
 
 
-# Field types, by name: what each field may hold.
+# What a field may hold, by name.
 INT, STR, BOOL, OBJ, LIST = "int", "str", "bool", "object", "list"
 OPT_INT, OPT_STR, OPT_OBJ = "int|null", "str|null", "object|null"
 
@@ -60,136 +76,76 @@ _NAMES = {
     OPT_OBJ: "an object or null",
 }
 
-TOP_LEVEL = {
-    "format": STR,
-    "version": INT,
-    "id": STR,
-    "recorded_at": STR,
-    "clock": STR,
-    "scenario": OPT_OBJ,
-    "server": OBJ,
-    "tracer": OBJ,
-    "requests": LIST,
-    "events": LIST,
-}
-OPTIONAL_TOP_LEVEL = {"dropped_events": INT, "thread_samples": LIST}
+
+@dataclass(frozen=True)
+class Shape:
+    """The fields of one kind of object, derived from its TypedDict in tracer/events.py:
+    each field's type (a key of _CHECKS), and for a field typed as a Literal the words it
+    may hold."""
+
+    required: dict[str, str]
+    optional: dict[str, str]
+    choices: dict[str, tuple[str, ...]]
+
+
+def shape_of(typed_dict: type) -> Shape:
+    """The Shape of a TypedDict: NotRequired fields are optional; any other is required."""
+    required: dict[str, str] = {}
+    optional: dict[str, str] = {}
+    choices: dict[str, tuple[str, ...]] = {}
+    for name, hint in get_type_hints(typed_dict, include_extras=True).items():
+        fields = required
+        if get_origin(hint) is NotRequired:
+            hint, fields = get_args(hint)[0], optional
+        elif get_origin(hint) is Required:
+            hint = get_args(hint)[0]
+        fields[name], words = _check_of(hint, f"{typed_dict.__name__}.{name}")
+        if words:
+            choices[name] = words
+    return Shape(required, optional, choices)
+
+
+def _check_of(hint: object, name: str) -> tuple[str, tuple[str, ...]]:
+    """The check for a field's type, and the words of a Literal."""
+    nullable = False
+    if get_origin(hint) in (Union, UnionType):
+        members = [member for member in get_args(hint) if member is not NoneType]
+        nullable = len(members) < len(get_args(hint))
+        if len(members) != 1:
+            raise TypeError(f"{name}: no check for {hint}")
+        hint = members[0]
+    words: tuple[str, ...] = ()
+    origin = get_origin(hint)
+    if hint is bool or hint is int or hint is str:
+        check = _BY_TYPE[hint]
+    elif origin is Literal and all(type(word) is str for word in get_args(hint)):
+        check, words = STR, get_args(hint)
+    elif hint is dict or origin is dict or is_typeddict(hint):
+        check = OBJ
+    elif hint is list or origin is list:
+        check = LIST
+    else:
+        raise TypeError(f"{name}: no check for {hint}")
+    if nullable:
+        if check not in _NULLABLE:
+            raise TypeError(f"{name}: no check for {hint} or null")
+        check = _NULLABLE[check]
+    return check, words
+
+
+_BY_TYPE = {bool: BOOL, int: INT, str: STR}
+_NULLABLE = {INT: OPT_INT, STR: OPT_STR, OBJ: OPT_OBJ}
+
+TOP_LEVEL = shape_of(kinds.TraceDocument)
+SCENARIO = shape_of(kinds.ScenarioInfo)
+REQUEST = shape_of(kinds.RequestSummary)
+STACK_FRAME = shape_of(kinds.StackFrame)
+BY_KIND = {kind: shape_of(event_type) for kind, event_type in kinds.KIND_TYPES.items()}
 # thread_samples: [t_ns, threads] pairs, the server process's OS thread count over time.
 MAX_THREAD_SAMPLES = 100_000
 # loop.blocked's stack: the loop thread's frames during the stall, innermost last.
 MAX_STACK = 64
 
-REQUEST = {
-    "id": STR,
-    "method": STR,
-    "url": STR,
-    "view": OPT_STR,
-    "status": OPT_INT,
-    "bytes": INT,
-    "received_ns": INT,
-    "finished_ns": OPT_INT,
-    "duration_ns": OPT_INT,
-}
-
-# Added by the client that sent a run's requests (docs/trace-format.md).
-OPTIONAL_REQUEST = {
-    "client_ref": OPT_STR,
-    "client_sent_ns": OPT_INT,
-    "client_done_ns": OPT_INT,
-    "tracer_ns": INT,
-}
-
-COMMON = {
-    "seq": INT,
-    "t_ns": INT,
-    "kind": STR,
-    "request": OPT_STR,
-    "task": OPT_STR,
-    "thread": STR,
-    "file": OPT_STR,
-    "function": OPT_STR,
-    "line": OPT_INT,
-    "locals": OBJ,
-}
-
-BY_KIND: dict[str, dict[str, str]] = {
-    kinds.REQUEST_RECEIVED: {"method": STR, "path": STR, "query": STR},
-    kinds.VIEW_TYPE_CHECKED: {
-        "view": STR,
-        "is_async": BOOL,
-        "handler": STR,
-        "runs_on": STR,
-        "adapter": OPT_STR,
-    },
-    kinds.THREAD_HANDOFF: {"from_thread": STR, "to_thread": STR, "waited_ns": INT},
-    kinds.VIEW_STARTED: {},
-    kinds.AWAIT_SUSPENDED: {"awaiting": STR},
-    kinds.AWAIT_RESUMED: {
-        "awaiting": STR,
-        "duration_ns": INT,
-        "off_loop_ns": INT,
-        "suspensions": INT,
-    },
-    kinds.CALL_BLOCKING: {
-        "callable": STR,
-        "duration_ns": INT,
-        "cpu_ns": INT,
-        "waiting": BOOL,
-        "on_event_loop": BOOL,
-    },
-    kinds.LOOP_BLOCKED: {
-        "duration_ns": INT,
-        "started_ns": INT,
-        "held_by": OPT_STR,
-        "threshold_ns": INT,
-    },
-    kinds.VIEW_RETURNED: {"returned": STR},
-    kinds.RESPONSE_STARTED: {"status": INT},
-    kinds.RESPONSE_FINISHED: {"status": OPT_INT, "bytes": INT, "duration_ns": INT},
-    kinds.THREAD_HOP: {
-        "adapter": STR,
-        "purpose": STR,
-        "target": STR,
-        "from_thread": STR,
-        "to_thread": STR,
-        "started_ns": INT,
-        "duration_ns": INT,
-        "cpu_ns": INT,
-        "thread_new": BOOL,
-    },
-    kinds.AWAIT_RAISED: {
-        "awaiting": STR,
-        "duration_ns": INT,
-        "off_loop_ns": INT,
-        "suspensions": INT,
-        "exception": STR,
-    },
-}
-
-# Fields a kind may have (version 2 added them; version-1 documents lack them).
-OPTIONAL_BY_KIND: dict[str, dict[str, str]] = {
-    kinds.CALL_BLOCKING: {"cause": STR, "gil_thread": OPT_STR, "gil_request": OPT_STR},
-    kinds.LOOP_BLOCKED: {
-        "cause": OPT_STR,
-        "cpu_ns": OPT_INT,
-        "gil_thread": OPT_STR,
-        "gil_request": OPT_STR,
-        "culprit": OPT_STR,
-        "stack": LIST,
-    },
-}
-# Fields of a kind that hold one of a few words.
-CHOICES_BY_KIND: dict[str, dict[str, tuple[str, ...]]] = {
-    kinds.THREAD_HOP: {
-        "purpose": kinds.HOP_PURPOSES,
-        "adapter": (
-            kinds.ADAPTER_SYNC_TO_ASYNC,
-            kinds.ADAPTER_ASYNC_TO_SYNC,
-            kinds.ADAPTER_TO_THREAD,
-        ),
-    },
-    kinds.CALL_BLOCKING: {"cause": kinds.CAUSES},
-    kinds.LOOP_BLOCKED: {"cause": kinds.CAUSES},
-}
 # Amounts that cannot be negative.
 NON_NEGATIVE = {
     "bytes", "duration_ns", "cpu_ns", "off_loop_ns", "waited_ns", "suspensions",
@@ -197,7 +153,7 @@ NON_NEGATIVE = {
 }  # fmt: skip
 
 
-def parse_trace(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+def parse_trace(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> kinds.TraceDocument:
     """Decode, parse and check an uploaded trace; return the document or raise
     TraceRejected."""
     if len(raw) > max_bytes:
@@ -224,8 +180,8 @@ def _reject_constant(name: str) -> None:
     raise TraceRejected(f"{name} is not allowed in a trace (JSON has no such number)")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
             raise TraceRejected(f"the key {key!r} appears twice in one object")
@@ -233,7 +189,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def validate_trace(document: object) -> dict[str, Any]:
+def validate_trace(document: object) -> kinds.TraceDocument:
     """Check a parsed document against docs/trace-format.md; return it or raise
     TraceRejected."""
     if type(document) is not dict:
@@ -250,14 +206,14 @@ def validate_trace(document: object) -> dict[str, Any]:
             f"; this tool reads version {kinds.FORMAT_VERSION}",
             "version",
         )
-    _check_object(document, TOP_LEVEL, "", OPTIONAL_TOP_LEVEL)
+    _check_object(document, TOP_LEVEL, "")
     if not _ID.fullmatch(document["id"]):
         raise TraceRejected("must be 1-64 letters, digits, '_' or '-'", "id")
     if document["clock"] != "monotonic_ns":
         raise TraceRejected("must be 'monotonic_ns'", "clock")
     scenario = document["scenario"]
     if scenario is not None:
-        _check_object(scenario, {"slug": STR, "title": STR}, "scenario")
+        _check_object(scenario, SCENARIO, "scenario")
         if not _SLUG.fullmatch(scenario["slug"]):
             raise TraceRejected("must be 1-64 lowercase letters, digits or '-'", "scenario.slug")
     _check_strings(document["server"], "server")
@@ -269,10 +225,11 @@ def validate_trace(document: object) -> dict[str, Any]:
         _check_thread_samples(document["thread_samples"])
     # What a version-1 document holds means the same in version 2.
     document["version"] = kinds.FORMAT_VERSION
-    return document
+    # Checked against the types above, field by field.
+    return cast(kinds.TraceDocument, document)
 
 
-def _check_thread_samples(samples: list[Any]) -> None:
+def _check_thread_samples(samples: list[object]) -> None:
     if len(samples) > MAX_THREAD_SAMPLES:
         raise TraceRejected(
             f"{len(samples)} samples; at most {MAX_THREAD_SAMPLES}", "thread_samples"
@@ -289,22 +246,22 @@ def _check_thread_samples(samples: list[Any]) -> None:
             )
 
 
-def _check_requests(requests: list[Any]) -> set[str]:
+def _check_requests(requests: list[object]) -> set[str]:
     if len(requests) > MAX_REQUESTS:
         raise TraceRejected(f"{len(requests)} requests; at most {MAX_REQUESTS}", "requests")
     seen: set[str] = set()
     for index, request in enumerate(requests):
         where = f"requests[{index}]"
-        _check_object(request, REQUEST, where, OPTIONAL_REQUEST)
-        if not _ID.fullmatch(request["id"]):
+        request_id = cast(kinds.RequestSummary, _check_object(request, REQUEST, where))["id"]
+        if not _ID.fullmatch(request_id):
             raise TraceRejected("must be 1-64 letters, digits, '_' or '-'", f"{where}.id")
-        if request["id"] in seen:
-            raise TraceRejected(f"the request id {request['id']!r} is used twice", f"{where}.id")
-        seen.add(request["id"])
+        if request_id in seen:
+            raise TraceRejected(f"the request id {request_id!r} is used twice", f"{where}.id")
+        seen.add(request_id)
     return seen
 
 
-def _check_events(events: list[Any], request_ids: set[str]) -> None:
+def _check_events(events: list[object], request_ids: set[str]) -> None:
     if len(events) > MAX_EVENTS:
         raise TraceRejected(f"{len(events)} events; at most {MAX_EVENTS}", "events")
     for index, event in enumerate(events):
@@ -312,10 +269,12 @@ def _check_events(events: list[Any], request_ids: set[str]) -> None:
         if type(event) is not dict:
             raise TraceRejected("must be an object", where)
         kind = event.get("kind")
-        if kind not in BY_KIND:
+        # A list or an object cannot be looked up in BY_KIND (it is not hashable).
+        if type(kind) is not str or kind not in BY_KIND:
             raise TraceRejected(f"unknown kind {kind!r}", f"{where}.kind")
-        _check_object(event, {**COMMON, **BY_KIND[kind]}, where, OPTIONAL_BY_KIND.get(kind))
-        for name, allowed in CHOICES_BY_KIND.get(kind, {}).items():
+        shape = BY_KIND[kind]
+        _check_object(event, shape, where)
+        for name, allowed in shape.choices.items():
             value = event.get(name)
             if value is not None and value not in allowed:
                 raise TraceRejected(
@@ -344,26 +303,26 @@ def _check_events(events: list[Any], request_ids: set[str]) -> None:
                 raise TraceRejected("variable values must be strings", f"{where}.locals.{name}")
 
 
-def _check_stack(stack: list[Any], where: str) -> None:
+def _check_stack(stack: list[object], where: str) -> None:
     if len(stack) > MAX_STACK:
         raise TraceRejected(f"{len(stack)} frames; at most {MAX_STACK}", where)
     for index, frame in enumerate(stack):
-        _check_object(frame, {"file": STR, "function": STR, "line": OPT_INT}, f"{where}[{index}]")
+        _check_object(frame, STACK_FRAME, f"{where}[{index}]")
 
 
-def _check_object(
-    value: Any, fields: dict[str, str], where: str, optional: dict[str, str] | None = None
-) -> None:
+def _check_object(value: object, shape: Shape, where: str) -> object:
+    """Check ``value`` against ``shape``; return it (it then holds what the shape's
+    TypedDict says) or raise TraceRejected."""
     prefix = f"{where}." if where else ""
     if type(value) is not dict:
         raise TraceRejected("must be an object", where)
-    allowed = {**fields, **(optional or {})}
+    allowed = {**shape.required, **shape.optional}
     for name in value:
         if name not in allowed:
             raise TraceRejected("is not a field of this format", f"{prefix}{name}")
     for name, expected in allowed.items():
         if name not in value:
-            if name in fields:
+            if name in shape.required:
                 raise TraceRejected("is missing", f"{prefix}{name}")
             continue
         field_value = value[name]
@@ -378,11 +337,12 @@ def _check_object(
         if name in NON_NEGATIVE and type(field_value) is int and field_value < 0:
             raise TraceRejected("cannot be negative", f"{prefix}{name}")
 
-    if "locals" in fields:
+    if "locals" in shape.required:
         _check_strings(value["locals"], f"{prefix}locals")
+    return value
 
 
-def _check_strings(value: Any, where: str) -> None:
+def _check_strings(value: object, where: str) -> None:
     """Every string in a free-form part (server, tracer, locals) within the length limit,
     nested at most MAX_DEPTH levels. A loop, not recursion: a hostile document may nest
     deeper than Python's stack allows."""
@@ -401,11 +361,11 @@ def _check_strings(value: Any, where: str) -> None:
             for key, inner in item.items():
                 pending.append((key, at, depth + 1))
                 pending.append((inner, f"{at}.{key}", depth + 1))
-        else:
+        elif type(item) is list:
             pending.extend((inner, f"{at}[{index}]", depth + 1) for index, inner in enumerate(item))
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if type(value) is bool:

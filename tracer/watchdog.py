@@ -147,7 +147,7 @@ class StackSample:
     holder: str | None
     culprit: str | None
     location: tuple[str, str, int | None] | None
-    stack: list[dict[str, Any]] = field(default_factory=list)
+    stack: list[events.StackFrame] = field(default_factory=list)
     # A call the traced frame was in (its name and start), seen from the instrumentation:
     # a function without Python frames of its own, like time.sleep. It held the loop if
     # it went on for long (see pick()), not if it was one of many short calls.
@@ -158,7 +158,7 @@ class StackSample:
 class Cause:
     """Why a span of one thread was slow (the ``cause`` fields of an event)."""
 
-    cause: str
+    cause: events.Cause
     gil_thread: str | None = None
     gil_ident: int | None = None
 
@@ -172,7 +172,7 @@ def classify(
     gil: bool,
     ready_ns: int = 0,
     in_io: bool = False,
-) -> tuple[str, int | None]:
+) -> tuple[events.Cause, int | None]:
     """The cause of a slow span and the other thread that computed most meanwhile.
 
     ``cpu_ns`` is what the thread computed, ``ready_ns`` how long it was ready to run but
@@ -735,12 +735,8 @@ def _is_builtin_method(value: object) -> bool:
     return type(value).__name__ == "builtin_function_or_method"
 
 
-def _frame_entry(frame: FrameType) -> dict[str, Any]:
-    return {
-        "file": frame.f_code.co_filename,
-        "function": frame.f_code.co_name,
-        "line": frame.f_lineno,
-    }
+def _frame_entry(frame: FrameType) -> events.StackFrame:
+    return events.stack_frame(frame.f_code.co_filename, frame.f_code.co_name, frame.f_lineno)
 
 
 def _named(frame: FrameType) -> bool:

@@ -11,12 +11,12 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
 
 from tracer.django_integration import get_tracer
+from tracer.events import Event
 from tracer.recorder import Recording
 from visualizer.models import Trace
 from visualizer.run_state import held_open
@@ -44,7 +44,7 @@ class RecordingArchiver:
         self._thread = threading.Thread(target=self._work, name="trace-archiver", daemon=True)
         self._thread.start()
 
-    def _on_event(self, recording: Recording, event: dict[str, Any]) -> None:
+    def _on_event(self, recording: Recording, event: Event) -> None:
         with self._wake:
             idle = not self._due
             self._due[recording.id] = (time.monotonic() + self.quiet_seconds, recording)

@@ -11,9 +11,9 @@ import inspect
 import logging
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from channels.db import database_sync_to_async
@@ -21,6 +21,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from tracer.django_integration import get_tracer
+from tracer.events import Event, TraceDocument
 from visualizer.models import Trace
 from visualizer.narration import code_stalls, context_of_document, plural, reveal_reasons
 from visualizer.run_state import tracked_run
@@ -96,7 +97,7 @@ def form_values(values: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]
     return form
 
 
-def setup_of(document: dict[str, Any]) -> dict[str, str]:
+def setup_of(document: Mapping[str, Any]) -> dict[str, str]:
     """The lab form's values that would run this recording again (as far as the trace
     tells): its scenario, request count, server and the view's parameters."""
     values = {
@@ -128,7 +129,7 @@ async def run_lab(
     asgi_base_url: str,
     recording_id: str | None = None,
     progress: ClientTimings | None = None,
-) -> dict[str, Any]:
+) -> TraceDocument:
     """Fire the requests for real and return the recorded trace, with the client's view of
     each request, stored. ASGI runs go to this server; WSGI runs to a gunicorn process
     started for the run (same database). ``progress`` fills as the requests go."""
@@ -154,7 +155,7 @@ async def run_lab(
 
 async def run_on_gunicorn(
     lab: LabRun, recording_id: str, progress: ClientTimings | None
-) -> dict[str, Any]:
+) -> TraceDocument:
     """A WSGI run: on a gunicorn server started for it (same database), stopped after."""
     requests, params = lab.run.requests, lab.run.params
     env = {
@@ -219,9 +220,12 @@ class LabProgress:
     def document(self) -> dict[str, Any]:
         """The run so far: under ASGI the server's events from this process's tracer, with
         the client's times; under WSGI (the events stay in the gunicorn process until the
-        run ends) the client's view of each request only."""
+        run ends) the client's view of each request only. Not a trace document: it also
+        holds the requests the server has not seen yet, and the run's ``interface``."""
         recording = get_tracer().store.get(self.recording_id) if self.lab.server == "asgi" else None
-        so_far = recording.document() if recording else {"requests": [], "events": []}
+        so_far: Mapping[str, Any] = (
+            recording.document() if recording else {"requests": [], "events": []}
+        )
         events = so_far["events"]
         requests = [dict(r) for r in so_far["requests"]]
         seen = set()
@@ -275,7 +279,7 @@ def start_lab(lab: LabRun, asgi_base_url: str, recording_id: str, results_url: s
     return progress
 
 
-def collect_parts(recording_id: str, requests: int, timeout: float = 15) -> dict[str, Any]:
+def collect_parts(recording_id: str, requests: int, timeout: float = 15) -> TraceDocument:
     """One document from the parts the WSGI workers stored of a run (each stores its own
     share, as ``<id>-w<pid>``, once it has been quiet for a moment); the parts are removed."""
     deadline = time.monotonic() + timeout
@@ -291,7 +295,7 @@ def collect_parts(recording_id: str, requests: int, timeout: float = 15) -> dict
     return merged
 
 
-def merge_parts(recording_id: str, documents: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_parts(recording_id: str, documents: list[TraceDocument]) -> TraceDocument:
     """Merge documents of one run recorded by several processes: requests by arrival,
     events by time (keeping each process's own order), numbered again. Thread names are
     prefixed with their process's tag (every worker has its own MainThread)."""
@@ -310,24 +314,31 @@ def merge_parts(recording_id: str, documents: list[dict[str, Any]]) -> dict[str,
         "requests": sorted(
             (r for d in ordered for r in d["requests"]), key=lambda r: r["received_ns"]
         ),
-        "events": [{**event, "seq": seq} for seq, event in enumerate(events, start=1)],
+        "events": [_numbered(event, seq) for seq, event in enumerate(events, start=1)],
     }
 
 
-def _in_process(event: dict[str, Any], tag: str) -> dict[str, Any]:
-    named = {key: f"{tag} {event[key]}" for key in THREAD_FIELDS if event.get(key)}
-    return {**event, **named}
+def _in_process(event: Event, tag: str) -> Event:
+    named = {key: f"{tag} {event[key]}" for key in THREAD_FIELDS if event.get(key)}  # type: ignore[literal-required]
+    # The same kind of event, its thread names tagged.
+    return cast(Event, {**event, **named})
+
+
+def _numbered(event: Event, seq: int) -> Event:
+    numbered = event.copy()
+    numbered["seq"] = seq
+    return numbered
 
 
 THREAD_FIELDS = ("thread", "from_thread", "to_thread")
 
 
-def _sent(request: dict[str, Any]) -> int:
+def _sent(request: Mapping[str, Any]) -> int:
     """When the request left the client, or (no client timing) reached the server."""
     return int(request.get("client_sent_ns") or request["received_ns"])
 
 
-def _done(request: dict[str, Any]) -> int:
+def _done(request: Mapping[str, Any]) -> int:
     return int(request.get("client_done_ns") or request["finished_ns"])
 
 
@@ -357,7 +368,7 @@ class Metrics:
         return self.tracer_share * 100 if self.tracer_share is not None else None
 
 
-def lab_metrics(document: dict[str, Any]) -> Metrics:
+def lab_metrics(document: Mapping[str, Any]) -> Metrics:
     """The run's figures, from its trace: each request as its client saw it, from sending
     to the whole answer (including any wait before the server took it); where the trace
     has no client timings, from arrival at the server to the last byte."""
@@ -399,7 +410,7 @@ def _percentile(ordered: list[float], percent: int) -> float:
     return ordered[rank - 1]
 
 
-def peak(requests: list[dict[str, Any]]) -> int:
+def peak(requests: Sequence[Mapping[str, Any]]) -> int:
     """The most requests in the server at one moment (arrival to last byte)."""
     return most_overlapping([(r["received_ns"], r["finished_ns"]) for r in requests])
 
@@ -430,7 +441,7 @@ PHASE_LABELS = {
 }
 
 
-def timeline(document: dict[str, Any], now_ns: int | None = None) -> tuple[list[Lane], float]:
+def timeline(document: Mapping[str, Any], now_ns: int | None = None) -> tuple[list[Lane], float]:
     """One lane per request, then the event loop and each worker thread, with the phases
     the events show; positions in percent of the run's length (also returned, in ms).
     For a run still going on, ``now_ns`` is where the unfinished phases end."""
@@ -540,7 +551,7 @@ class Pause:
 
     line: int
     awaiting: str
-    request: str
+    request: str | None
     step: int
 
 
@@ -576,7 +587,7 @@ class Reveal:
 
 
 def reveal(
-    document: dict[str, Any],
+    document: TraceDocument,
     predicted_overlap: str | None,
     predicted_wall_ms: int | None,
     predicted_pause: str | None = None,
@@ -585,10 +596,9 @@ def reveal(
     events = document["events"]
     pauses: dict[int, Pause] = {}
     for event in events:
-        if event["kind"] == "await.suspended" and event["line"] not in pauses:
-            pauses[event["line"]] = Pause(
-                event["line"], event["awaiting"], event["request"], event["seq"]
-            )
+        line = event["line"]
+        if event["kind"] == "await.suspended" and line is not None and line not in pauses:
+            pauses[line] = Pause(line, event["awaiting"], event["request"], event["seq"])
     views = _view_spans(events)
     most_at_once = most_overlapping(views)
     if len(views) <= 1 or most_at_once == len(views):
@@ -609,7 +619,7 @@ def reveal(
     )
 
 
-def _view_spans(events: list[dict[str, Any]]) -> list[tuple[int, int]]:
+def _view_spans(events: list[Event]) -> list[tuple[int, int]]:
     started = {e["request"]: e["t_ns"] for e in events if e["kind"] == "view.started"}
     return [
         (started[e["request"]], e["t_ns"])

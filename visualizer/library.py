@@ -6,12 +6,12 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
 from tracer.chrome_trace import to_chrome_trace
+from tracer.events import TraceDocument
 from tracer.validation import parse_trace
 from visualizer.models import Trace
 from visualizer.sources import find_source
@@ -64,7 +64,7 @@ def import_trace(raw: bytes, *, source: str = Trace.Source.IMPORTED, name: str =
     return import_document(raw, source=source, name=name).trace
 
 
-def _same_recording(stored: dict[str, Any], document: dict[str, Any]) -> bool:
+def _same_recording(stored: TraceDocument, document: TraceDocument) -> bool:
     # The version may differ (a version-1 export read as version 2); the rest may not.
     keys = ("requests", "events", "scenario", "server", "recorded_at")
     return all(stored.get(key) == document.get(key) for key in keys)
@@ -77,7 +77,7 @@ def _free_id(taken: str) -> str:
             return candidate
 
 
-def trace_document(recording_id: str) -> dict[str, Any] | None:
+def trace_document(recording_id: str) -> TraceDocument | None:
     """A recording's whole document, from wherever find_source finds it."""
     source = find_source(recording_id)
     return source.document() if source is not None else None
@@ -86,7 +86,7 @@ def trace_document(recording_id: str) -> dict[str, Any] | None:
 EXPORT_FORMATS = {"trace": "", "chrome": ".chrome"}
 
 
-def export(document: dict[str, Any], export_format: str) -> str:
+def export(document: TraceDocument, export_format: str) -> str:
     """The document as JSON text, either as is ("trace") or for Perfetto ("chrome")."""
     if export_format == "chrome":
         return json.dumps(to_chrome_trace(document))

@@ -20,6 +20,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from tracer.django_integration import get_tracer
+from tracer.events import Event
 from tracer.recorder import Recording, RecordingStore
 from visualizer.pages import render_live_panels, render_live_rows
 from visualizer.scenarios import get_scenario
@@ -75,7 +76,7 @@ class LiveBroadcaster:
         # The tracer's store by default, looked up late: Django's settings configure it.
         return self._store if self._store is not None else get_tracer().store
 
-    def _on_event(self, recording: Recording, event: dict[str, Any]) -> None:
+    def _on_event(self, recording: Recording, event: Event) -> None:
         # Called inside the traced request, possibly on a worker thread: only say that the
         # recording has grown (the task reads what is new from the recording).
         if recording.id.startswith(LIVE_PREFIX) and self._loop and self._queue:
@@ -159,7 +160,7 @@ class LiveBroadcaster:
         for recording_id, (recording, seq) in list(stale.items()):
             del stale[recording_id]
             document = recording.document()
-            scenario = get_scenario((document["scenario"] or {}).get("slug", ""))
+            scenario = get_scenario(document["scenario"]["slug"] if document["scenario"] else "")
             if scenario is None:
                 continue
             panels = await asyncio.to_thread(render_live_panels, scenario, document, seq)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from tracer import events as trace_events
+from tracer.events import Event, TraceDocument
 from visualizer import lifeline
 
 
@@ -74,12 +75,13 @@ class Trace(models.Model):
     def interrupted(self) -> bool:
         return self.current_status == self.Status.INTERRUPTED
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> TraceDocument:
         """The trace document, as it was recorded or imported."""
         document = dict(self.header)
         document["requests"] = [r.data for r in self.requests.order_by("position")]
         document["events"] = list(self.events.order_by("seq").values_list("data", flat=True))
-        return document
+        # What was stored was a document recorded here or one the importer checked.
+        return cast(TraceDocument, document)
 
     def rename(self, name: str) -> None:
         self.name, self.named = name, True
@@ -106,7 +108,7 @@ class Trace(models.Model):
 
     @classmethod
     def store(
-        cls, document: dict[str, Any], *, source: str, name: str = "", status: str | None = None
+        cls, document: TraceDocument, *, source: str, name: str = "", status: str | None = None
     ) -> Trace:
         """Save a (validated) document, replacing an earlier save of the same recording
         (the trace of another kind with its id, left as it is, if there is one)."""
@@ -117,7 +119,7 @@ class Trace(models.Model):
     @transaction.atomic
     def store_many(
         cls,
-        documents: list[dict[str, Any]],
+        documents: list[TraceDocument],
         *,
         source: str,
         name: str = "",
@@ -185,7 +187,7 @@ class Trace(models.Model):
 UPDATED_FIELDS = ["header", "event_count", "request_count", "status"]
 
 
-def status_of(document: dict[str, Any], source: str) -> str:
+def status_of(document: TraceDocument, source: str) -> str:
     """A recording made here is still recording while one of its requests has not
     finished; an imported trace or an example is complete, as it came."""
     if source == Trace.Source.RECORDED and any(
@@ -195,11 +197,11 @@ def status_of(document: dict[str, Any], source: str) -> str:
     return Trace.Status.COMPLETE
 
 
-def _trace_fields(document: dict[str, Any], *, source: str, name: str) -> dict[str, Any]:
-    scenario = document.get("scenario") or {}
+def _trace_fields(document: TraceDocument, *, source: str, name: str) -> dict[str, Any]:
+    scenario = document.get("scenario")
     return {
         "name": name or _default_name(document, len(document["requests"])),
-        "scenario_slug": scenario.get("slug") or "",
+        "scenario_slug": (scenario.get("slug") if scenario else None) or "",
         "source": source,
         "header": {k: v for k, v in document.items() if k not in ("requests", "events")},
         "event_count": len(document["events"]),
@@ -207,7 +209,7 @@ def _trace_fields(document: dict[str, Any], *, source: str, name: str) -> dict[s
     }
 
 
-def _insert_events(events: Iterable[tuple[int, dict[str, Any]]]) -> None:
+def _insert_events(events: Iterable[tuple[int, Event]]) -> None:
     """Insert (trace id, event) pairs without the ORM's per-object work: with bulk_create
     a 100,000-event import took 5.6 s on SQLite; this takes a fraction of that (see
     bench/replay_scale.py). Postgres gets COPY, the fastest way in."""
@@ -231,10 +233,10 @@ def _insert_events(events: Iterable[tuple[int, dict[str, Any]]]) -> None:
             cursor.executemany(sql, batch)
 
 
-def _default_name(header: dict[str, Any], count: int) -> str:
+def _default_name(header: Mapping[str, Any], count: int) -> str:
     """A trace's name unless someone gives it one: its scenario and request count."""
-    scenario = header.get("scenario") or {}
-    title = scenario.get("title") or "Trace"
+    scenario = header.get("scenario")
+    title = (scenario.get("title") if scenario else None) or "Trace"
     return f"{title}, {count} request{'s' if count != 1 else ''}"
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from tracer import events as kinds
+from tracer.events import Event, LoopBlocked, RequestSummary
 from visualizer.lab import peak
 from visualizer.narration import (
     TraceContext,
@@ -26,7 +26,6 @@ from visualizer.narration import (
 )
 from visualizer.sources import TraceSource, per_trace, trace_context
 
-Event = dict[str, Any]
 MAX_MOMENTS = 4
 # The kinds the rules look at (the rest of a long trace is never loaded for them).
 MOMENT_KINDS = (
@@ -63,7 +62,9 @@ def measured(source: TraceSource) -> str:
     requests = [r for r in source.requests() if r["finished_ns"] is not None]
     if not requests:
         return ""
-    slowest = max(r["finished_ns"] - r["received_ns"] for r in requests)
+    slowest = max(
+        finished - r["received_ns"] for r in requests if (finished := r["finished_ns"]) is not None
+    )
     most = peak(requests)
     return (
         f"In the recording shown: {plural(len(requests), 'request')}; the slowest took "
@@ -75,7 +76,7 @@ Rule = Callable[[list[Event], TraceContext], "KeyMoment | None"]
 
 
 def key_moments(
-    events: list[Event], requests: list[dict[str, Any]], context: TraceContext | None = None
+    events: list[Event], requests: list[RequestSummary], context: TraceContext | None = None
 ) -> list[KeyMoment]:
     """Up to four moments, in step order. By priority: the longest stall of the event
     loop, a view answering with a server error, a blocking call on the loop, a request
@@ -110,17 +111,10 @@ def key_moments(
     return sorted(found[:MAX_MOMENTS], key=lambda moment: moment.step)
 
 
-def requests_held_up(stall: Event, requests: list[dict[str, Any]]) -> list[str]:
+def requests_held_up(stall: LoopBlocked, requests: list[RequestSummary]) -> list[str]:
     """Requests that were waiting for the server while the loop was stalled, other than
     the one that stalled it (see TraceContext.held_up_by_stall)."""
     return context_of(None, requests).held_up_by_stall(stall)
-
-
-def _longest(events: list[Event], kind: str, **match: Any) -> Event | None:
-    candidates = [
-        e for e in events if e["kind"] == kind and all(e.get(k) == v for k, v in match.items())
-    ]
-    return max(candidates, key=lambda e: e["duration_ns"], default=None)
 
 
 def _stall(events: list[Event], context: TraceContext) -> KeyMoment | None:
@@ -206,7 +200,11 @@ def _queued(events: list[Event], context: TraceContext) -> KeyMoment | None:
 
 
 def _longest_await(events: list[Event], context: TraceContext) -> KeyMoment | None:
-    resumed = _longest(events, kinds.AWAIT_RESUMED)
+    resumed = max(
+        (e for e in events if e["kind"] == kinds.AWAIT_RESUMED),
+        key=lambda e: e["duration_ns"],
+        default=None,
+    )
     if resumed is None:
         return None
     suspended = next(
@@ -277,7 +275,11 @@ def _handoff(events: list[Event], context: TraceContext) -> KeyMoment | None:
 
 
 def _blocking_in_thread(events: list[Event], context: TraceContext) -> KeyMoment | None:
-    call = _longest(events, kinds.CALL_BLOCKING, on_event_loop=False)
+    call = max(
+        (e for e in events if e["kind"] == kinds.CALL_BLOCKING and not e["on_event_loop"]),
+        key=lambda e: e["duration_ns"],
+        default=None,
+    )
     if call is None:
         return None
     start, end = call["t_ns"] - call["duration_ns"], call["t_ns"]

@@ -13,8 +13,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer import events as kinds
+from tracer.events import (
+    AwaitRaised,
+    AwaitResumed,
+    AwaitSuspended,
+    CallBlocking,
+    Event,
+    JSONObject,
+    LoopBlocked,
+    RequestReceived,
+    RequestSummary,
+    ResponseFinished,
+    ResponseStarted,
+    ThreadHandoff,
+    ThreadHop,
+    TraceDocument,
+    ViewReturned,
+    ViewStarted,
+    ViewTypeChecked,
+)
 
-Event = dict[str, Any]
+# A slow span of one thread: the events with a ``cause``.
+SlowSpan = CallBlocking | LoopBlocked
+
 NOT_SET = "—"
 # A request that waited longer than this between being sent and being taken by the server
 # is said to have queued (a busy machine takes a few milliseconds to accept one).
@@ -101,16 +122,20 @@ class TraceContext:
             and r.received_ns - r.sent_ns > QUEUE_WAIT_NS
         ]
 
-    def held_up_by_stall(self, stall: Event) -> list[str]:
+    def held_up_by_stall(self, stall: LoopBlocked) -> list[str]:
         """Requests, other than the one that stalled the loop, that were waiting for the
         server while it was stalled. A request sent during the stall reaches Django only
         after it, so where the client's sending time is known, that counts."""
         start = stall["started_ns"]
-        end = start + stall["duration_ns"]
+        return self.held_up_by_span(stall["request"], start, start + stall["duration_ns"])
+
+    def held_up_by_span(self, request: str | None, start: int, end: int) -> list[str]:
+        """Requests, other than ``request``, waiting for the server between start and end
+        (as held_up_by_stall says)."""
         return [
             r.id
             for r in self.requests
-            if r.id != stall["request"]
+            if r.id != request
             and (r.sent_ns or r.received_ns) < end
             and (r.finished_ns is None or r.finished_ns > start)
         ]
@@ -146,8 +171,8 @@ class TraceContext:
 
 
 def context_of(
-    server: dict[str, Any] | None,
-    requests: Iterable[dict[str, Any]],
+    server: JSONObject | None,
+    requests: Iterable[RequestSummary],
     events: Iterable[Event] = (),
 ) -> TraceContext:
     """The context of a trace: its ``server`` object, its requests, and (any of) its
@@ -169,9 +194,7 @@ def context_of(
         interface=interface if interface in ("asgi", "wsgi") else None,
         workers=_count(server.get("workers")),
         threads=_count(server.get("threads")),
-        gil_enabled=server.get("gil_enabled")
-        if isinstance(server.get("gil_enabled"), bool)
-        else None,
+        gil_enabled=gil if isinstance(gil := server.get("gil_enabled"), bool) else None,
         requests=tuple(
             RequestTimes(
                 r["id"], r["received_ns"], r.get("finished_ns"), r.get("client_sent_ns") or None
@@ -189,7 +212,7 @@ AWAIT_KINDS = (kinds.AWAIT_SUSPENDED, kinds.AWAIT_RESUMED, kinds.AWAIT_RAISED)
 CONTEXT_KINDS = (*AWAIT_KINDS, kinds.THREAD_HOP)
 
 
-def context_of_document(document: dict[str, Any]) -> TraceContext:
+def context_of_document(document: TraceDocument) -> TraceContext:
     return context_of(document.get("server"), document["requests"], document["events"])
 
 
@@ -200,7 +223,7 @@ def _count(raw: object) -> int | None:
 # --- Conditions on one event ---------------------------------------------------------
 
 
-def cause_of(event: Event) -> str | None:
+def cause_of(event: SlowSpan) -> str | None:
     """Why a call.blocking or loop.blocked was slow: the recorded cause, or for traces
     without one, computing or waiting from the call's CPU share (never the GIL: only the
     tracer can tell that). None for a stall of an old trace: it did not say."""
@@ -212,7 +235,7 @@ def cause_of(event: Event) -> str | None:
     return None
 
 
-def gil_holder(event: Event) -> str:
+def gil_holder(event: SlowSpan) -> str:
     """Who computed while this thread waited for the GIL, as far as the trace says."""
     request, thread = event.get("gil_request"), event.get("gil_thread")
     if request and thread:
@@ -224,10 +247,11 @@ def gil_holder(event: Event) -> str:
     return "another thread computed"
 
 
-def doing_words(event: Event) -> str:
+def doing_words(event: SlowSpan) -> str:
     """What the thread did during a slow call or stall, as the trace says."""
     cause = cause_of(event)
-    cpu = f" ({ms(event['cpu_ns'])} of CPU)" if isinstance(event.get("cpu_ns"), int) else ""
+    cpu_ns = event.get("cpu_ns")
+    cpu = f" ({ms(cpu_ns)} of CPU)" if isinstance(cpu_ns, int) else ""
     if cause == kinds.CAUSE_GIL:
         return f"waiting for the GIL while {gil_holder(event)}"
     if cause == kinds.CAUSE_WAITING:
@@ -245,12 +269,12 @@ def preempted(event: Event) -> bool:
     return event.get("cause") == kinds.CAUSE_PREEMPTED
 
 
-def code_stalls(events: list[Event]) -> list[Event]:
+def code_stalls(events: list[Event]) -> list[LoopBlocked]:
     """The loop stalls some code caused (not those of a busy machine)."""
     return [e for e in events if e["kind"] == kinds.LOOP_BLOCKED and not preempted(e)]
 
 
-def culprit_words(event: Event) -> str:
+def culprit_words(event: LoopBlocked) -> str:
     """What held a stalled loop: the view's call, the code the stack showed, or (where the
     trace has no culprit) no more than that the tracer does not follow it."""
     if event.get("held_by"):
@@ -274,35 +298,37 @@ def loop_of(event: Event, context: TraceContext) -> str:
     return "its loop"
 
 
-def _span(event: Event) -> tuple[int, int]:
+def _span(event: CallBlocking) -> tuple[int, int]:
     end = event["t_ns"]
-    return end - event.get("duration_ns", 0), end
+    return end - event["duration_ns"], end
 
 
 # --- The table: per kind, the execution table's cells and the narration ----------------
 
 
 @dataclass(frozen=True)
-class Texts:
-    action: Callable[[Event, TraceContext], str]
-    blocking: Callable[[Event, TraceContext], str] = lambda event, context: NOT_SET
-    narration: Callable[[Event, TraceContext], str] | None = None
-    awaited: Callable[[Event, TraceContext], str] = lambda event, context: NOT_SET
+class Texts[E]:
+    """The texts of one kind of event, ``E``."""
+
+    action: Callable[[E, TraceContext], str]
+    blocking: Callable[[E, TraceContext], str] = lambda event, context: NOT_SET
+    narration: Callable[[E, TraceContext], str] | None = None
+    awaited: Callable[[E, TraceContext], str] = lambda event, context: NOT_SET
 
 
-def _received_action(event: Event, context: TraceContext) -> str:
+def _received_action(event: RequestReceived, context: TraceContext) -> str:
     query = f"?{event['query']}" if event.get("query") else ""
     return f"Request received: {event['method']} {event['path']}{query}"
 
 
-def _received_blocking(event: Event, context: TraceContext) -> str:
+def _received_blocking(event: RequestReceived, context: TraceContext) -> str:
     waited, ahead = context.queued_behind(event["request"])
     if not ahead:
         return NOT_SET
     return f"Waited {ms(waited)} to be taken, until {_ids(ahead)} {were(ahead)} done"
 
 
-def _received_narration(event: Event, context: TraceContext) -> str:
+def _received_narration(event: RequestReceived, context: TraceContext) -> str:
     query = f"?{event['query']}" if event.get("query") else ""
     text = (
         f"{_who(event)} ({event['method']} {event['path']}{query}) has reached Django. "
@@ -320,7 +346,7 @@ def _received_narration(event: Event, context: TraceContext) -> str:
     return text
 
 
-def _check_action(event: Event, context: TraceContext) -> str:
+def _check_action(event: ViewTypeChecked, context: TraceContext) -> str:
     name = event["function"]
     if event["is_async"]:
         if private_loop(event):
@@ -341,7 +367,7 @@ def _check_action(event: Event, context: TraceContext) -> str:
     )
 
 
-def private_loop(check: Event) -> bool:
+def private_loop(check: ViewTypeChecked) -> bool:
     """Whether a type check says the async view runs on a loop of its own (WSGI)."""
     return bool(check["is_async"]) and (
         check.get("adapter") == "async_to_sync"
@@ -349,7 +375,7 @@ def private_loop(check: Event) -> bool:
     )
 
 
-def _check_narration(event: Event, context: TraceContext) -> str:
+def _check_narration(event: ViewTypeChecked, context: TraceContext) -> str:
     name = event["function"]
     if event["is_async"]:
         if private_loop(event):
@@ -390,20 +416,20 @@ def _check_narration(event: Event, context: TraceContext) -> str:
     return f"Django inspects {name}: the server calls it in the request's own thread."
 
 
-def _handoff_action(event: Event, context: TraceContext) -> str:
+def _handoff_action(event: ThreadHandoff, context: TraceContext) -> str:
     return (
         f"Handed from {event['from_thread']} to worker thread {event['to_thread']} "
         f"(waited {ms(event['waited_ns'])})"
     )
 
 
-def _handoff_blocking(event: Event, context: TraceContext) -> str:
+def _handoff_blocking(event: ThreadHandoff, context: TraceContext) -> str:
     if context.asgi:
         return "The event loop stays free; this request now needs a thread of its own"
     return "This request now needs a thread of its own"
 
 
-def _handoff_narration(event: Event, context: TraceContext) -> str:
+def _handoff_narration(event: ThreadHandoff, context: TraceContext) -> str:
     free = " The event loop thread can serve other requests meanwhile." if context.asgi else ""
     return (
         f"The view moves from {event['from_thread']} to worker thread {event['to_thread']}"
@@ -411,12 +437,12 @@ def _handoff_narration(event: Event, context: TraceContext) -> str:
     )
 
 
-def _started_action(event: Event, context: TraceContext) -> str:
+def _started_action(event: ViewStarted, context: TraceContext) -> str:
     task = f", task {event['task']}" if event["task"] else ""
     return f"View {event['function']} starts on {event['thread']}{task}"
 
 
-def _started_narration(event: Event, context: TraceContext) -> str:
+def _started_narration(event: ViewStarted, context: TraceContext) -> str:
     if event["task"] and context.asgi:
         place = f"the event loop thread ({event['thread']})"
     elif event["task"] and context.wsgi:
@@ -426,11 +452,11 @@ def _started_narration(event: Event, context: TraceContext) -> str:
     return f"The view's body starts running on {place}."
 
 
-def _suspended_action(event: Event, context: TraceContext) -> str:
+def _suspended_action(event: AwaitSuspended, context: TraceContext) -> str:
     return f"Pauses at line {event['line']}: await {event['awaiting']}"
 
 
-def _suspended_blocking(event: Event, context: TraceContext) -> str:
+def _suspended_blocking(event: AwaitSuspended, context: TraceContext) -> str:
     if context.asgi:
         return "Does not block: the event loop can run other requests meanwhile"
     if context.wsgi:
@@ -438,7 +464,7 @@ def _suspended_blocking(event: Event, context: TraceContext) -> str:
     return NOT_SET
 
 
-def _suspended_narration(event: Event, context: TraceContext) -> str:
+def _suspended_narration(event: AwaitSuspended, context: TraceContext) -> str:
     text = f"At line {event['line']} the view awaits {event['awaiting']}. The coroutine pauses."
     if context.wsgi:
         return (
@@ -456,11 +482,11 @@ def _suspended_narration(event: Event, context: TraceContext) -> str:
     return f"{text} It hands the event loop back, so other code can run on it.{meanwhile}"
 
 
-def _resumed_action(event: Event, context: TraceContext) -> str:
+def _resumed_action(event: AwaitResumed, context: TraceContext) -> str:
     return f"Resumes after waiting {ms(event['duration_ns'])}"
 
 
-def _resumed_narration(event: Event, context: TraceContext) -> str:
+def _resumed_narration(event: AwaitResumed, context: TraceContext) -> str:
     done = f"{event['awaiting']} is done after {ms(event['duration_ns'])}"
     if context.wsgi:
         return (
@@ -478,13 +504,13 @@ def _resumed_narration(event: Event, context: TraceContext) -> str:
     )
 
 
-def _raised_action(event: Event, context: TraceContext) -> str:
+def _raised_action(event: AwaitRaised, context: TraceContext) -> str:
     return (
         f"await {event['awaiting']} ends with {event['exception']} after {ms(event['duration_ns'])}"
     )
 
 
-def _raised_narration(event: Event, context: TraceContext) -> str:
+def _raised_narration(event: AwaitRaised, context: TraceContext) -> str:
     text = (
         f"await {event['awaiting']} did not give the view a value: after "
         f"{ms(event['duration_ns'])} it raised {event['exception']} into the view, at line "
@@ -496,7 +522,7 @@ def _raised_narration(event: Event, context: TraceContext) -> str:
     return text
 
 
-def _blocking_action(event: Event, context: TraceContext) -> str:
+def _blocking_action(event: CallBlocking, context: TraceContext) -> str:
     doing = doing_words(event)
     return (
         f"Line {event['line']}: {event['callable']}() holds {event['thread']} for "
@@ -504,7 +530,7 @@ def _blocking_action(event: Event, context: TraceContext) -> str:
     )
 
 
-def _blocking_blocking(event: Event, context: TraceContext) -> str:
+def _blocking_blocking(event: CallBlocking, context: TraceContext) -> str:
     start, end = _span(event)
     if event["on_event_loop"] and context.asgi:
         if cause_of(event) == kinds.CAUSE_GIL:
@@ -522,7 +548,7 @@ def _blocking_blocking(event: Event, context: TraceContext) -> str:
     return f"Holds {event['thread']}"
 
 
-def _blocking_narration(event: Event, context: TraceContext) -> str:
+def _blocking_narration(event: CallBlocking, context: TraceContext) -> str:
     start, end = _span(event)
     doing = doing_words(event)
     held = (
@@ -538,7 +564,7 @@ def _blocking_narration(event: Event, context: TraceContext) -> str:
             )
         else:
             pause = " There is no await on this line, so the view did not pause."
-        others = context.held_up_by_stall({**event, "started_ns": start})
+        others = context.held_up_by_span(event["request"], start, end)
         cost = (
             f" Nothing else could run on the event loop meanwhile: {request_list(others)} "
             f"{were(others)} in the server and had to wait."
@@ -561,7 +587,7 @@ def _blocking_narration(event: Event, context: TraceContext) -> str:
     return held
 
 
-def _stall_action(event: Event, context: TraceContext) -> str:
+def _stall_action(event: LoopBlocked, context: TraceContext) -> str:
     loop = "Event loop" if context.asgi or not context.wsgi else "A private loop"
     if preempted(event):
         return f"{loop} delayed {ms(event['duration_ns'])}: its thread waited for a CPU core"
@@ -570,7 +596,7 @@ def _stall_action(event: Event, context: TraceContext) -> str:
     return f"{loop} stalled for {ms(event['duration_ns'])}{culprit}{where}"
 
 
-def _stall_blocking(event: Event, context: TraceContext) -> str:
+def _stall_blocking(event: LoopBlocked, context: TraceContext) -> str:
     if preempted(event):
         return "The machine's cores were busy with other work; no code here held the loop"
     if context.wsgi:
@@ -580,15 +606,12 @@ def _stall_blocking(event: Event, context: TraceContext) -> str:
     return "Nothing else ran on the event loop"
 
 
-def _stall_narration(event: Event, context: TraceContext) -> str:
+def _stall_narration(event: LoopBlocked, context: TraceContext) -> str:
     doing = doing_words(event)
     loop = "The event loop" if not context.wsgi else f"The private loop in {event['thread']}"
     if preempted(event):
-        cpu = (
-            f" (it computed only {ms(event['cpu_ns'])})"
-            if isinstance(event.get("cpu_ns"), int)
-            else ""
-        )
+        cpu_ns = event.get("cpu_ns")
+        cpu = f" (it computed only {ms(cpu_ns)})" if isinstance(cpu_ns, int) else ""
         return (
             f"{loop} ran one piece of code for {ms(event['duration_ns'])}, but its thread was "
             f"ready to go on for most of that time and waited for a CPU core{cpu}: the "
@@ -606,30 +629,30 @@ def _stall_narration(event: Event, context: TraceContext) -> str:
     return f"{text} Nothing else could run on the loop, but no other request was in the server."
 
 
-def _returned_action(event: Event, context: TraceContext) -> str:
+def _returned_action(event: ViewReturned, context: TraceContext) -> str:
     return f"View returns {event['returned']}"
 
 
-def _returned_narration(event: Event, context: TraceContext) -> str:
+def _returned_narration(event: ViewReturned, context: TraceContext) -> str:
     return f"The view returns {event['returned']}; Django now turns it into a response."
 
 
-def _response_started_action(event: Event, context: TraceContext) -> str:
+def _response_started_action(event: ResponseStarted, context: TraceContext) -> str:
     return f"Response starts: status {event['status']}"
 
 
-def _response_started_narration(event: Event, context: TraceContext) -> str:
+def _response_started_narration(event: ResponseStarted, context: TraceContext) -> str:
     return f"Django hands the status ({event['status']}) and headers to the server."
 
 
-def _finished_action(event: Event, context: TraceContext) -> str:
+def _finished_action(event: ResponseFinished, context: TraceContext) -> str:
     return (
         f"Response sent: {event['bytes']} bytes, {ms(event['duration_ns'])} after the "
         "request arrived"
     )
 
 
-def _finished_narration(event: Event, context: TraceContext) -> str:
+def _finished_narration(event: ResponseFinished, context: TraceContext) -> str:
     return (
         f"The last of {event['bytes']} bytes is handed to the server, "
         f"{ms(event['duration_ns'])} after the request arrived. This request is done."
@@ -644,7 +667,7 @@ HOP_WORK = {
 }
 
 
-def _hop_work(event: Event) -> str:
+def _hop_work(event: ThreadHop) -> str:
     """What a hop ran, as the start of a sentence: Django's work in words; other code by
     its name, which is kept as it is written (a dotted name is not capitalized)."""
     words = HOP_WORK.get(event.get("purpose") or "")
@@ -653,7 +676,7 @@ def _hop_work(event: Event) -> str:
     return f"{event.get('target') or 'Some code'}"
 
 
-def _hop_action(event: Event, context: TraceContext) -> str:
+def _hop_action(event: ThreadHop, context: TraceContext) -> str:
     new = ", a new thread" if event.get("thread_new") else ""
     return (
         f"{_hop_work(event)} ran in {event['to_thread']}"
@@ -661,7 +684,7 @@ def _hop_action(event: Event, context: TraceContext) -> str:
     )
 
 
-def _hop_blocking(event: Event, context: TraceContext) -> str:
+def _hop_blocking(event: ThreadHop, context: TraceContext) -> str:
     if event.get("adapter") == kinds.ADAPTER_ASYNC_TO_SYNC:
         return f"{event['from_thread']} waited for it"
     if context.asgi:
@@ -669,7 +692,7 @@ def _hop_blocking(event: Event, context: TraceContext) -> str:
     return f"{event['to_thread']} was busy"
 
 
-def _hop_narration(event: Event, context: TraceContext) -> str:
+def _hop_narration(event: ThreadHop, context: TraceContext) -> str:
     work = _hop_work(event)
     new = " That thread was new: it was started for this." if event.get("thread_new") else ""
     if event.get("adapter") == kinds.ADAPTER_ASYNC_TO_SYNC:
@@ -695,7 +718,9 @@ def _hop_narration(event: Event, context: TraceContext) -> str:
     return text
 
 
-TEXTS: dict[str, Texts] = {
+# By kind: each kind's Texts take that kind of event. cells() and narration() look them
+# up by the event's kind, which a type checker cannot follow: hence Any.
+TEXTS: dict[str, Texts[Any]] = {  # type: ignore[explicit-any]
     kinds.REQUEST_RECEIVED: Texts(_received_action, _received_blocking, _received_narration),
     kinds.VIEW_TYPE_CHECKED: Texts(_check_action, narration=_check_narration),
     kinds.THREAD_HANDOFF: Texts(_handoff_action, _handoff_blocking, _handoff_narration),
@@ -812,13 +837,13 @@ def flow_node(event: Event, context: TraceContext) -> str | None:
     kind = event["kind"]
     if kind == kinds.VIEW_STARTED:
         return "loop" if event["task"] else "thread"
-    if kind == kinds.CALL_BLOCKING:
+    if event["kind"] == kinds.CALL_BLOCKING:
         if not event["on_event_loop"]:
             return "block"
         # Setting up a call the line awaits is the view running on the loop, as the key
         # moments count it; a stall it caused still shows as one.
         return "loop" if on_awaited_line(event, context) else "loop-blocked"
-    if kind == kinds.LOOP_BLOCKED:
+    if event["kind"] == kinds.LOOP_BLOCKED:
         # A stall moves the view along only if the view caused it; one caused elsewhere (a
         # sync view's request can see one) moves no request along.
         return "loop-blocked" if event["held_by"] and not preempted(event) else None

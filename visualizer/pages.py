@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from tracer.django_integration import RECORDING_ID
+from tracer.events import TraceDocument, trace_document
 from visualizer.moments import key_moments_of, measured
 from visualizer.player import PlayerState, player_state
 from visualizer.run_state import INTERRUPTED_TEXT, interrupted
@@ -122,7 +123,17 @@ def load_source(recording_id: str | None) -> TraceSource | None:
 
 def empty_source(recording_id: str) -> DocumentSource:
     """A recording with nothing in it yet, so a page can show its empty table."""
-    return DocumentSource({"id": recording_id, "events": [], "requests": [], "scenario": None})
+    return DocumentSource(
+        trace_document(
+            recording_id=recording_id,
+            scenario=None,
+            server={},
+            tracer={},
+            recorded_at="",
+            requests=[],
+            events=[],
+        )
+    )
 
 
 @per_trace
@@ -202,7 +213,7 @@ def page_context(
     return context
 
 
-def render_live_rows(document: dict[str, Any], seqs: list[int]) -> str:
+def render_live_rows(document: TraceDocument, seqs: list[int]) -> str:
     """New rows of a live run, appended to the table: sent first, as they are cheap."""
     source = DocumentSource(document)
     events = [source.events[seq - 1] for seq in seqs]
@@ -221,7 +232,7 @@ def render_live_rows(document: dict[str, Any], seqs: list[int]) -> str:
     return render_to_string("scenario.html#live_rows", context)
 
 
-def render_live_panels(scenario: Scenario, document: dict[str, Any], seq: int) -> str:
+def render_live_panels(scenario: Scenario, document: TraceDocument, seq: int) -> str:
     """The step panels, narration and marker of a live run at step ``seq``."""
     # The page is shown as it was at that step, even if later events are already in.
     source = DocumentSource({**document, "events": document["events"][:seq]})
@@ -240,7 +251,7 @@ def render_snapshot(scenario: Scenario, source: TraceSource) -> str:
     return render_to_string("scenario.html#snapshot", context)
 
 
-def render_moments(scenario: Scenario, document: dict[str, Any]) -> str:
+def render_moments(scenario: Scenario, document: TraceDocument) -> str:
     """The key moments of a run that has just finished, and the threads its requests held,
     swapped into the page."""
     source = DocumentSource(document)

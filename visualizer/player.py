@@ -7,9 +7,9 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tracer import events as kinds
+from tracer.events import Event
 from visualizer.narration import (
     FLOW_NODE_IDS,
     TraceContext,
@@ -142,7 +142,7 @@ NOTHING_YET = (
 )
 
 
-def narrate(step: Step, history: list[dict[str, Any]], context: TraceContext | None = None) -> str:
+def narrate(step: Step, history: list[Event], context: TraceContext | None = None) -> str:
     """A plain-language account of one step: what happened, and what it means for the
     other requests on the server. ``history`` is the step's request's events so far;
     ``context`` the trace's (without one, the text says only what the event tells)."""
@@ -150,7 +150,7 @@ def narrate(step: Step, history: list[dict[str, Any]], context: TraceContext | N
     return narration(step.event, context or UNKNOWN, changed)
 
 
-def _changed_variables(step: Step, history: list[dict[str, Any]]) -> str:
+def _changed_variables(step: Step, history: list[Event]) -> str:
     before: dict[str, str] = {}
     for event in history:
         if event["seq"] >= step.number:
@@ -166,7 +166,7 @@ def _changed_variables(step: Step, history: list[dict[str, Any]]) -> str:
 
 
 def flow_at(
-    current: Step | None, history: list[dict[str, Any]], context: TraceContext | None = None
+    current: Step | None, history: list[Event], context: TraceContext | None = None
 ) -> list[FlowNode]:
     """The concept flow for the current step's request (``history``: its events so far):
     where it is, where it has been, and the branch Django did not take. Its labels follow
@@ -216,10 +216,12 @@ def source_lines(scenario: Scenario | None, current: Step | None) -> list[list[S
     return blocks
 
 
-def _is_scenario_code(scenario: Scenario, event: dict[str, Any]) -> bool:
+def _is_scenario_code(scenario: Scenario, event: Event) -> bool:
     """Whether the event happened in the code shown. Compared by file name and function,
     not full path, so traces recorded in another checkout (the bundled examples) match."""
     file = event["file"]
+    if not file:
+        return False
     shown = {f.__name__ for f in (scenario.view, *scenario.helpers)}
     source = inspect.getsourcefile(scenario.view) or ""
-    return bool(file) and Path(file).name == Path(source).name and event["function"] in shown
+    return Path(file).name == Path(source).name and event["function"] in shown

@@ -4,9 +4,9 @@ with the right answer and the wrong ones computed from its events."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from tracer import events as kinds
+from tracer.events import Event, RequestSummary
 from visualizer.narration import TraceContext, code_stalls, culprit_words, loop_of, ms
 from visualizer.sources import TraceSource, trace_context
 from visualizer.steps import (
@@ -18,7 +18,6 @@ from visualizer.steps import (
     whole_number,
 )
 
-Event = dict[str, Any]
 NEVER_PAUSES = "It never pauses"
 
 
@@ -46,6 +45,8 @@ def quiz_for(source: TraceSource) -> tuple[str | None, list[QuizQuestion]]:
     if not requests or not started:
         return None, []
     focus = started[0]["request"]
+    if focus is None:
+        return None, []
     events = source.request_events(focus, source.total)
     context = trace_context(source)
     questions = [
@@ -172,7 +173,7 @@ def _value_text(value: str) -> str:
 def _queued_behind(
     focus: str,
     events: list[Event],
-    requests: list[dict[str, Any]],
+    requests: list[RequestSummary],
     source: TraceSource,
     context: TraceContext,
 ) -> QuizQuestion | None:
@@ -183,27 +184,28 @@ def _queued_behind(
     if started is None or started["task"] is not None:
         return None
     by_id = {r["id"]: r for r in requests}
-    mine = by_id[focus]
-    if mine["finished_ns"] is None:
+    finished = by_id[focus]["finished_ns"]
+    if finished is None:
         return None
     waited = [
         r
         for r in requests
         if r["id"] != focus
-        and r.get("client_sent_ns")
-        and r["client_sent_ns"] < mine["finished_ns"]
-        and r["received_ns"] >= mine["finished_ns"]
+        and (sent := r.get("client_sent_ns"))
+        and sent < finished
+        and r["received_ns"] >= finished
     ]
     served_meanwhile = [
         r["id"]
         for r in requests
-        if r["id"] != focus and r["received_ns"] < mine["finished_ns"] and r not in waited
+        if r["id"] != focus and r["received_ns"] < finished and r not in waited
     ]
     if not waited:
         return None
     first = min(waited, key=lambda r: r["received_ns"])
     choices, answer = _with_answer(first["id"], [focus, *served_meanwhile[:2]])
-    wait_ms = (first["received_ns"] - first["client_sent_ns"]) / 1e6
+    # Every request in waited has a sending time.
+    wait_ms = (first["received_ns"] - (first.get("client_sent_ns") or 0)) / 1e6
     arrival = source.request_events(first["id"], source.total)[:1]
     return QuizQuestion(
         "queued",
@@ -219,7 +221,7 @@ def _queued_behind(
 
 
 def waiting_question(
-    focus: str, events: list[Event], source: TraceSource, requests: list[dict[str, Any]]
+    focus: str, events: list[Event], source: TraceSource, requests: list[RequestSummary]
 ) -> QuizQuestion | None:
     """Which request waited because of a loop stall; for a trace without one, which
     thread ran the request's view."""

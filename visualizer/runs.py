@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER, recording_header_value
+from tracer.events import TraceDocument
 from visualizer.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios import Scenario
 from visualizer.subject import SubjectUnavailable, subject_url
@@ -84,7 +85,7 @@ async def record_run(
     recording_id: str | None = None,
     timeout: float = 120,
     progress: ClientTimings | None = None,
-) -> dict[str, Any]:
+) -> TraceDocument:
     """Send ``requests`` concurrent GETs to the scenario's real view on the server at
     ``base_url``, all in one recording, and return that recording's trace document."""
     recording_id = recording_id or new_recording_id()
@@ -103,7 +104,7 @@ async def record_run(
             document.raise_for_status()
         except httpx.HTTPError as error:
             raise RunFailed(f"the trace of the run could not be fetched: {error}") from None
-        result: dict[str, Any] = document.json()
+        result: TraceDocument = document.json()
     return with_client_timings(result, timings)
 
 
@@ -147,11 +148,12 @@ async def send_requests(
     return sent
 
 
-def with_client_timings(document: dict[str, Any], timings: ClientTimings) -> dict[str, Any]:
+def with_client_timings(document: TraceDocument, timings: ClientTimings) -> TraceDocument:
     """Add the client's view of each request: the same machine's monotonic clock as the
     server's, so it fits on the trace's timeline (including any time a request waited
     before the server took it)."""
     for request in document["requests"]:
-        if request.get("client_ref") in timings:
-            request["client_sent_ns"], request["client_done_ns"] = timings[request["client_ref"]]
+        ref = request.get("client_ref")
+        if ref is not None and ref in timings:
+            request["client_sent_ns"], request["client_done_ns"] = timings[ref]
     return document

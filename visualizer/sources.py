@@ -5,13 +5,14 @@ does not grow with the trace's length (the database ones through indexes)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
+
+from django.db.models import QuerySet
 
 from tracer.django_integration import get_tracer
+from tracer.events import Event, JSONObject, RequestSummary, TraceDocument
 from visualizer.models import Trace, TraceEvent, TraceRequest
 from visualizer.narration import CONTEXT_KINDS, TraceContext, context_of
-
-Event = dict[str, Any]
 
 
 class TraceSource(Protocol):
@@ -33,25 +34,26 @@ class TraceSource(Protocol):
     def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
         """All events of these kinds, in order."""
 
-    def requests(self) -> list[dict[str, Any]]:
+    def requests(self) -> list[RequestSummary]:
         """The trace's requests, in order of arrival."""
 
     def first_request(self) -> str | None: ...
 
-    def server(self) -> dict[str, Any]:
+    def server(self) -> JSONObject:
         """The document's ``server`` object (interface, software, thread model)."""
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> TraceDocument:
         """The whole trace document."""
 
 
 class DocumentSource:
     """A trace document held in memory."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: TraceDocument) -> None:
         self._document = document
         self.recording_id = document["id"]
-        self.scenario_slug = (document.get("scenario") or {}).get("slug") or ""
+        scenario = document.get("scenario")
+        self.scenario_slug = (scenario.get("slug") if scenario else None) or ""
         self.events: list[Event] = document["events"]
         self.total = len(self.events)
         self._received = {r["id"]: r["received_ns"] for r in document["requests"]}
@@ -71,16 +73,16 @@ class DocumentSource:
     def first_request(self) -> str | None:
         return next(iter(self._received), None)
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> TraceDocument:
         return self._document
 
-    def server(self) -> dict[str, Any]:
+    def server(self) -> JSONObject:
         return dict(self._document.get("server") or {})
 
     def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
         return [event for event in self.events if event["kind"] in kinds]
 
-    def requests(self) -> list[dict[str, Any]]:
+    def requests(self) -> list[RequestSummary]:
         return list(self._document["requests"])
 
 
@@ -93,7 +95,7 @@ class StoredSource:
         self.scenario_slug = trace.scenario_slug
         self.total = trace.event_count
 
-    def _events(self) -> Any:
+    def _events(self) -> QuerySet[TraceEvent]:
         return TraceEvent.objects.filter(trace=self.trace).order_by("seq")
 
     def events_between(self, first: int, last: int) -> list[Event]:
@@ -117,16 +119,16 @@ class StoredSource:
         first = TraceRequest.objects.filter(trace=self.trace).order_by("position").first()
         return first.request_id if first else None
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> TraceDocument:
         return self.trace.document()
 
-    def server(self) -> dict[str, Any]:
+    def server(self) -> JSONObject:
         return dict(self.trace.header.get("server") or {})
 
     def events_of_kinds(self, kinds: tuple[str, ...]) -> list[Event]:
         return list(self._events().filter(kind__in=kinds).values_list("data", flat=True))
 
-    def requests(self) -> list[dict[str, Any]]:
+    def requests(self) -> list[RequestSummary]:
         rows = TraceRequest.objects.filter(trace=self.trace).order_by("position")
         return list(rows.values_list("data", flat=True))
 

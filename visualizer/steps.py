@@ -5,9 +5,9 @@ tracker. The CLI prints them as text; the pages render the same rows as HTML.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from tracer import events as kinds
+from tracer.events import Event, TraceDocument
 from visualizer.narration import NOT_SET as NOT_SET
 from visualizer.narration import TraceContext, cells, context_of, context_of_document, plural
 from visualizer.narration import ms as ms
@@ -27,7 +27,7 @@ class Step:
     since_request_ms: float | None
     thread: str
     line: int | None
-    event: dict[str, Any]
+    event: Event
 
 
 def whole_number(raw: object) -> int | None:
@@ -38,14 +38,14 @@ def whole_number(raw: object) -> int | None:
     return None
 
 
-def steps_from_trace(document: dict[str, Any]) -> list[Step]:
+def steps_from_trace(document: TraceDocument) -> list[Step]:
     """One step per recorded event, in recorded order."""
     received = {request["id"]: request["received_ns"] for request in document["requests"]}
     return step_rows(document["events"], received, context=context_of_document(document))
 
 
 def step_rows(
-    events: list[dict[str, Any]],
+    events: list[Event],
     received: dict[str, int],
     first_received: int | None = None,
     context: TraceContext | None = None,
@@ -57,7 +57,8 @@ def step_rows(
         first_received = min(received.values(), default=None)
     steps = []
     for event in events:
-        origin = received.get(event["request"], first_received)
+        request = event["request"]
+        origin = received.get(request, first_received) if request else first_received
         action, awaited, blocking = describe(event, context)
         steps.append(
             Step(
@@ -78,7 +79,7 @@ def step_rows(
     return steps
 
 
-def describe(event: dict[str, Any], context: TraceContext | None = None) -> tuple[str, str, str]:
+def describe(event: Event, context: TraceContext | None = None) -> tuple[str, str, str]:
     """The action, what is awaited, and the blocking behaviour of one event, in words
     (without a context, as much as the event alone tells)."""
     return cells(event, context or UNKNOWN)
@@ -92,7 +93,7 @@ class TrackerColumn:
     changed: frozenset[str]
 
 
-def variable_tracker(events: list[dict[str, Any]], request_id: str) -> list[TrackerColumn]:
+def variable_tracker(events: list[Event], request_id: str) -> list[TrackerColumn]:
     """The view's variables for one request: at the start, after each step that changed
     one, and when the view returned. ``events`` in seq order; others' events are skipped."""
     columns: list[TrackerColumn] = []
@@ -131,7 +132,7 @@ def tracker_variables(columns: list[TrackerColumn]) -> list[str]:
     return list(names)
 
 
-def render_text(document: dict[str, Any], width: int = 60) -> str:
+def render_text(document: TraceDocument, width: int = 60) -> str:
     """The execution table and each request's variable tracker as plain text."""
     steps = steps_from_trace(document)
     lines = [

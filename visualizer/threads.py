@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from tracer import events as kinds
+from tracer.events import CallBlocking, Event, RequestSummary, ThreadHop, TraceDocument
 
 Interval = tuple[int, int]
 # Parts of a thread's time shorter than this are left out of what is shown.
@@ -74,18 +74,17 @@ class RequestThreads:
         return sum(getattr(thread, f"{part}_ns") for thread in self.threads)
 
 
-def thread_use(document: dict[str, Any]) -> list[RequestThreads]:
+def thread_use(document: TraceDocument) -> list[RequestThreads]:
     """Per request, in the document's order: the OS threads it held and how."""
     return thread_use_of(document["events"], document["requests"])
 
 
-def thread_use_of(
-    events: Iterable[dict[str, Any]], requests: list[dict[str, Any]]
-) -> list[RequestThreads]:
-    by_request: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in requests}
+def thread_use_of(events: Iterable[Event], requests: list[RequestSummary]) -> list[RequestThreads]:
+    by_request: dict[str, list[Event]] = {r["id"]: [] for r in requests}
     for event in events:
-        if event["kind"] in THREAD_KINDS and event["request"] in by_request:
-            by_request[event["request"]].append(event)
+        request = event["request"]
+        if event["kind"] in THREAD_KINDS and request in by_request:
+            by_request[request].append(event)
     return [_request_threads(r, by_request[r["id"]]) for r in requests]
 
 
@@ -123,8 +122,8 @@ class ThreadSummary:
 
 
 def thread_summary(
-    events: Iterable[dict[str, Any]],
-    requests: list[dict[str, Any]],
+    events: Iterable[Event],
+    requests: list[RequestSummary],
     thread_samples: list[list[int]] | None = None,
 ) -> ThreadSummary:
     events = [e for e in events if e["kind"] in THREAD_KINDS]
@@ -143,12 +142,12 @@ def thread_summary(
     )
 
 
-def threads_held(document: dict[str, Any]) -> set[str]:
+def threads_held(document: TraceDocument) -> set[str]:
     """The OS threads the requests held (by name), besides the event loop."""
     return {t.thread for r in thread_use(document) for t in r.threads}
 
 
-def peak_os_threads(document: dict[str, Any]) -> int | None:
+def peak_os_threads(document: TraceDocument) -> int | None:
     """The most OS threads the server process had while the run went on, if sampled."""
     return _peak(document.get("thread_samples"))
 
@@ -157,7 +156,7 @@ def _peak(samples: list[list[int]] | None) -> int | None:
     return max((count for _, count in samples or []), default=None)
 
 
-def _request_threads(request: dict[str, Any], events: list[dict[str, Any]]) -> RequestThreads:
+def _request_threads(request: RequestSummary, events: list[Event]) -> RequestThreads:
     hops = [e for e in events if e["kind"] == kinds.THREAD_HOP]
     received = request["received_ns"]
     ends = [e["started_ns"] + e["duration_ns"] for e in hops]
@@ -200,7 +199,7 @@ def _request_threads(request: dict[str, Any], events: list[dict[str, Any]]) -> R
     return RequestThreads(request["id"], tuple(threads))
 
 
-def _wsgi_request_thread(events: list[dict[str, Any]]) -> str | None:
+def _wsgi_request_thread(events: list[Event]) -> str | None:
     """The thread a request arrived on, if it is not an event loop (Django's sync handler)."""
     checked = [e for e in events if e["kind"] == kinds.VIEW_TYPE_CHECKED]
     received = [e for e in events if e["kind"] == kinds.REQUEST_RECEIVED]
@@ -209,7 +208,7 @@ def _wsgi_request_thread(events: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _blocked_ns(events: list[dict[str, Any]], thread: str, hops: list[dict[str, Any]]) -> int:
+def _blocked_ns(events: list[Event], thread: str, hops: list[ThreadHop]) -> int:
     waited = sum(
         e["duration_ns"]
         for e in events
@@ -227,16 +226,16 @@ def _blocked_ns(events: list[dict[str, Any]], thread: str, hops: list[dict[str, 
     return int(waited + awaited)
 
 
-def _waited(event: dict[str, Any]) -> bool:
+def _waited(event: CallBlocking) -> bool:
     cause = event.get("cause")
     return bool(cause == kinds.CAUSE_WAITING if cause is not None else event["waiting"])
 
 
-def _span(hop: dict[str, Any]) -> Interval:
+def _span(hop: ThreadHop) -> Interval:
     return hop["started_ns"], hop["started_ns"] + hop["duration_ns"]
 
 
-def _outermost(hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _outermost(hops: list[ThreadHop]) -> list[ThreadHop]:
     """The hops not inside another hop to the same thread (so CPU is counted once)."""
     spans = [_span(h) for h in hops]
     return [

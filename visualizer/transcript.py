@@ -4,9 +4,9 @@ by screen readers and printers) or as a Markdown download."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from tracer import events as kinds
+from tracer.events import Event, TraceDocument
 from visualizer.lab import lab_metrics
 from visualizer.moments import KeyMoment, key_moments
 from visualizer.narration import TraceContext, context_of_document, plural
@@ -87,7 +87,7 @@ def build_transcript(source: TraceSource) -> Transcript:
         key_moments(document["events"], document["requests"], context),
     )
     received = {r["id"]: r["received_ns"] for r in document["requests"]}
-    history: dict[str | None, list[dict[str, object]]] = {}
+    history: dict[str | None, list[Event]] = {}
     for step in step_rows(document["events"], received, context=context):
         so_far = history.setdefault(step.request, [])
         so_far.append(step.event)
@@ -103,7 +103,7 @@ def build_transcript(source: TraceSource) -> Transcript:
     return transcript
 
 
-def _threads(document: dict[str, Any], context: TraceContext) -> str:
+def _threads(document: TraceDocument, context: TraceContext) -> str:
     """On how many threads the work was done, in the server's terms: the threads that took
     the requests under WSGI (an async view's private loop runs in a helper thread while
     that thread waits), the threads the views ran on otherwise."""

@@ -82,6 +82,8 @@ DOCUMENT_CASES = [
     ),
     ("seq as bool", mutate("events.0.seq", True), "events[0].seq", "got true/false"),
     ("unknown kind", mutate("events.2.kind", "view.exploded"), "events[2].kind", "unknown kind"),
+    ("kind as a list", mutate("events.2.kind", ["view.started"]), "events[2].kind", "unknown kind"),
+    ("kind as an object", mutate("events.2.kind", {}), "events[2].kind", "unknown kind"),
     ("unknown event key", mutate("events.2.onclick", "x"), "events[2].onclick", "not a field"),
     ("seq out of order", mutate("events.5.seq", 9), "events[5].seq", "expected 6, got 9"),
     ("unknown request", mutate("events.1.request", "r99"), "events[1].request", "not in requests"),

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tracer import events
 from tracer.django_integration import recording_header_value
 from tracer.recorder import RecordingStore
 from tracer.sinks import EventMirror, StreamSink
@@ -207,7 +208,7 @@ def test_a_mirror_holds_what_the_sink_recorded_after_a_flush():
         recording.scenario = {"slug": "async-io"}
         request = recording.new_request("GET", "/run/async-io/", time.monotonic_ns())
         for step in range(50):
-            request.emit("line", line=step)
+            request.emit(events.view_started(request.origin(location=(None, None, step)), step))
         request.status, request.finished_ns = 200, time.monotonic_ns()
         recording.sample_threads(request.finished_ns, 7)
 
