@@ -231,14 +231,13 @@ MANY, DELAY_MS = 20, 300
 @truth_check(scenarios=("async-io",))
 def test_awaits_on_io_overlap_on_the_one_event_loop(asgi: Runs):
     assert "gives the event loop back" in right_answer("await-frees-the-loop")
-    one = asgi.get("async-io", 1, delay_ms=DELAY_MS)
     many = asgi.get("async-io", MANY, delay_ms=DELAY_MS)
 
     assert len(many.trace["requests"]) == MANY
-    # One loop thread ran every view, and all 20 were waiting at once.
+    # One loop thread ran every view, and all 20 were waiting at once (told by the trace,
+    # not by the wall clock, which a busy machine stretches).
     assert set(view_threads(many.trace)) == {"MainThread"}
     assert all_at_once(many.trace)
-    assert many.seconds < 2 * one.seconds
     # The await did not make the upstream answer sooner.
     assert all(e["duration_ns"] >= DELAY_MS * 1e6 for e in of_kind(many.trace, "await.resumed"))
 
@@ -254,15 +253,14 @@ def test_one_request_takes_the_upstream_delay_async_or_not(asgi: Runs):
 
 @truth_check(scenarios=("sync-io",))
 def test_a_sync_view_under_asgi_blocks_a_thread_of_its_own_per_request(asgi: Runs):
-    one = asgi.get("sync-io", 1, delay_ms=DELAY_MS)
     many = asgi.get("sync-io", MANY, delay_ms=DELAY_MS)
 
     assert runs_on(many.trace) == {"worker_thread"}
     threads = view_threads(many.trace)
     assert len(set(threads)) == MANY and "MainThread" not in threads
     assert many.threads_added >= MANY
+    # All 20 were blocked at once, each in its own thread.
     assert all_at_once(many.trace)
-    assert many.seconds < 2 * one.seconds
     # Each thread was blocked in the call, waiting; the loop never stalled.
     calls = of_kind(many.trace, "call.blocking")
     assert len(calls) == MANY
