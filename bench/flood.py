@@ -14,18 +14,20 @@ one more client, from the same address (the limits count per address), sends at 
   run may ask for) on ASGI, in turn;
 - --heavy-getters loops fetching ``/run/async-cpu/?work=2000000`` (the largest work the
   view takes, about 20 s of CPU on the subject's event loop), one after the other;
-- one loop importing a trace of --import-events events (a recorded run, tiled), every
-  --every-ms, each with a new id.
+- --importers loops importing a trace of --import-events events (a bundled example,
+  tiled), each every --every-ms, each file with a new id.
 
+``--parts`` runs only some of the three (e.g. ``--parts lab``), to see which costs what.
 Prints, per round and as the median of the rounds, the page client's p50/p95 load time in
-quiet and during the flood (and the run client's), and how many of each kind of flood
-request were refused with a limit's message. After a flood it waits until the server is
-quiet again (no gunicorn left, the subject answers at once) before the next round.
+quiet and during the flood (and the run client's p95), and for each kind of flood request
+how many were sent, refused with a limit's message, and still unanswered when the flood
+ended. After a flood it waits until the server is quiet again (no gunicorn left, the
+subject answers at once) before the next round.
 
-    uv run python bench/flood.py [--rounds 3] [--seconds 30]
+    uv run python bench/flood.py [--rounds 3] [--seconds 30] [--parts lab,heavy,import]
 
-Target: the page client's p95 during the flood within 1 s (median of the rounds), and the
-limited endpoints (lab runs, imports) refusing the flood with their message.
+Target: another visitor's page loads stay within 1 s at p95 during the flood (median of
+the rounds).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ LAB_RUNS = (
     {"scenario": "async-cpu", "requests": "200", "work": "20000", "server": "asgi"},
 )
 SETTLE_LIMIT = 300.0
+PARTS = {"lab", "heavy", "import"}
 
 
 @dataclass
@@ -82,6 +85,9 @@ class Loads:
     runs: dict[str, list[float]] = field(default_factory=lambda: {"quiet": [], "flood": []})
     errors: Counter[str] = field(default_factory=Counter)
     stop: threading.Event = field(default_factory=threading.Event)
+    # When each watcher's last finished load began: a load of the flood still on its way
+    # is waited for, so that the slowest are counted.
+    last_began: dict[str, float] = field(default_factory=dict)
 
 
 def watch(base_url: str, paths: tuple[str, ...], loads: Loads, kept: str) -> None:
@@ -98,6 +104,8 @@ def watch(base_url: str, paths: tuple[str, ...], loads: Loads, kept: str) -> Non
             except httpx.HTTPError as error:
                 loads.errors[f"{path}: {type(error).__name__}"] += 1
                 continue
+            finally:
+                loads.last_began[kept] = began
             if answer.status_code != 200:
                 loads.errors[f"{path}: HTTP {answer.status_code}"] += 1
             elif phase in (kept_loads := getattr(loads, kept)):  # counted where it began
@@ -106,51 +114,74 @@ def watch(base_url: str, paths: tuple[str, ...], loads: Loads, kept: str) -> Non
 
 @dataclass
 class Flood:
-    """The flood's requests and refusals, by kind."""
+    """The flood's requests by kind: sent, refused with a limit's message, failed otherwise,
+    still unanswered when the flood ended, and the answers' times (s)."""
 
     sent: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+    unanswered: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, other: Flood) -> None:
+        self.sent += other.sent
+        self.refused += other.refused
+        self.failed += other.failed
+        self.unanswered += other.unanswered
+        for kind, times in other.seconds.items():
+            self.seconds.setdefault(kind, []).extend(times)
 
 
 async def flood(base_url: str, seconds: float, arguments: argparse.Namespace, raw: bytes) -> Flood:
     tally = Flood()
     every = arguments.every_ms / 1000
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as browser:
+        # The CSRF cookie first: loops that each got a new one would refuse each other.
+        (await browser.get("/lab/")).raise_for_status()
+
+        async def send(kind: str, request: Any) -> None:
+            tally.sent[kind] += 1
+            began = time.monotonic()
+            try:
+                answer = await request
+            except BaseException:
+                tally.unanswered[kind] += 1
+                raise
+            tally.seconds.setdefault(kind, []).append(time.monotonic() - began)
+            if LIMIT_MESSAGE.search(answer.text):
+                tally.refused[kind] += 1
+            elif answer.status_code >= 400:
+                tally.failed[f"{kind}: HTTP {answer.status_code}"] += 1
 
         async def post_labs(first: int) -> None:
             for turn in range(first, 10**6):
-                answer = await post_lab_form(browser, LAB_RUNS[turn % 2])
-                note("lab POST", answer)
+                await send("lab POST", post_lab_form(browser, LAB_RUNS[turn % 2]))
                 await asyncio.sleep(every)
 
         async def heavy_gets() -> None:
             while True:
-                note("heavy GET", await browser.get(HEAVY_GET))
+                await send("heavy GET", browser.get(HEAVY_GET))
 
         async def imports() -> None:
             while True:
                 page = await browser.get("/traces/")
                 document = json.loads(raw)
                 document["id"] = f"flood-{uuid.uuid4().hex[:12]}"
-                answer = await browser.post(
+                upload = browser.post(
                     "/traces/import/",
                     data={"csrfmiddlewaretoken": csrf_token(page.text)},
                     files={"file": ("trace.json", json.dumps(document).encode())},
                 )
-                note("import", answer)
+                await send("import", upload)
                 await asyncio.sleep(every)
 
-        def note(kind: str, answer: httpx.Response) -> None:
-            tally.sent[kind] += 1
-            if LIMIT_MESSAGE.search(answer.text):
-                tally.refused[kind] += 1
-            elif answer.status_code >= 400:
-                tally.failed[f"{kind}: HTTP {answer.status_code}"] += 1
-
-        tasks = [asyncio.create_task(post_labs(n)) for n in range(arguments.lab_posters)]
-        tasks += [asyncio.create_task(heavy_gets()) for _ in range(arguments.heavy_getters)]
-        tasks.append(asyncio.create_task(imports()))
+        tasks = []
+        if "lab" in arguments.parts:
+            tasks += [asyncio.create_task(post_labs(n)) for n in range(arguments.lab_posters)]
+        if "heavy" in arguments.parts:
+            tasks += [asyncio.create_task(heavy_gets()) for _ in range(arguments.heavy_getters)]
+        if "import" in arguments.parts:
+            tasks += [asyncio.create_task(imports()) for _ in range(arguments.importers)]
         done, _ = await asyncio.wait(tasks, timeout=seconds)
         for task in tasks:
             task.cancel()
@@ -194,16 +225,27 @@ def main() -> None:
     parser.add_argument("--lab-posters", type=int, default=4)
     parser.add_argument("--heavy-getters", type=int, default=4)
     parser.add_argument("--every-ms", type=int, default=250, help="between a loop's posts")
+    parser.add_argument("--importers", type=int, default=2)
     parser.add_argument("--import-events", type=int, default=20_000)
+    parser.add_argument(
+        "--parts", default="lab,heavy,import", help="which flood loops run (default: all)"
+    )
     arguments = parser.parse_args()
     if not 1 <= arguments.rounds <= 10 or not 5 <= arguments.seconds <= 120:
         parser.error("--rounds must be from 1 to 10, --seconds from 5 to 120")
+    arguments.parts = set(arguments.parts.split(","))
+    if not arguments.parts <= PARTS:
+        parser.error(f"--parts takes some of {', '.join(sorted(PARTS))}")
 
     print(machine())
+    parts = {
+        "lab": f"{arguments.lab_posters} lab posters (each every {arguments.every_ms} ms)",
+        "heavy": f"{arguments.heavy_getters} heavy GETs back to back",
+        "import": f"{arguments.importers} importers (each every {arguments.every_ms} ms)",
+    }
     print(
         f"{arguments.rounds} rounds of {arguments.seconds:g} s quiet, then {arguments.seconds:g} s"
-        f" of flood: {arguments.lab_posters} lab posters and an importer (each every "
-        f"{arguments.every_ms} ms), {arguments.heavy_getters} heavy GETs back to back"
+        f" of flood: {', '.join(parts[part] for part in sorted(arguments.parts))}"
     )
     print("settings: the app's defaults (every LIMIT_* at its default), a fresh DATA_DIR")
     data_dir = tempfile.mkdtemp(prefix="flood-")
@@ -234,18 +276,14 @@ def main() -> None:
     summary = {key: median([r[key] for r in rounds]) for key in rounds[0]}
     total = Flood()
     for each in floods:
-        total.sent += each.sent
-        total.refused += each.refused
-        total.failed += each.failed
+        total.add(each)
     print_round(f"median of {len(rounds)}", summary, total)
     for kind, count in (total.failed + loads.errors).most_common():
         print(f"  not refused but failed: {count} {kind}")
-    met = summary["flood p95"] <= 1000 and all(
-        total.refused[kind] > 0 for kind in ("lab POST", "import")
-    )
+    met = summary["flood p95"] <= 1000
     print(
-        "target (page p95 during the flood <= 1000 ms, lab posts and imports refused by "
-        f"their limits): {'met' if met else 'NOT met'}"
+        f"target (another visitor's page p95 during the flood <= 1000 ms): "
+        f"{'met' if met else 'NOT met'}"
     )
 
 
@@ -264,12 +302,16 @@ def one_round(
     loads.phase = "flood"
     floods.append(asyncio.run(flood(server.base_url, arguments.seconds, arguments, raw)))
     loads.phase = "settling"
+    settling = time.monotonic()
     settled = settle(server)
+    while min(loads.last_began.values()) < settling and time.monotonic() - settling < 300:
+        time.sleep(0.1)
     figures = {"settle s": settled}
     for phase in ("quiet", "flood"):
         figures[f"{phase} n"] = len(loads.pages[phase])
         figures[f"{phase} p50"] = percentile(loads.pages[phase], 50)
         figures[f"{phase} p95"] = percentile(loads.pages[phase], 95)
+        figures[f"{phase} run n"] = len(loads.runs[phase])
         figures[f"{phase} run p50"] = percentile(loads.runs[phase], 50)
         figures[f"{phase} run p95"] = percentile(loads.runs[phase], 95)
     return figures
@@ -283,13 +325,17 @@ def print_round(label: str, figures: dict[str, float], tally: Flood) -> None:
         f"{label}: pages quiet p50 {ms(figures['quiet p50'])} / p95 {ms(figures['quiet p95'])} ms"
         f" ({figures['quiet n']:.0f} loads), flood p50 {ms(figures['flood p50'])} / p95 "
         f"{ms(figures['flood p95'])} ms ({figures['flood n']:.0f} loads); "
-        f"run {RUN}: quiet p95 {ms(figures['quiet run p95'])} ms, "
-        f"flood p95 {ms(figures['flood run p95'])} ms; settled in {figures['settle s']:.0f} s"
+        f"run {RUN}: quiet p95 {ms(figures['quiet run p95'])} ms ({figures['quiet run n']:.0f}),"
+        f" flood p95 {ms(figures['flood run p95'])} ms ({figures['flood run n']:.0f}); "
+        f"settled in {figures['settle s']:.0f} s"
     )
-    refusals = ", ".join(
-        f"{kind} {tally.refused[kind]}/{tally.sent[kind]}" for kind in sorted(tally.sent)
-    )
-    print(f"  refused with the limit's message (of sent): {refusals}")
+    for kind in sorted(tally.sent):
+        answered = tally.seconds.get(kind, [])
+        print(
+            f"  {kind}: {tally.sent[kind]} sent, {tally.refused[kind]} refused with the limit's "
+            f"message, {tally.unanswered[kind]} unanswered when the flood ended; answers took "
+            f"p50 {median(answered):.1f} s"
+        )
 
 
 if __name__ == "__main__":
