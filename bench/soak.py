@@ -336,13 +336,11 @@ def report(soak: Soak, server_log: str, arguments: argparse.Namespace) -> bool:
 def server_errors(log: str) -> Counter[str]:
     """Tracebacks (by their last line) and other unexpected lines in the server's log."""
     found = Counter[str]()
-    lines = log.splitlines()
-    for index, line in enumerate(lines):
+    lines = iter(log.splitlines())
+    for line in lines:
         if line.startswith("Traceback"):
-            last = next(
-                (later for later in lines[index + 1 :] if later and not later[0].isspace()),
-                "?",
-            )
+            # The block ends at its first line that is not indented: the exception.
+            last = next((later for later in lines if later and not later[0].isspace()), "?")
             found[f"server traceback: {last[:100]}"] += 1
         elif line and not line[0].isspace() and not ORDINARY_LOG.match(line):
             found[f"server log: {line[:100]}"] += 1
