@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
@@ -40,31 +39,11 @@ from bench.common import (  # noqa: E402
     machine,
     median_against_target,
 )
+from bench.load import EXAMPLE, start_class  # noqa: E402
 from visualizer.server_process import DaphneServer  # noqa: E402
 
-EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests"
 MAX_FOLLOWERS = 2000
 VERSION = re.compile(r'^\{"version": (\d+)')
-
-
-def start_class(base_url: str) -> tuple[str, str, int]:
-    """As an instructor's browser: the class code, the instructor's cookie, the version."""
-    with httpx.Client(base_url=base_url, timeout=30) as browser:
-        page = browser.get(f"{EXAMPLE}&step=1").text
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-        assert token, "no CSRF token on the scenario page"
-        started = browser.post(
-            "/class/start/",
-            data={"csrfmiddlewaretoken": token[1], "url": f"{EXAMPLE}&step=1"},
-            headers={"Referer": f"{base_url}{EXAMPLE}"},
-        )
-        if started.status_code != 302:
-            raise RuntimeError(f"starting a class failed: {started.status_code} {started.text}")
-        code = started.headers["location"].split("/")[2]
-        followed = browser.get(f"/class/{code}/").text
-        version = re.search(r'data-class-version="(\d+)"', followed)
-        assert version, "the follower page carries no version"
-        return code, started.cookies["class-drive"], int(version[1])
 
 
 async def follower(
