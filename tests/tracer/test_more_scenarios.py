@@ -48,31 +48,38 @@ def test_offloading_cpu_work_keeps_the_view_awaiting_not_blocking(traced_server)
 
 
 def test_concurrent_offloaded_work_makes_the_loop_wait_for_the_gil(traced_server):
-    # About 100-200 ms of computing each, in four worker threads at once.
-    trace = record(traced_server, "async-offload", requests=4, work=25_000)
-
-    computing = [
-        (e["t_ns"] - e["duration_ns"], e["t_ns"])
-        for e in of_kind(trace, "await.resumed")
-        if e["awaiting"] == "asyncio.to_thread(count_primes, limit)"
-    ]
-    assert len(computing) == 4
-    assert {e["locals"]["primes"] for e in of_kind(trace, "view.returned")} == {"2762"}
     offload_line = line_of(scenario_views.async_offload, "asyncio.to_thread(")
-    # The loop thread slow while the workers computed: it waited for the GIL, or for
-    # nothing of its own; it never computed.
-    setups = [e for e in of_kind(trace, "call.blocking") if e["line"] == offload_line]
-    stalls = [
-        e
-        for e in of_kind(trace, "loop.blocked")
-        if any(e["started_ns"] < end and start < e["t_ns"] for start, end in computing)
-    ]
-    assert setups or stalls, "the loop thread was never slow while the workers computed"
-    for event in setups + stalls:
-        assert event["cause"] in ("gil", "waiting"), event
-        if event["cause"] == "gil":
-            assert event["gil_thread"], event
-    assert not [e for e in stalls if e["held_by"] == "count_primes"]
+    slow = []
+    # Whether the loop wants the GIL while the workers compute depends on how the four
+    # requests' arrivals fall against the workers' starts: a run can miss it. So up to
+    # five runs are recorded until one shows it; what every run records must hold.
+    for _ in range(5):
+        # About 100-200 ms of computing each, in four worker threads at once.
+        trace = record(traced_server, "async-offload", requests=4, work=25_000)
+        computing = [
+            (e["t_ns"] - e["duration_ns"], e["t_ns"])
+            for e in of_kind(trace, "await.resumed")
+            if e["awaiting"] == "asyncio.to_thread(count_primes, limit)"
+        ]
+        assert len(computing) == 4
+        assert {e["locals"]["primes"] for e in of_kind(trace, "view.returned")} == {"2762"}
+        # The loop thread slow while the workers computed: it waited for the GIL, or for
+        # nothing of its own; it never computed.
+        setups = [e for e in of_kind(trace, "call.blocking") if e["line"] == offload_line]
+        stalls = [
+            e
+            for e in of_kind(trace, "loop.blocked")
+            if any(e["started_ns"] < end and start < e["t_ns"] for start, end in computing)
+        ]
+        for event in setups + stalls:
+            assert event["cause"] in ("gil", "waiting"), event
+            if event["cause"] == "gil":
+                assert event["gil_thread"], event
+        assert not [e for e in stalls if e["held_by"] == "count_primes"]
+        slow += setups + stalls
+        if slow:
+            break
+    assert slow, "the loop thread was never slow while the workers computed, in five runs"
 
 
 def test_sync_orm_in_an_async_view_raises_synchronous_only_operation(traced_server):

@@ -148,26 +148,37 @@ def test_waiting_for_the_gil_while_other_threads_compute_is_neither_computing_no
     assert all(e["cause"] != "gil" for e in of_kind(alone, "loop.blocked"))
 
     # With two threads computing, each time.sleep(0) waits for one of them to let go of
-    # the GIL: the loop thread is slow but hardly uses the CPU.
+    # the GIL: the loop thread is slow but hardly uses the CPU. On a busy machine a stall
+    # can instead be a wait for a core ("preempted", also true), so up to three runs are
+    # recorded until one shows a GIL wait; no run may call the stall anything else.
     work = 3_000_000
-    document, results, _ = run(
-        tracing,
-        (stall_views.offload_view, (work,), 0),
-        (stall_views.offload_view, (work,), 0),
-        (stall_views.gil_hungry_view, (40,), 0.05),
-    )
-    assert results[2] == 40
-    hungry = next(r["id"] for r in document["requests"] if r["url"] == "/gil_hungry_view/")
-    offloaded = {r["id"] for r in document["requests"]} - {hungry}
-    mine = [e for e in of_kind(document, "loop.blocked") if e["request"] == hungry]
-    assert mine, "the loop thread was never held up"
-    for stall in mine:
-        assert stall["cause"] == "gil", stall
-        assert stall["cpu_ns"] < stall["duration_ns"] // 2
-        assert stall["gil_thread"].startswith("asyncio_")
-        assert stall["gil_request"] in offloaded, stall
-    for call in of_kind(document, "call.blocking"):
-        assert call["cause"] != "computing", call
+    gil_waits = []
+    for _ in range(3):
+        document, results, _ = run(
+            tracing,
+            (stall_views.offload_view, (work,), 0),
+            (stall_views.offload_view, (work,), 0),
+            (stall_views.gil_hungry_view, (40,), 0.05),
+        )
+        assert results[2] == 40
+        hungry = next(r["id"] for r in document["requests"] if r["url"] == "/gil_hungry_view/")
+        offloaded = {r["id"] for r in document["requests"]} - {hungry}
+        mine = [e for e in of_kind(document, "loop.blocked") if e["request"] == hungry]
+        for stall in mine:
+            assert stall["cause"] in ("gil", "preempted"), stall
+            if stall["cause"] == "gil":
+                assert stall["cpu_ns"] < stall["duration_ns"] // 2
+                assert stall["gil_thread"].startswith("asyncio_")
+                # None when the watchdog had not yet seen what that thread works for: the
+                # page then names the thread only.
+                assert stall["gil_request"] in offloaded | {None}, stall
+                if stall["gil_request"] is not None:
+                    gil_waits.append(stall)
+        for call in of_kind(document, "call.blocking"):
+            assert call["cause"] != "computing", call
+        if gil_waits:
+            break
+    assert gil_waits, "no GIL wait naming the request that held the GIL, in three runs"
 
 
 def test_a_sleep_while_other_threads_compute_is_waiting_not_the_gil(tracing):
