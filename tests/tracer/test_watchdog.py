@@ -149,7 +149,7 @@ def test_waiting_for_the_gil_while_other_threads_compute_is_neither_computing_no
 
     # With two threads computing, each time.sleep(0) waits for one of them to let go of
     # the GIL: the loop thread is slow but hardly uses the CPU. On a busy machine a stall
-    # can instead be a wait for a core ("preempted", also true), so up to three runs are
+    # can instead be a wait for a core or in the sleep itself (also true), so up to three runs are
     # recorded until one shows a GIL wait; no run may call the stall anything else.
     work = 3_000_000
     gil_waits = []
@@ -165,7 +165,8 @@ def test_waiting_for_the_gil_while_other_threads_compute_is_neither_computing_no
         offloaded = {r["id"] for r in document["requests"]} - {hungry}
         mine = [e for e in of_kind(document, "loop.blocked") if e["request"] == hungry]
         for stall in mine:
-            assert stall["cause"] in ("gil", "preempted"), stall
+            # time.sleep(0) is a system call: a stall sampled in it is rightly "waiting".
+            assert stall["cause"] in ("gil", "preempted", "waiting"), stall
             if stall["cause"] == "gil":
                 assert stall["cpu_ns"] < stall["duration_ns"] // 2
                 assert stall["gil_thread"].startswith("asyncio_")

@@ -174,13 +174,17 @@ def test_a_slow_read_is_told_as_computing_or_waiting_as_its_trace_says(traced_se
     assert calls, "reading 40 MiB should take longer than the blocking threshold"
     context = context_of_document(document)
 
+    # Words of each cause. On a busy machine a read can also wait for the GIL (another
+    # thread computed) or for a core: the text then says that instead.
+    words = {"computing": "computing", "waiting": "waiting", "gil": "GIL", "preempted": "core"}
     for call in calls:
         said = cause_of(call)
         other = "waiting" if said == "computing" else "computing"
         action, _, _ = cells(call, context)
         told = narration(call, context)
-        assert said in action and said in told
-        assert other not in action and other not in told
+        assert said is not None and words[said] in action and words[said] in told
+        if said in ("computing", "waiting"):
+            assert other not in action and other not in told
         assert "disk" not in told
 
         flipped = {**call, "cause": other, "waiting": other == "waiting"}
