@@ -99,7 +99,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from visualizer.scenarios import SCENARIOS
+    from visualizer.scenarios.catalog import SCENARIOS
     from visualizer.server_process import DaphneServer
 
     scenario = SCENARIOS[arguments.scenario]
@@ -129,7 +129,7 @@ def main() -> None:
 def compare(round_number: int, result: dict[str, Any]) -> tuple[float, float]:
     """Print one round's agreement; return its largest per-request difference and its
     wall-time difference, in %."""
-    from visualizer.lab import lab_metrics
+    from visualizer.lab.metrics import lab_metrics
 
     document, timings = result["document"], result["timings"]
     differences = []

@@ -70,7 +70,7 @@ def children(pid: int) -> dict[int, str]:
 
 
 def subject_pid(ui_pid: int) -> int | None:
-    """The UI's subject server (visualizer/subject.py): its one Daphne child."""
+    """The UI's subject server (visualizer/scenarios/subject.py): its one Daphne child."""
     return next((pid for pid, command in children(ui_pid).items() if "daphne" in command), None)
 
 

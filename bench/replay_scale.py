@@ -100,11 +100,11 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from visualizer.library import import_trace
-    from visualizer.models import Trace
-    from visualizer.runs import record_run
-    from visualizer.scenarios import SCENARIOS
+    from visualizer.scenarios.catalog import SCENARIOS
+    from visualizer.scenarios.runs import record_run
     from visualizer.server_process import DaphneServer
+    from visualizer.traces.library import import_trace
+    from visualizer.traces.models import Trace
 
     call_command("migrate", "--noinput", verbosity=0)
     with DaphneServer(env={"DATA_DIR": tempfile.mkdtemp(), "TRACING_ENABLED": "true"}) as server:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from visualizer.runs import record_run
-from visualizer.scenarios import SCENARIOS
+from visualizer.scenarios.catalog import SCENARIOS
+from visualizer.scenarios.runs import record_run
 from visualizer.server_process import DaphneServer, GunicornServer
 
 # Every test client is 127.0.0.1, so the per-visitor limits on runs (visualizer/limits.py)

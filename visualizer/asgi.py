@@ -2,7 +2,7 @@
 
 In the UI process (the default): the pages over HTTP and Channels for WebSockets, with no
 tracing of its own; it starts the subject process, where the traced scenario views run
-(visualizer/subject.py). In the subject (``VISUALIZER_ROLE=subject``): the scenario views,
+(visualizer/scenarios/subject.py). In the subject (``VISUALIZER_ROLE=subject``): the scenario views,
 traced when TRACING_ENABLED.
 """
 
@@ -31,15 +31,15 @@ from tracer.django_integration import (  # noqa: E402
     get_config,
     get_tracer,
 )
-from visualizer.archive import archiver  # noqa: E402
-from visualizer.subject import SubjectUnavailable, connect_feed, is_subject, subject  # noqa: E402
+from visualizer.scenarios.subject import SubjectUnavailable, connect_feed, is_subject, subject  # noqa: E402
+from visualizer.traces.archive import archiver  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 
 def build_subject_app() -> Any:
     """The subject's handler: Django, traced when TRACING_ENABLED, streaming to its UI."""
-    from visualizer.scenario_views import warm_up_clients
+    from visualizer.scenarios.scenario_views import warm_up_clients
 
     http_app: Any = django_asgi_app
     tracing = enable_tracing()

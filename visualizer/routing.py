@@ -9,8 +9,8 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path, re_path
 
-from visualizer.class_consumer import ClassConsumer
-from visualizer.consumers import ScenarioConsumer
+from visualizer.classroom.consumers import ClassConsumer
+from visualizer.scenarios.consumers import ScenarioConsumer
 
 
 class NoSuchSocket(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -24,7 +24,7 @@ class NoSuchSocket(AsyncWebsocketConsumer):  # type: ignore[misc]
 
 websocket_urlpatterns = [
     path("ws/scenarios/<slug:slug>/", ScenarioConsumer.as_asgi()),
-    # Class codes are letters and digits (visualizer/classroom.py); other text never
+    # Class codes are letters and digits (visualizer/classroom/session.py); other text never
     # reaches the consumer, whose group name is made from the code.
     re_path(r"^ws/class/(?P<code>[A-Za-z0-9]{1,16})/$", ClassConsumer.as_asgi()),
     re_path(r"", NoSuchSocket.as_asgi()),

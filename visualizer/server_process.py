@@ -56,7 +56,7 @@ def free_port() -> int:
 
 class DaphneServer:
     """A Daphne process serving visualizer.asgi; use as a context manager. As the UI
-    process it starts its own subject process (visualizer/subject.py); with
+    process it starts its own subject process (visualizer/scenarios/subject.py); with
     ``VISUALIZER_ROLE=subject`` in ``env`` it is a subject on its own."""
 
     name = "Daphne"

@@ -69,7 +69,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
-    "visualizer",
+    "visualizer.traces",
+    "visualizer.scenarios",
+    "visualizer.lab",
+    "visualizer.classroom",
+    "visualizer.learning",
 ]
 
 # Only middleware that runs natively in async mode (see visualizer/middleware.py): one
@@ -85,11 +89,11 @@ MIDDLEWARE = [
 CSRF_FAILURE_VIEW = "visualizer.csrf.csrf_failure"
 
 # "ui": the pages, WebSockets and archive, which start a "subject" process beside them to
-# run the traced scenario views (visualizer/subject.py).
+# run the traced scenario views (visualizer/scenarios/subject.py).
 ROLE = os.environ.get("VISUALIZER_ROLE", "") or "ui"
 if ROLE not in ("ui", "subject"):
     raise ValueError(f"VISUALIZER_ROLE must be ui or subject, not {ROLE!r}")
-ROOT_URLCONF = "visualizer.subject_urls" if ROLE == "subject" else "visualizer.urls"
+ROOT_URLCONF = "visualizer.scenarios.subject_urls" if ROLE == "subject" else "visualizer.urls"
 ASGI_APPLICATION = "visualizer.asgi.application"
 WSGI_APPLICATION = "visualizer.wsgi.application"
 
@@ -103,7 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "visualizer.context_processors.classroom",
+                "visualizer.classroom.context_processors.classroom",
             ],
         },
     },
@@ -152,7 +156,7 @@ TRACER = {
     "PROCESS_TAG": env_bool("TRACE_PROCESS_TAG", False),
 }
 # Set by the lab for its gunicorn: every recording stored there is part of a run the UI
-# process completes, and stays "recording" until it does (visualizer/run_state.py).
+# process completes, and stays "recording" until it does (visualizer/traces/run_state.py).
 TRACE_PARTIAL_RUNS = env_bool("TRACE_PARTIAL_RUNS", False)
 
 # The scenarios' slow upstream service. Empty: the app starts one on a free loopback port.

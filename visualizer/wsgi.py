@@ -11,8 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
 django_wsgi_app = get_wsgi_application()
 
 from tracer.django_integration import TraceWSGIRequests, enable_tracing  # noqa: E402
-from visualizer.archive import archiver  # noqa: E402
-from visualizer.scenario_views import warm_up_clients  # noqa: E402
+from visualizer.scenarios.scenario_views import warm_up_clients  # noqa: E402
+from visualizer.traces.archive import archiver  # noqa: E402
 
 
 def build_application() -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from visualizer.practice import get_question
+from visualizer.learning.practice import get_question
 
 pytestmark = pytest.mark.browser
 

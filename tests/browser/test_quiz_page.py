@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from visualizer.quiz import quiz_for
-from visualizer.sources import DocumentSource
+from visualizer.learning.quiz import quiz_for
+from visualizer.traces.library import EXAMPLES_DIR
+from visualizer.traces.sources import DocumentSource
 
 pytestmark = pytest.mark.browser
-EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
+EXAMPLES = EXAMPLES_DIR
 EXAMPLE = EXAMPLES / "async-io-4-requests.json"
 
 

@@ -5,7 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from tracer.instrumentation import register_view
-from visualizer.views import run_in_subject
+from visualizer.scenarios.views import run_in_subject
 
 
 async def echo_label(request: HttpRequest) -> JsonResponse:
@@ -18,7 +18,7 @@ async def echo_label(request: HttpRequest) -> JsonResponse:
 register_view(echo_label, slug="async-io", title="Echo (browser tests)")
 
 if settings.ROLE == "subject":
-    from visualizer.subject_urls import urlpatterns as app_urlpatterns
+    from visualizer.scenarios.subject_urls import urlpatterns as app_urlpatterns
 
     urlpatterns = [*app_urlpatterns, path("echo/", echo_label)]
 else:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures import VERSION_1_EXAMPLES
 from tracer.chrome_trace import to_chrome_trace
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "visualizer" / "examples"
+EXAMPLES = VERSION_1_EXAMPLES
 
 
 def load(name: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from tracer.instrumentation import Instrumentation
 from tracer.recorder import RecordingStore, current_request
 from tracer.validation import validate_trace
 from visualizer.server_process import DaphneServer, GunicornServer
-from visualizer.threads import thread_use
+from visualizer.traces.threads import thread_use
 
 CONCURRENT, DELAY_MS = 50, 500
 
@@ -73,7 +73,7 @@ def test_it_records_the_hop_of_a_sync_view(traced_server):
     # Django's own hops and the view's; none from middleware.
     assert [h["purpose"] for h in hops(trace)] == ["request_started", "view", "response_close"]
     assert view_hop["adapter"] == "sync_to_async"
-    assert view_hop["target"] == "visualizer.scenario_views.sync_io"
+    assert view_hop["target"] == "visualizer.scenarios.scenario_views.sync_io"
     assert view_hop["to_thread"] == of_kind(trace, "view.started")[0]["thread"]
     assert view_hop["to_thread"] == hops(trace, "request_started")[0]["to_thread"]
     assert view_hop["duration_ns"] >= 50_000_000
@@ -101,7 +101,7 @@ def test_it_records_asyncio_to_thread_from_a_view(traced_server):
     trace = record(traced_server, "async-offload", work=20_000)
 
     (offload,) = [h for h in hops(trace) if h["adapter"] == "to_thread"]
-    assert offload["target"] == "visualizer.scenario_views.count_primes"
+    assert offload["target"] == "visualizer.scenarios.scenario_views.count_primes"
     assert offload["purpose"] == "other"
     assert offload["to_thread"] != offload["from_thread"]
     validate_trace(trace)
@@ -113,7 +113,7 @@ def test_an_async_view_under_wsgi_hops_to_a_private_loop_thread(wsgi_1x1):
     request_thread = of_kind(trace, "request.received")[0]["thread"]
     (view_hop,) = hops(trace, "view")
     assert view_hop["adapter"] == "async_to_sync"
-    assert view_hop["target"] == "visualizer.scenario_views.async_io"
+    assert view_hop["target"] == "visualizer.scenarios.scenario_views.async_io"
     assert view_hop["from_thread"] == request_thread
     assert view_hop["to_thread"] != request_thread
     assert of_kind(trace, "view.started")[0]["thread"] == view_hop["to_thread"]

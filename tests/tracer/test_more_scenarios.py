@@ -6,7 +6,7 @@ import json
 
 from tests.conftest import kinds, of_kind, record
 from tests.tracer.test_scenarios import line_of
-from visualizer import scenario_views
+from visualizer.scenarios import scenario_views
 
 
 def total_ms(trace: dict) -> float:

@@ -7,7 +7,7 @@ import itertools
 import time
 
 from tests.conftest import kinds, of_kind, record
-from visualizer import scenario_views
+from visualizer.scenarios import scenario_views
 
 
 def line_of(function: object, text: str) -> int:
@@ -136,7 +136,7 @@ def test_it_runs_concurrent_async_cpu_one_at_a_time_and_names_the_culprit(traced
         assert stall["function"] == "count_primes"
         assert first <= stall["line"] < first + len(lines)
         assert stall["held_by"] == "count_primes"
-        assert stall["culprit"] == "visualizer.scenario_views.count_primes"
+        assert stall["culprit"] == "visualizer.scenarios.scenario_views.count_primes"
         views = [frame for frame in stall["stack"] if frame["function"] == "async_cpu"]
         assert [frame["line"] for frame in views] == [call_line]
         assert stall["cause"] == "computing"

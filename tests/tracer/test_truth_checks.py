@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import of_kind, record
-from visualizer.scenarios import SCENARIOS
+from visualizer.scenarios.catalog import SCENARIOS
 from visualizer.server_process import GunicornServer
 
 CONCURRENT, DELAY_MS = 20, 300
@@ -90,7 +90,7 @@ def test_async_file_read_blocks_the_event_loop_and_its_text_follows_each_read(tr
     words of each read's step say what its trace measured. (The page cache is dropped
     before each read, so most wait for the disk; a read can still compute for most of its
     time, so how many waited is not a fact of the scenario.)"""
-    from visualizer.narration import cells, context_of_document
+    from visualizer.traces.narration import cells, context_of_document
 
     scenario = SCENARIOS["async-file"]
     assert "waiting for the disk or copying from memory" in " ".join(scenario.keep)

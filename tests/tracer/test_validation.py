@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures import VERSION_1_EXAMPLES
 from tracer.events import FORMAT_VERSION
 from tracer.validation import MAX_STRING, TraceRejected, parse_trace, validate_trace
 
-EXAMPLE = (
-    Path(__file__).resolve().parents[2] / "visualizer" / "examples" / "async-io-4-requests.json"
-)
+EXAMPLE = VERSION_1_EXAMPLES / "async-io-4-requests.json"
 
 
 @pytest.fixture

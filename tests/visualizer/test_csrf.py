@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, path, resolve
 from django.urls.resolvers import RoutePattern
 from django.views.decorators.csrf import csrf_exempt
 
-from visualizer.practice import QUESTIONS
+from visualizer.learning.practice import QUESTIONS
 
 UI_URLCONF = "visualizer.urls"
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

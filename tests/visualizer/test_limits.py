@@ -115,7 +115,7 @@ def test_a_lab_run_asking_for_too_much_cpu_work_is_refused(fresh_limits, client)
 def test_imports_past_the_rate_are_refused_and_store_nothing(fresh_limits, client):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from visualizer.models import Trace
+    from visualizer.traces.models import Trace
 
     fresh_limits.LIMIT_IMPORTS_PER_MINUTE = 2
     before = Trace.objects.count()

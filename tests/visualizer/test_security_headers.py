@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from visualizer.library import load_examples
+from visualizer.learning.practice import QUESTIONS
 from visualizer.middleware import SECURITY_HEADERS
-from visualizer.models import Trace
-from visualizer.practice import QUESTIONS
+from visualizer.traces.library import load_examples
+from visualizer.traces.models import Trace
 
 pytestmark = pytest.mark.django_db
 

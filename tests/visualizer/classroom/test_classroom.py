@@ -1,0 +1,293 @@
+"""Class sessions: starting, joining, following, and who may drive."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from visualizer.classroom.models import ClassSession
+from visualizer.classroom.session import (
+    DRIVE_COOKIE,
+    FOLLOW_COOKIE,
+    followable_url,
+    normalize_code,
+    start_session,
+)
+from visualizer.routing import websocket_application
+from visualizer.traces.library import load_examples
+
+EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests"
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture
+def examples(transactional_db):
+    load_examples()
+
+
+def socket(code: str, *, secret: str | None = None, version: int | None = None, origin=ORIGIN):
+    headers = [(b"host", b"localhost"), origin]
+    if secret:
+        headers.append((b"cookie", f"{DRIVE_COOKIE}={code}:{secret}".encode()))
+    path = f"/ws/class/{code}/" + (f"?v={version}" if version is not None else "")
+    return WebsocketCommunicator(websocket_application(), path, headers=headers)
+
+
+async def joined(communicator: WebsocketCommunicator) -> WebsocketCommunicator:
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def next_frame(communicator: WebsocketCommunicator) -> dict:
+    """The next frame that is not a follower count (the instructor gets those too)."""
+    while True:
+        frame = json.loads(await communicator.receive_from())
+        if "followers" not in frame:
+            return frame
+
+
+async def drive(instructor: WebsocketCommunicator, url: str) -> None:
+    await instructor.send_to(text_data=json.dumps({"action": "drive", "url": url}))
+
+
+@pytest.mark.asyncio
+async def test_the_instructor_sees_how_many_follow(examples, monkeypatch):
+    monkeypatch.setattr("visualizer.classroom.consumers.COUNT_EVERY", 0.05)
+    session, secret = await sync_to_async(start_session)(EXAMPLE)
+    instructor = await joined(socket(session.code, secret=secret))
+    assert json.loads(await instructor.receive_from()) == {"followers": 0}
+
+    followers = [await joined(socket(session.code, version=session.version)) for _ in range(2)]
+    counts = [json.loads(await instructor.receive_from(timeout=3))["followers"]]
+    while counts[-1] != 2:
+        counts.append(json.loads(await instructor.receive_from(timeout=3))["followers"])
+    await followers[0].disconnect()
+    assert json.loads(await instructor.receive_from(timeout=3)) == {"followers": 1}
+    for communicator in (instructor, followers[1]):
+        await communicator.disconnect()
+
+
+def test_it_accepts_only_pages_a_class_can_follow():
+    assert followable_url("/scenarios/async-io/?step=3") == "/scenarios/async-io/?step=3"
+    assert followable_url("/lab/") == "/lab/"
+    for url, reason in [
+        ("https://elsewhere.example/scenarios/async-io/", "path on this site"),
+        ("//elsewhere.example/lab/", "path on this site"),
+        ("/traces/", "scenario, a trace or the lab"),
+        ("/nowhere/", "not a page"),
+        ("/lab/?" + "x" * 2000, "at most"),
+        (42, "non-empty string"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            followable_url(url)
+
+
+def test_join_codes_are_read_leniently():
+    assert normalize_code("abc-234") == "ABC234"
+    assert normalize_code(" ab c234 ") == "ABC234"
+    assert normalize_code("ABC10O") is None  # 0, 1 and O are never in a code
+    assert normalize_code("ABC") is None
+
+
+@pytest.mark.asyncio
+async def test_followers_get_the_instructors_step_and_only_the_instructor_drives(examples, caplog):
+    session, secret = await sync_to_async(start_session)(f"{EXAMPLE}&step=1")
+    instructor = await joined(socket(session.code, secret=secret))
+    follower = await joined(socket(session.code, version=session.version))
+    assert await follower.receive_nothing()  # up to date: nothing to send
+
+    await drive(instructor, f"{EXAMPLE}&step=2")
+    frame = json.loads(await follower.receive_from())
+    assert frame["version"] == session.version + 1
+    assert frame["action"] == "swap"
+    assert 'id="player"' in frame["html"] and "<strong>2</strong>" in frame["html"]
+    assert await next_frame(instructor) == frame  # rendered once, sent to all
+
+    with caplog.at_level(logging.WARNING, logger="visualizer.classroom.consumers"):
+        await drive(follower, f"{EXAMPLE}&step=5")
+        refused = json.loads(await follower.receive_from())
+    assert refused == {"error": "Only the instructor can drive this class."}
+    assert "refused a drive message" in caplog.text
+    stored = await ClassSession.objects.aget(pk=session.pk)
+    assert stored.url.endswith("step=2") and stored.version == session.version + 1
+
+    # Another page (here, presenter mode) is loaded rather than swapped.
+    await drive(instructor, f"{EXAMPLE}&step=2&presenter=1")
+    assert json.loads(await follower.receive_from())["action"] == "load"
+    await drive(instructor, "/lab/")
+    assert json.loads(await follower.receive_from())["action"] == "load"
+    for communicator in (instructor, follower):
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_follower_who_reconnects_lands_on_the_current_step(examples):
+    session, secret = await sync_to_async(start_session)(f"{EXAMPLE}&step=1")
+    instructor = await joined(socket(session.code, secret=secret))
+    for step in (2, 3, 4):
+        await drive(instructor, f"{EXAMPLE}&step={step}")
+        await next_frame(instructor)
+
+    # The follower's page showed version 1; it missed three moves while away.
+    follower = await joined(socket(session.code, version=session.version))
+    frame = json.loads(await follower.receive_from())
+    assert frame["version"] == session.version + 3
+    # The page is loaded again at the current step (the server cannot know which page
+    # the follower shows, so it does not swap a step into it).
+    assert frame["action"] == "load" and frame["url"].endswith("step=4")
+    assert await follower.receive_nothing()
+    for communicator in (instructor, follower):
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_bad_messages_get_an_error_and_change_nothing(examples):
+    session, secret = await sync_to_async(start_session)(EXAMPLE)
+    instructor = await joined(socket(session.code, secret=secret))
+    wrong_secret = await joined(socket(session.code, secret="guessed", version=session.version))
+    cases = [
+        ("not json", "must be JSON objects"),
+        (json.dumps({"action": "run"}), "Unknown action"),
+        (json.dumps({"action": ["drive"]}), "Unknown action"),
+        (json.dumps({"action": "drive", "url": ["/lab/"]}), "url must be a non-empty string"),
+        (json.dumps({"action": "drive", "url": "/lab/", "extra": 1}), "Unexpected fields"),
+        (json.dumps({"action": "drive", "url": "https://evil.example/"}), "path on this site"),
+        (json.dumps({"action": "drive", "url": "/class/start/"}), "scenario, a trace or"),
+        ("x" * 5000, "at most 4096 bytes"),
+    ]
+    for message, expected in cases:
+        await instructor.send_to(text_data=message)
+        answer = await next_frame(instructor)
+        assert expected in answer.get("error", ""), (message, answer)
+    await drive(wrong_secret, "/lab/")
+    assert "Only the instructor" in json.loads(await wrong_secret.receive_from())["error"]
+    assert (await ClassSession.objects.aget(pk=session.pk)).version == session.version
+    for communicator in (instructor, wrong_secret):
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_it_refuses_cross_origin_and_unknown_classes(examples):
+    session, _ = await sync_to_async(start_session)(EXAMPLE)
+    connected, _ = await socket(session.code, origin=(b"origin", b"http://evil.example")).connect()
+    assert not connected
+    # An unknown class is accepted, then closed with 4404, so the page can stop retrying.
+    unknown = socket("NOSUCH")
+    connected, _ = await unknown.connect()
+    assert connected
+    assert await unknown.receive_output() == {"type": "websocket.close", "code": 4404}
+
+
+def test_the_instructor_starts_shows_the_card_and_ends_the_class(examples):
+    instructor = Client(enforce_csrf_checks=False)
+    started = instructor.post("/class/start/", {"url": f"{EXAMPLE}&step=3"})
+    session = ClassSession.objects.get()
+    assert started.status_code == 302 and started["Location"] == f"/class/{session.code}/card/"
+    cookie = started.cookies[DRIVE_COOKIE]
+    assert cookie["httponly"] and cookie.value.startswith(f"{session.code}:")
+    assert session.is_driver(cookie.value.split(":", 1)[1])
+
+    card = instructor.get(started["Location"]).content.decode()
+    assert session.code in card and "<svg" in card and f"/class/{session.code}/" in card
+
+    page = instructor.get(EXAMPLE).content.decode()
+    assert f'data-class-drive="{session.code}"' in page and "End the class" in page
+
+    student = Client()
+    assert student.post(f"/class/{session.code}/end/").status_code == 403
+    ended = instructor.post(f"/class/{session.code}/end/")
+    assert ended.status_code == 302
+    session.refresh_from_db()
+    assert not session.live
+    assert student.get(f"/class/{session.code}/").status_code == 410
+
+
+def test_a_student_joins_by_code_and_follows_the_instructors_page(examples):
+    session, _ = start_session(f"{EXAMPLE}&step=3")
+    student = Client()
+
+    assert student.get("/join/", {"code": session.code.lower()})["Location"] == (
+        f"/class/{session.code}/"
+    )
+    unknown = student.get("/join/", {"code": "<b>nope</b>"})
+    assert unknown.status_code == 404
+    assert "No class is running" in unknown.content.decode()
+    assert "<b>nope" not in unknown.content.decode()
+
+    followed = student.get(f"/class/{session.code}/")
+    page = followed.content.decode()
+    assert followed.status_code == 200
+    assert f'data-class-follow="{session.code}"' in page
+    assert f'data-class-version="{session.version}"' in page
+    assert "<strong>3</strong>" in page  # the instructor's step
+    assert "Explore on my own" in page
+    assert "ws-connect" not in page  # the class socket drives this page, not the run's
+    assert followed.cookies[FOLLOW_COOKIE].value == session.code
+
+    # Exploring on their own, they are offered to follow again.
+    exploring = student.get("/lab/").content.decode()
+    assert f'href="/class/{session.code}/"' in exploring and "Follow class" in exploring
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_never_overwrites_the_end_or_another_move():
+    session, _ = start_session(EXAMPLE)
+    stale = ClassSession.objects.get(pk=session.pk)  # read before the others change it
+
+    assert session.move_to(f"{EXAMPLE}&step=2") == EXAMPLE
+    assert stale.move_to(f"{EXAMPLE}&step=3") == f"{EXAMPLE}&step=2"  # sees the first move
+    assert stale.version == session.version + 1
+    assert stale.move_to(f"{EXAMPLE}&step=3") is None  # nothing changed
+
+    session.end()
+    assert stale.move_to("/lab/") is None
+    stored = ClassSession.objects.get(pk=session.pk)
+    assert stored.url.endswith("step=3") and not stored.live
+
+
+def test_numbers_in_odd_digits_are_not_answers():
+    from visualizer.traces.steps import whole_number
+
+    assert whole_number("12") == 12
+    assert whole_number("²") is None and whole_number("\u0661") is None and whole_number("") is None
+    assert whole_number(None) is None and whole_number("-1") is None
+
+
+@pytest.mark.asyncio
+async def test_a_lab_run_is_not_shown_to_a_class_that_has_ended_or_left_the_lab(examples):
+    import asyncio
+
+    from visualizer.classroom.session import mirror_lab_run
+    from visualizer.lab.runs import LabProgress, LabRun
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    session, _ = await sync_to_async(start_session)("/lab/")
+    follower = await joined(socket(session.code, version=session.version))
+    never_done = asyncio.create_task(asyncio.sleep(3600))
+    progress = LabProgress(LabRun.from_values(SCENARIOS["async-io"], {}), "r", "/lab/?x")
+    progress.task = never_done
+
+    mirror = asyncio.create_task(mirror_lab_run(progress, session.code))
+    frame = json.loads(await follower.receive_from())
+    assert frame["action"] == "progress" and 'data-mirrored="true"' in frame["html"]
+
+    await sync_to_async(session.end)()
+    await asyncio.wait_for(mirror, timeout=5)  # stops on its own
+    never_done.cancel()
+    await follower.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_class_can_be_started_from_presenter_mode(client):
+    for url in ("/scenarios/async-io/?presenter=1", "/lab/?presenter=1"):
+        html = client.get(url).content.decode()
+        form = re.search(r'<form class="([^"]*)" method="post" action="/class/start/"', html)
+        assert form is not None, url
+        assert "not-presenter" not in form[1]

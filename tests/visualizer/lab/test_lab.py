@@ -1,0 +1,351 @@
+"""The concurrency lab: figures and timeline from traces, and real runs through the page."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+
+import httpx
+import pytest
+
+from tests.fixtures import VERSION_1_EXAMPLES
+from visualizer.lab.metrics import lab_metrics, timeline
+from visualizer.lab.predictions import reveal
+
+EXAMPLES = VERSION_1_EXAMPLES
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_bytes())
+
+
+def test_it_computes_the_figures_from_the_trace():
+    document = example("sync-io-4-requests")
+    metrics = lab_metrics(document)
+
+    durations = sorted(r["duration_ns"] / 1e6 for r in document["requests"])
+    assert metrics.requests == 4
+    assert metrics.max_ms == durations[-1]
+    assert metrics.threads_used == 4
+    assert metrics.peak_concurrency == 4
+    assert metrics.loop_blocked_ms == 0
+
+
+def test_it_adds_up_the_loop_stalls_and_sees_one_request_at_a_time():
+    document = example("async-cpu-4-requests")
+    metrics = lab_metrics(document)
+
+    stalls = [e["duration_ns"] for e in document["events"] if e["kind"] == "loop.blocked"]
+    assert metrics.loop_blocked_ms == pytest.approx(sum(stalls) / 1e6)
+    assert metrics.threads_used == 1
+    # Run one after another: the last request waited for the three before it.
+    fastest = min(r["duration_ns"] for r in document["requests"]) / 1e6
+    assert metrics.max_ms >= 3 * fastest * 0.9
+
+
+def test_the_timeline_has_a_lane_per_request_the_loop_and_each_thread():
+    document = example("sync-io-4-requests")
+    lanes, length_ms = timeline(document)
+
+    labels = [lane.label for lane in lanes]
+    assert labels[:4] == [f"r{i} GET /run/sync-io/?delay_ms=300" for i in range(1, 5)]
+    assert labels[4] == "event loop"
+    assert len([label for label in labels if label.startswith("thread ")]) == 4
+    first = lanes[0].segments
+    assert [s.phase for s in first] == ["waiting", "thread", "blocked"]
+    assert all(0 <= s.left <= 100 and s.left + s.width <= 100.2 for s in first)
+    assert length_ms > 300
+
+
+def open_lab(client: httpx.Client, htmx: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+    """Open the lab page as a browser would: the form's CSRF field and the headers to post
+    it with (as htmx does, if asked)."""
+    page = client.get("/lab/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    headers = {"Referer": str(page.url)} | ({"HX-Request": "true"} if htmx else {})
+    return {"csrfmiddlewaretoken": token}, headers
+
+
+def post_lab_run(app_server, **fields: str) -> tuple[str, str]:
+    """Submit the lab form without JavaScript; the results page and the recording id."""
+    with httpx.Client(base_url=app_server.base_url, timeout=90) as client:
+        csrf, headers = open_lab(client)
+        form = {**csrf, "scenario": "sync-io", "threads": "1", **fields}
+        response = client.post("/lab/run/", data=form, headers=headers)
+        assert response.status_code == 302, response.text
+        results = client.get(response.headers["location"])
+    assert results.status_code == 200
+    recording = re.search(r"recording=([A-Za-z0-9_-]+)", response.headers["location"])[1]
+    return results.text, recording
+
+
+def test_the_timeline_of_a_run_going_on_ends_its_open_phases_now():
+    document = example("async-io-4-requests")
+    first = document["requests"][0]["id"]
+    suspended = next(
+        e for e in document["events"] if e["kind"] == "await.suspended" and e["request"] == first
+    )
+    # The run as it was just after the first request's view paused.
+    document["events"] = [e for e in document["events"] if e["seq"] <= suspended["seq"]]
+    for request in document["requests"]:
+        request["finished_ns"] = None
+    now = suspended["t_ns"] + 100_000_000
+
+    lanes, length_ms = timeline(document, now_ns=now)
+
+    phases = [segment.phase for segment in lanes[0].segments]
+    assert phases[-1] == "suspended"
+    assert lanes[0].segments[-1].left + lanes[0].segments[-1].width == pytest.approx(100)
+    assert length_ms == pytest.approx((now - document["requests"][0]["received_ns"]) / 1e6)
+    assert timeline(document) == ([], 0.0)  # nothing finished: no figures yet
+
+
+def test_a_lab_run_is_followed_live_from_the_page(traced_server):
+    """With htmx the run goes on in the background; polling shows its lanes growing, then
+    sends the browser to the results."""
+    with httpx.Client(base_url=traced_server.base_url, timeout=90) as client:
+        csrf, htmx = open_lab(client, htmx=True)
+        form = {**csrf, "scenario": "async-io", "requests": "8", "delay_ms": "1500"}
+        started = client.post("/lab/run/", data=form, headers=htmx)
+        assert started.status_code == 200, started.text
+        poll_url = html.unescape(re.search(r'hx-get="(/lab/runs/[^"]+)"', started.text)[1])
+
+        seen_suspended_while_running = False
+        for _ in range(100):
+            polled = client.get(poll_url, headers=htmx)
+            if "HX-Redirect" in polled.headers:
+                break
+            answered = int(re.search(r'<strong class="answered">(\d+)</strong>', polled.text)[1])
+            if answered < 8 and "suspended on an await" in polled.text:
+                seen_suspended_while_running = True
+            time.sleep(0.2)
+        results = client.get(polled.headers["HX-Redirect"])
+        no_js = client.get(poll_url)
+
+    assert seen_suspended_while_running
+    assert results.status_code == 200
+    assert results.text.count('<li class="lane">') >= 8 + 1
+    assert no_js.status_code == 302 and no_js.headers["location"] == polled.headers["HX-Redirect"]
+
+
+def test_a_lab_run_with_bad_input_says_why_in_the_page(traced_server):
+    with httpx.Client(base_url=traced_server.base_url, timeout=30) as client:
+        csrf, htmx = open_lab(client, htmx=True)
+        form = {**csrf, "scenario": "async-io", "requests": "500"}
+        answer = client.post("/lab/run/", data=form, headers=htmx)
+        unknown = client.get("/lab/runs/nope/", headers=htmx)
+
+    assert answer.status_code == 200
+    assert 'role="alert"' in answer.text
+    assert "requests must be a whole number from 1 to 200" in answer.text
+    assert unknown.status_code == 404
+
+
+def test_a_run_started_by_another_server_process_is_followed_to_its_results(traced_server):
+    """With several processes on one address, a poll can reach one that did not start the
+    run: it waits for the results to be stored, then goes to them."""
+    htmx = {"HX-Request": "true"}
+    with httpx.Client(base_url=traced_server.base_url, timeout=30) as client:
+        stored = "example-async-io-4-requests"
+        query = f"recording={stored}&predict_pause=none"
+        done = client.get(f"/lab/runs/{stored}/?{query}", headers=htmx)
+        # A run no process is recording (deleted, or never stored): said, and no polling.
+        gone = client.get("/lab/runs/elsewhere1/?recording=elsewhere1", headers=htmx)
+
+    assert done.headers["HX-Redirect"] == f"/lab/?recording={stored}&predict_pause=none"
+    assert "no longer on this server" in gone.text and "hx-trigger" not in gone.text
+
+
+@pytest.mark.parametrize(("server", "expected"), [("asgi", "daphne"), ("wsgi", "gunicorn")])
+def test_a_lab_run_through_the_page(traced_server, server, expected):
+    text, recording = post_lab_run(
+        traced_server,
+        requests="6",
+        delay_ms="100",
+        server=server,
+        predict_overlap="together",
+        predict_wall_ms="100",
+        predict_pause="none",
+        predict_pause_for="sync-io",
+    )
+
+    assert expected in text
+    assert text.count('<li class="lane">') >= 6 + 1
+    stored = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
+    assert all(r["client_done_ns"] >= r["finished_ns"] for r in stored["requests"])
+    assert all(0 < r["tracer_ns"] < r["duration_ns"] for r in stored["requests"])
+    assert "Time in the tracer itself" in text and "not recorded" not in text
+    assert "You expected 100 ms" in text
+    assert "You expected them to run all at the same time" in text
+    assert "You expected the view to pause nowhere: <strong>right</strong>" in text
+    assert "Key moments" in text and "Django checks what kind of view it has" in text
+    # The form is set up as this run was, ready to run again.
+    assert 'name="requests" min="1" max="200" value="6"' in text
+    assert 'name="delay_ms" min="0" max="10000" value="100"' in text
+    assert f'value="{server}" checked' in text
+    assert "It never paused at an await." in text
+
+
+def test_the_reveal_comes_from_the_trace():
+    threads = reveal(example("sync-io-4-requests"), "one-by-one", 1200)
+    assert threads.overlap == "together"
+    assert threads.overlap_right is False
+    assert any("4 threads" in reason for reason in threads.reasons)
+    assert threads.wall_error_percent == pytest.approx(
+        (1200 - threads.wall_ms) / threads.wall_ms * 100
+    )
+
+    cpu = reveal(example("async-cpu-4-requests"), "one-by-one", None)
+    assert cpu.overlap == "one-by-one" and cpu.overlap_right is True
+    assert any("blocked 4 times" in r and "count_primes" in r for r in cpu.reasons)
+
+    awaits = reveal(example("async-io-4-requests"), None, None)
+    assert awaits.overlap == "together"
+    assert any("await fetch_data(delay_ms)" in reason for reason in awaits.reasons)
+
+
+def test_where_the_view_paused_comes_from_the_trace():
+    from visualizer.lab.predictions import pause_choices
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    document = example("async-io-4-requests")
+    suspended = [e for e in document["events"] if e["kind"] == "await.suspended"]
+    line = suspended[0]["line"]
+    assert str(line) in pause_choices(SCENARIOS["async-io"])
+
+    right = reveal(document, None, None, str(line))
+    assert right.pause_right is True
+    assert [(p.line, p.awaiting, p.step) for p in right.pauses] == [
+        (line, "fetch_data(delay_ms)", suspended[0]["seq"])
+    ]
+    assert reveal(document, None, None, "none").pause_right is False
+    assert reveal(document, None, None, str(line + 1)).pause_right is False
+
+    never = reveal(example("sync-io-4-requests"), None, None, "none")
+    assert never.pauses == [] and never.pause_right is True
+
+    # Move the pause in the trace, and the right answer moves with it.
+    for event in suspended:
+        event["line"] = line + 1
+    assert reveal(document, None, None, str(line + 1)).pause_right is True
+
+
+def test_the_lab_form_takes_its_setup_from_the_url_and_offers_the_views_lines(traced_server):
+    with httpx.Client(base_url=traced_server.base_url, timeout=30) as client:
+        page = client.get("/lab/?scenario=async-cpu&requests=7&server=wsgi&threads=abc")
+        swapped = client.get(
+            "/lab/?scenario=async-gather",
+            headers={"HX-Request": "true", "HX-Target": "pause-question"},
+        )
+
+    assert re.search(r'<option value="async-cpu" selected>', page.text)
+    assert 'name="requests" min="1" max="200" value="7"' in page.text
+    assert 'value="wsgi" checked' in page.text
+    assert 'name="threads" min="1" max="64" value="1"' in page.text  # invalid: the default
+    assert "primes = count_primes(limit)" in page.text
+    assert swapped.text.startswith('<div id="pause-question"')
+    assert "asyncio.gather(" in swapped.text and "count_primes" not in swapped.text
+
+
+def test_a_changed_trace_changes_the_reveal():
+    document = example("async-io-4-requests")
+    document["events"] = [e for e in document["events"] if e["kind"] != "await.resumed"]
+    assert not any("await" in reason for reason in reveal(document, None, None).reasons)
+
+
+def test_a_wsgi_run_on_two_workers_is_merged_into_one_trace(traced_server):
+    from tracer.validation import validate_trace
+
+    _, recording = post_lab_run(
+        traced_server, requests="6", delay_ms="200", server="wsgi", workers="2"
+    )
+    document = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
+
+    validate_trace(document)
+    assert document["server"]["processes"] == 2
+    assert len(document["requests"]) == 6
+    workers = {r["id"].split("-")[0] for r in document["requests"]}
+    assert len(workers) == 2
+    assert [e["seq"] for e in document["events"]] == list(range(1, len(document["events"]) + 1))
+    # Two workers of one thread: six 200 ms requests take about three rounds, on two
+    # threads (each worker's MainThread, told apart by the worker's tag).
+    assert lab_metrics(document).wall_ms >= 3 * 200 * 0.9
+    assert lab_metrics(document).threads_used == 2
+    assert f"{recording}-w" not in httpx.get(f"{traced_server.base_url}/traces/").text
+
+
+def test_a_pause_answer_given_for_another_scenario_is_not_scored():
+    from django.http import QueryDict
+
+    from visualizer.lab.views import _results_query
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    answered = QueryDict("predict_pause=none&predict_pause_for=async-io&predict_overlap=x")
+    scored = _results_query(answered, SCENARIOS["async-io"], "r1")
+    assert scored == "recording=r1&predict_pause=none"
+    assert _results_query(answered, SCENARIOS["sync-io"], "r1") == "recording=r1"
+
+
+@pytest.mark.asyncio
+async def test_a_lab_run_that_fails_in_any_way_says_why(monkeypatch):
+    import visualizer.lab.runs as lab_module
+    from visualizer.lab.runs import LabRun, start_lab
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    async def broken(*args, **kwargs):
+        raise KeyError("no such recording")
+
+    monkeypatch.setattr(lab_module, "run_lab", broken)
+    setup = LabRun.from_values(SCENARIOS["async-io"], {"requests": "2"})
+    progress = start_lab(setup, "http://127.0.0.1:9", "fails1", "/lab/?recording=fails1")
+    await progress.task
+
+    assert progress.finished
+    assert progress.error == "KeyError: 'no such recording'"
+
+
+def test_the_progress_panel_can_draw_only_the_first_lanes():
+    import time as clock
+
+    from visualizer.lab.runs import LabProgress, LabRun, progress_context
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    progress = LabProgress(
+        LabRun.from_values(SCENARIOS["async-io"], {"requests": "60"}), "many", "/lab/?x"
+    )
+    now = clock.monotonic_ns()
+    for index in range(60):
+        progress.client[f"c{index}"] = (now - 100_000_000, 0)
+
+    everything = progress_context(progress)["live"]
+    first = progress_context(progress, max_requests=40)["live"]
+    assert sum(lane.kind == "request" for lane in everything["lanes"]) == 60
+    assert sum(lane.kind == "request" for lane in first["lanes"]) == 40
+    assert first["hidden"] == 20 and everything["hidden"] == 0
+    assert first["lanes"][-1].kind == "loop"  # the event loop's lane is still drawn
+
+
+@pytest.mark.django_db
+def test_the_lab_has_presenter_mode_and_themes_that_keep_the_run_shown():
+    from django.test import Client
+
+    from visualizer.traces.library import load_examples
+
+    load_examples()
+    page = Client().get("/lab/?recording=example-async-io-4-requests&presenter=1&theme=dark")
+    html = page.content.decode()
+
+    assert '<html lang="en" class="presenter" data-theme="dark">' in html
+    leave = re.search(r'<a href="\?([^"]*)">Leave presenter mode</a>', html)[1]
+    assert "recording=example-async-io-4-requests" in leave and "presenter" not in leave
+    assert "theme=dark" in leave
+    light = re.search(r'<a href="\?([^"]*)">Light</a>', html)[1]
+    assert "theme=light" in light and "presenter=1" in light
+    assert '<input type="hidden" name="presenter" value="1">' in html
+
+
+def test_a_lab_run_keeps_presenter_mode_and_theme_in_its_results(traced_server):
+    page, _ = post_lab_run(traced_server, requests="2", delay_ms="10", presenter="1", theme="dark")
+    assert 'class="presenter" data-theme="dark"' in page

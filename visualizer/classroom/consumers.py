@@ -1,0 +1,163 @@
+"""The class session's WebSocket: the instructor drives, everyone else follows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError, IntegrityError
+from django.http.cookie import parse_cookie
+from django.utils import timezone
+
+from visualizer.classroom.models import ClassFollower, ClassSession
+from visualizer.classroom.session import (
+    DRIVE_COOKIE,
+    drive_cookie_secret,
+    followable_url,
+    frame_for,
+    group_name,
+)
+from visualizer.scenarios.consumers import MessageRejected, parse_message
+from visualizer.traces.steps import whole_number
+
+logger = logging.getLogger(__name__)
+
+CLASS_ACTIONS = {"drive": {"action", "url"}}
+COUNT_EVERY = 2  # seconds between follower counts sent to the instructor
+
+
+class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    """One browser in a class: the instructor's (which may drive) or a follower's."""
+
+    code: str
+    driver = False
+    session_id: int | None = None
+    presence_task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        """Join the class's group. A page that shows an older version than the session's
+        (``?v=N`` in the URL) gets the current state at once, so a follower who reconnects
+        lands on the instructor's step; one that is up to date, and the instructor, get
+        nothing."""
+        self.code = self.scope["url_route"]["kwargs"]["code"]
+        # Join first, then read the state: a move made in between then reaches this
+        # connection twice (the page skips the version it has) rather than not at all.
+        await self.channel_layer.group_add(group_name(self.code), self.channel_name)
+        session = await database_sync_to_async(find_session)(self.code)
+        await self.accept()
+        if session is None:
+            # Accepted first, so that the page sees this code and stops trying.
+            await self.close(code=4404)
+            return
+        cookies = parse_cookie(_header(self.scope, b"cookie"))
+        self.driver = session.is_driver(drive_cookie_secret(cookies.get(DRIVE_COOKIE), self.code))
+        self.session_id = session.pk
+        # A follower keeps its presence fresh; the instructor is told how many follow.
+        presence = self._count_followers if self.driver else self._stay_present
+        self.presence_task = asyncio.create_task(presence())
+        if not self.driver and _version_asked(self.scope) != session.version:
+            frame = await database_sync_to_async(frame_for)(session, None)
+            await self.send(text_data=frame.text())
+
+    async def disconnect(self, code: int) -> None:
+        if self.presence_task is not None:
+            self.presence_task.cancel()
+        if hasattr(self, "code"):
+            await self.channel_layer.group_discard(group_name(self.code), self.channel_name)
+        if not self.driver and self.session_id is not None:
+            await database_sync_to_async(leave)(self.channel_name)
+
+    async def _stay_present(self) -> None:
+        while True:
+            try:
+                await database_sync_to_async(be_present)(self.session_id, self.channel_name)
+            except IntegrityError:
+                await self.close(code=4404)  # the class itself is gone
+                return
+            except DatabaseError:
+                # Only the count suffers (a busy database); following goes on.
+                logger.warning("class %s: could not note a follower", self.code, exc_info=True)
+            await asyncio.sleep(ClassFollower.HEARTBEAT)
+
+    async def _count_followers(self) -> None:
+        shown = None
+        while True:
+            try:
+                count = await database_sync_to_async(ClassFollower.count_for)(self.session_id)
+            except DatabaseError:
+                logger.warning("class %s: could not count followers", self.code, exc_info=True)
+            else:
+                if count != shown:
+                    await self.send(text_data=json.dumps({"followers": count}))
+                    shown = count
+            await asyncio.sleep(COUNT_EVERY)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Called for every message from a browser in the class: only the instructor's
+        "drive" is taken; anything else gets an error frame."""
+        try:
+            message = parse_message(text_data, CLASS_ACTIONS)
+            if not self.driver:
+                client = self.scope.get("client") or ("?", 0)
+                logger.warning(
+                    "class %s: refused a drive message from a follower at %s", self.code, client[0]
+                )
+                raise MessageRejected("Only the instructor can drive this class.")
+            url = followable_url(message.get("url"))
+            frame = await database_sync_to_async(move_class)(self.code, url)
+        except (MessageRejected, ValueError) as error:
+            await self.send(text_data=json.dumps({"error": str(error)}))
+            return
+        if frame is not None:
+            await self.channel_layer.group_send(
+                group_name(self.code), {"type": "class.state", "frame": frame}
+            )
+
+    async def class_state(self, message: dict[str, Any]) -> None:
+        """Called for each change of the instructor's page: pass the rendered frame on."""
+        await self.send(text_data=message["frame"])
+
+
+def be_present(session_id: int, channel: str) -> None:
+    ClassFollower.objects.update_or_create(
+        channel=channel, defaults={"session_id": session_id, "seen_at": timezone.now()}
+    )
+
+
+def leave(channel: str) -> None:
+    ClassFollower.objects.filter(channel=channel).delete()
+
+
+def find_session(code: str) -> ClassSession | None:
+    return ClassSession.objects.filter(code=code).first()
+
+
+def move_class(code: str, url: str) -> str | None:
+    """Store the instructor's new page and render it once for the class (None if the
+    page did not change)."""
+    session = find_session(code)
+    if session is None or not session.live:
+        raise MessageRejected("This class session has ended.")
+    previous = session.move_to(url)
+    if previous is None:
+        if not session.live:
+            raise MessageRejected("This class session has ended.")
+        return None
+    return frame_for(session, previous).text()
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _version_asked(scope: dict[str, Any]) -> int | None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    value = query.removeprefix("v=") if query.startswith("v=") else ""
+    return whole_number(value)

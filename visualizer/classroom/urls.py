@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from visualizer.classroom import views
+
+urlpatterns = [
+    path("class/start/", views.class_start, name="class-start"),
+    path("class/<str:code>/", views.class_follow, name="class-follow"),
+    path("class/<str:code>/card/", views.class_card, name="class-card"),
+    path("class/<str:code>/end/", views.class_end, name="class-end"),
+    path("join/", views.join_class, name="join"),
+]

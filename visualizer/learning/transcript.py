@@ -1,0 +1,114 @@
+"""A trace told in words: every step's narration, in order, for reading on the page (and
+by screen readers and printers) or as a Markdown download."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tracer import events as kinds
+from tracer.events import Event, TraceDocument
+from visualizer.lab.metrics import lab_metrics
+from visualizer.scenarios.catalog import get_scenario
+from visualizer.traces.moments import KeyMoment, key_moments
+from visualizer.traces.narration import TraceContext, context_of_document, plural
+from visualizer.traces.player import narrate
+from visualizer.traces.sources import TraceSource
+from visualizer.traces.steps import step_rows
+
+# The page shows this many steps; the Markdown download has them all.
+PAGE_STEPS = 5000
+
+
+@dataclass(frozen=True)
+class TranscriptStep:
+    number: int
+    request: str | None
+    at_ms: float | None  # since its request arrived
+    thread: str
+    text: str
+
+
+@dataclass
+class Transcript:
+    recording_id: str
+    title: str
+    summary: list[str]
+    moments: list[KeyMoment]
+    steps: list[TranscriptStep] = field(default_factory=list)
+
+    @property
+    def page_steps(self) -> list[TranscriptStep]:
+        return self.steps[:PAGE_STEPS]
+
+    def markdown(self) -> str:
+        lines = [f"# {self.title}", "", *(f"- {line}" for line in self.summary), ""]
+        if self.moments:
+            lines += ["## Key moments", ""]
+            lines += [f"- Step {m.step}: **{m.title}.** {m.explanation}" for m in self.moments]
+            lines.append("")
+        lines += ["## Every step", ""]
+        for step in self.steps:
+            where = f" ({step.request}, {_at(step)}, {step.thread})" if step.request else ""
+            lines.append(f"{step.number}. {step.text}{where}")
+        return "\n".join(lines) + "\n"
+
+
+def _at(step: TranscriptStep) -> str:
+    return f"+{step.at_ms:.1f} ms" if step.at_ms is not None else "-"
+
+
+def build_transcript(source: TraceSource) -> Transcript:
+    document = source.document()
+    scenario = get_scenario(source.scenario_slug)
+    title = f"Transcript: {scenario.title if scenario else 'recording'} ({source.recording_id})"
+    metrics = lab_metrics(document)
+    server = document.get("server") or {}
+    context = context_of_document(document)
+    requests = len(document["requests"])
+    took = (
+        f"all took {metrics.wall_ms:.0f} ms, the slowest {metrics.max_ms:.0f} ms"
+        if requests > 1
+        else f"it took {metrics.max_ms:.0f} ms"
+    )
+    loop = (
+        f"; the event loop was blocked for {metrics.loop_blocked_ms:.0f} ms" if context.asgi else ""
+    )
+    summary = [
+        f"{plural(requests, 'request')} to "
+        f"{scenario.run_url if scenario else 'the traced views'}, on "
+        f"{str(server.get('interface', '?')).upper()} ({server.get('software') or 'unknown'}), "
+        f"recorded {document.get('recorded_at', '')}.",
+        f"{len(document['events'])} steps; {took}{loop}; {_threads(document, context)}.",
+    ]
+    transcript = Transcript(
+        source.recording_id,
+        title,
+        summary,
+        key_moments(document["events"], document["requests"], context),
+    )
+    received = {r["id"]: r["received_ns"] for r in document["requests"]}
+    history: dict[str | None, list[Event]] = {}
+    for step in step_rows(document["events"], received, context=context):
+        so_far = history.setdefault(step.request, [])
+        so_far.append(step.event)
+        transcript.steps.append(
+            TranscriptStep(
+                step.number,
+                step.request,
+                step.since_request_ms,
+                step.thread,
+                narrate(step, so_far, context),
+            )
+        )
+    return transcript
+
+
+def _threads(document: TraceDocument, context: TraceContext) -> str:
+    """On how many threads the work was done, in the server's terms: the threads that took
+    the requests under WSGI (an async view's private loop runs in a helper thread while
+    that thread waits), the threads the views ran on otherwise."""
+    if context.wsgi:
+        took = {e["thread"] for e in document["events"] if e["kind"] == kinds.REQUEST_RECEIVED}
+        return f"the server took them on {plural(len(took), 'thread')}"
+    ran = {e["thread"] for e in document["events"] if e["kind"] == kinds.VIEW_STARTED}
+    return f"the views ran on {plural(len(ran), 'thread')}"

@@ -1,0 +1,299 @@
+"""Context for the scenario page's templates, shared by the views (one client) and the live
+stream (rendered once, sent to every watcher)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import QueryDict
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from tracer.django_integration import RECORDING_ID
+from tracer.events import TraceDocument, trace_document
+from visualizer.scenarios.catalog import Scenario
+from visualizer.scenarios.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
+from visualizer.traces.moments import key_moments_of, measured
+from visualizer.traces.player import PlayerState, player_state
+from visualizer.traces.run_state import INTERRUPTED_TEXT, interrupted
+from visualizer.traces.sources import (
+    DocumentSource,
+    StoredSource,
+    TraceSource,
+    find_source,
+    per_trace,
+    trace_context,
+)
+from visualizer.traces.steps import step_rows
+from visualizer.traces.threads import THREAD_KINDS, ThreadSummary, thread_summary
+
+MAX_PAGE_REQUESTS = 20
+THEMES = (("auto", "System"), ("light", "Light"), ("dark", "Dark"))
+
+
+class PageOptions:
+    """What a visitor chose in the URL: recording, step, presenter mode and theme."""
+
+    def __init__(self, query: QueryDict) -> None:
+        self.errors: list[str] = []
+        self.recording_id = query.get("recording") or None
+        if self.recording_id and not RECORDING_ID.fullmatch(self.recording_id):
+            self.errors.append("That recording id is not valid; showing no recording.")
+            self.recording_id = None
+        self.step: int | None = None
+        raw_step = query.get("step")
+        if raw_step:
+            try:
+                self.step = int(raw_step)
+            except ValueError:
+                self.errors.append(f"Step must be a whole number, not {raw_step[:20]!r}.")
+        self.presenter, self.theme = display_options(query)
+        self.import_notice = _import_notice(query, self.recording_id)
+
+    def query(self, **changes: Any) -> str:
+        """This page's query string with some options changed, ending in "&" if not empty."""
+        values = {
+            "recording": self.recording_id,
+            "presenter": "1" if self.presenter else None,
+            "theme": self.theme if self.theme != "auto" else None,
+        }
+        values.update(changes)
+        encoded = urlencode({key: value for key, value in values.items() if value})
+        return f"{encoded}&" if encoded else ""
+
+
+def view_option_links(kept: Mapping[str, object], *, presenter: bool, theme: str) -> dict[str, Any]:
+    """The presenter-mode toggle and the theme links of a page: each keeps the page's other
+    parameters (``kept``) and its presenter mode and theme, changing only its own."""
+
+    def query(**changes: object) -> str:
+        values = {
+            **kept,
+            "presenter": "1" if presenter else None,
+            "theme": theme if theme != "auto" else None,
+            **changes,
+        }
+        return urlencode({key: value for key, value in values.items() if value})
+
+    return {
+        "presenter": presenter,
+        "theme": theme,
+        "presenter_toggle_query": query(presenter=None if presenter else "1"),
+        "theme_links": [
+            {"label": label, "current": value == theme, "query": query(theme=value)}
+            for value, label in THEMES
+        ],
+    }
+
+
+def display_options(query: QueryDict) -> tuple[bool, str]:
+    """Presenter mode and theme, as the address asks for them."""
+    theme = query.get("theme", "")
+    return query.get("presenter") == "1", theme if theme in dict(THEMES) else "auto"
+
+
+def _import_notice(query: QueryDict, recording_id: str | None) -> str:
+    """What the library's import did, said on the page it leads to (only ids are taken
+    from the address, checked: no text of the visitor's is shown)."""
+    outcome, document_id = query.get("imported"), query.get("from") or ""
+    if not recording_id or not RECORDING_ID.fullmatch(document_id):
+        return ""
+    if outcome == "already":
+        return f"The library already held this trace ({document_id}): nothing was changed."
+    if outcome == "renamed":
+        return (
+            f"The library already held a different trace with the id {document_id}, so this "
+            f"one was stored as {recording_id}."
+        )
+    return ""
+
+
+def cut_off(source: TraceSource) -> bool:
+    """Whether the recording's run was interrupted (a stored trace knows it already)."""
+    if isinstance(source, StoredSource):
+        return source.trace.interrupted
+    return interrupted(source.recording_id)
+
+
+def load_source(recording_id: str | None) -> TraceSource | None:
+    return find_source(recording_id) if recording_id else None
+
+
+def empty_source(recording_id: str) -> DocumentSource:
+    """A recording with nothing in it yet, so a page can show its empty table."""
+    return DocumentSource(
+        trace_document(
+            recording_id=recording_id,
+            scenario=None,
+            server={},
+            tracer={},
+            recorded_at="",
+            requests=[],
+            events=[],
+        )
+    )
+
+
+@per_trace
+def thread_use_of(source: TraceSource) -> ThreadSummary:
+    """The OS threads the recording's requests held (visualizer/traces/threads.py)."""
+    if isinstance(source, DocumentSource):
+        samples = source.document().get("thread_samples")
+    elif isinstance(source, StoredSource):
+        samples = source.trace.header.get("thread_samples")
+    else:
+        samples = None
+    return thread_summary(source.events_of_kinds(THREAD_KINDS), source.requests(), samples)
+
+
+def player_context(
+    scenario: Scenario | None,
+    state: PlayerState,
+    *,
+    link_query: str,
+    current_index: int | None,
+    oob: bool = False,
+    options: PageOptions | None = None,
+) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "state": state,
+        "recording_id": state.recording_id or "",
+        "link_query": link_query,
+        "current_index": current_index,
+        "page_url": reverse("scenario", args=[scenario.slug])
+        if scenario
+        else reverse("trace-player", args=[state.recording_id]),
+        "oob": oob,
+        "presenter": options.presenter if options else False,
+        "theme_param": options.theme if options and options.theme != "auto" else None,
+    }
+
+
+def page_context(
+    scenario: Scenario | None, options: PageOptions, source: TraceSource | None = None
+) -> dict[str, Any]:
+    source = source or load_source(options.recording_id)
+    notices = list(options.errors)
+    if options.import_notice:
+        notices.append(options.import_notice)
+    if options.recording_id and source is None:
+        notices.append(f"There is no recording {options.recording_id} on this server.")
+    elif source is not None and cut_off(source):
+        notices.append(INTERRUPTED_TEXT)
+    state = player_state(scenario, source, options.step)
+    context = player_context(
+        scenario,
+        state,
+        link_query=options.query(),
+        current_index=state.index,
+        options=options,
+    )
+    context.update(
+        moments=key_moments_of(source) if source is not None else [],
+        thread_use=thread_use_of(source) if source is not None else None,
+        measured=measured(source) if source is not None else "",
+        notice=" ".join(notices),
+        # These links keep the step (player.js updates them as the step changes).
+        **view_option_links(
+            {"recording": options.recording_id, "step": options.step},
+            presenter=options.presenter,
+            theme=options.theme,
+        ),
+        max_requests=MAX_PAGE_REQUESTS,
+        defaults={
+            "requests": 1,
+            "delay_ms": 1000,
+            "work": DEFAULT_CPU_WORK,
+            "size_kb": DEFAULT_FILE_KB,
+        },
+    )
+    return context
+
+
+def render_live_rows(document: TraceDocument, seqs: list[int]) -> str:
+    """New rows of a live run, appended to the table: sent first, as they are cheap."""
+    source = DocumentSource(document)
+    events = [source.events[seq - 1] for seq in seqs]
+    received = source.received_ns({e["request"] for e in events if e["request"]})
+    rows = step_rows(events, received, source.first_received_ns(), trace_context(source))
+    slug = source.scenario_slug
+    context = {
+        "new_rows": rows,
+        "page_url": reverse("scenario", args=[slug])
+        if slug
+        else reverse("trace-player", args=[source.recording_id]),
+        "recording_id": source.recording_id,
+        "link_query": f"recording={source.recording_id}&",
+        "current_index": None,
+    }
+    return render_to_string("traces/player.html#live_rows", context)
+
+
+def render_live_panels(scenario: Scenario, document: TraceDocument, seq: int) -> str:
+    """The step panels, narration and marker of a live run at step ``seq``."""
+    # The page is shown as it was at that step, even if later events are already in.
+    source = DocumentSource({**document, "events": document["events"][:seq]})
+    state = player_state(scenario, source, seq)
+    return render_to_string("traces/player.html#live_panels", _broadcast_context(scenario, state))
+
+
+def render_snapshot(scenario: Scenario, source: TraceSource) -> str:
+    """The whole player at the latest step, replacing what a (re)connected page shows."""
+    state = player_state(scenario, source, None)
+    context = {
+        **_broadcast_context(scenario, state),
+        "moments": key_moments_of(source),
+        "thread_use": thread_use_of(source),
+    }
+    return render_to_string("traces/player.html#snapshot", context)
+
+
+def render_moments(scenario: Scenario, document: TraceDocument) -> str:
+    """The key moments of a run that has just finished, and the threads its requests held,
+    swapped into the page."""
+    source = DocumentSource(document)
+    state = player_state(scenario, source, None)
+    context = {
+        **_broadcast_context(scenario, state),
+        "moments": key_moments_of(source),
+        "thread_use": thread_use_of(source),
+    }
+    return render_to_string("traces/player.html#key_moments", context) + render_to_string(
+        "traces/player.html#thread_use", context
+    )
+
+
+def _broadcast_context(scenario: Scenario, state: PlayerState) -> dict[str, Any]:
+    """Context for HTML sent over the WebSocket: swapped out of band, with links that do
+    not know the visitor's own options (the page's script adds them)."""
+    return player_context(
+        scenario,
+        state,
+        link_query=f"recording={state.recording_id}&",
+        current_index=None,
+        oob=True,
+    )
+
+
+def snapshot_of(scenario: Scenario, recording_id: str) -> str | None:
+    """The snapshot of a recording by id, if this server has it (may query the database);
+    for a run that was cut off, with a status line that says so (the page may still say
+    it is running: it was, when the server stopped)."""
+    source = load_source(recording_id)
+    if source is None:
+        return None
+    snapshot = render_snapshot(scenario, source)
+    if cut_off(source):
+        snapshot += render_status(INTERRUPTED_TEXT, running=False)
+    return snapshot
+
+
+def render_status(text: str, *, running: bool) -> str:
+    return render_to_string("traces/player.html#status", {"status_text": text, "running": running})
+
+
+def render_error(message: str) -> str:
+    return render_to_string("traces/player.html#error", {"error": message})

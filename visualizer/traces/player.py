@@ -1,0 +1,227 @@
+"""The state of the player at one step of a recording: what every panel of the scenario page
+shows. The live stream, the htmx swaps and the plain page all render from this.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tracer import events as kinds
+from tracer.events import Event
+from visualizer.scenarios.catalog import Scenario
+from visualizer.traces.narration import (
+    FLOW_NODE_IDS,
+    TraceContext,
+    flow_labels,
+    flow_node,
+    narration,
+)
+from visualizer.traces.sources import TraceSource, trace_context
+from visualizer.traces.steps import (
+    NOT_SET,
+    UNKNOWN,
+    Step,
+    TrackerColumn,
+    step_rows,
+    tracker_variables,
+    variable_tracker,
+)
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    id: str
+    label: str
+    branch: str | None
+    state: str  # current, visited, pending or not-taken
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    number: int
+    text: str
+    current: bool
+
+
+# How many rows of the execution table are shown on each side of the current step.
+TABLE_WINDOW = 50
+
+
+@dataclass
+class PlayerState:
+    scenario: Scenario | None
+    recording_id: str | None
+    rows: list[Step]  # the execution table's rows around the current step
+    total: int
+    index: int  # 1-based; 0 when there is nothing recorded yet
+    current: Step | None
+    narration: str
+    flow: list[FlowNode]
+    source: list[list[SourceLine]]
+    tracker_request: str | None = None
+    tracker_columns: list[TrackerColumn] = field(default_factory=list)
+    tracker_variables: list[str] = field(default_factory=list)
+
+    @property
+    def tracker_rows(self) -> list[tuple[str, list[tuple[str, bool]]]]:
+        """Each variable with its (value, changed) cell per tracker column."""
+        return [
+            (
+                name,
+                [(c.values.get(name, NOT_SET), name in c.changed) for c in self.tracker_columns],
+            )
+            for name in self.tracker_variables
+        ]
+
+    @property
+    def rows_hidden_before(self) -> int:
+        return self.window_before
+
+    @property
+    def rows_hidden_after(self) -> int:
+        return self.total - self.rows[-1].number if self.rows else 0
+
+    @property
+    def window_before(self) -> int:
+        """The last step before the table's rows (0 if the table starts at step 1)."""
+        return self.rows[0].number - 1 if self.rows else 0
+
+    @property
+    def window_after(self) -> int:
+        """The first step after the table's rows."""
+        return self.rows[-1].number + 1 if self.rows else 1
+
+
+def player_state(
+    scenario: Scenario | None, source: TraceSource | None, step: int | None
+) -> PlayerState:
+    """The page's state at ``step`` (1-based, clamped; None means the last step)."""
+    total = source.total if source else 0
+    index = 0 if not total else total if step is None else max(1, min(step, total))
+    if source is None or not index:
+        return PlayerState(
+            scenario=scenario,
+            recording_id=source.recording_id if source else None,
+            rows=[],
+            total=0,
+            index=0,
+            current=None,
+            narration=NOTHING_YET,
+            flow=flow_at(None, [], trace_context(source) if source else None),
+            source=source_lines(scenario, None),
+        )
+    events = source.events_between(index - TABLE_WINDOW, index + TABLE_WINDOW)
+    received = source.received_ns({e["request"] for e in events if e["request"]})
+    context = trace_context(source)
+    rows = step_rows(events, received, source.first_received_ns(), context)
+    current = next(row for row in rows if row.number == index)
+    request = current.request or source.first_request()
+    history = source.request_events(request, index) if request else []
+    columns = variable_tracker(history, request) if request else []
+    return PlayerState(
+        scenario=scenario,
+        recording_id=source.recording_id,
+        rows=rows,
+        total=total,
+        index=index,
+        current=current,
+        narration=narrate(current, history, context),
+        flow=flow_at(current, history, context),
+        source=source_lines(scenario, current),
+        tracker_request=request,
+        tracker_columns=columns,
+        tracker_variables=tracker_variables(columns),
+    )
+
+
+NOTHING_YET = (
+    "Nothing recorded yet. Press Run to send a real request to this view and watch each "
+    "step as it happens."
+)
+
+
+def narrate(step: Step, history: list[Event], context: TraceContext | None = None) -> str:
+    """A plain-language account of one step: what happened, and what it means for the
+    other requests on the server. ``history`` is the step's request's events so far;
+    ``context`` the trace's (without one, the text says only what the event tells)."""
+    changed = _changed_variables(step, history) if step.event["kind"] == kinds.AWAIT_RESUMED else ""
+    return narration(step.event, context or UNKNOWN, changed)
+
+
+def _changed_variables(step: Step, history: list[Event]) -> str:
+    before: dict[str, str] = {}
+    for event in history:
+        if event["seq"] >= step.number:
+            break
+        if event["locals"]:
+            before = event["locals"]
+    changed = [
+        f"{name} = {value}"
+        for name, value in step.event["locals"].items()
+        if before.get(name) != value
+    ]
+    return ", ".join(changed)
+
+
+def flow_at(
+    current: Step | None, history: list[Event], context: TraceContext | None = None
+) -> list[FlowNode]:
+    """The concept flow for the current step's request (``history``: its events so far):
+    where it is, where it has been, and the branch Django did not take. Its labels follow
+    the server the trace was recorded on."""
+    context = context or UNKNOWN
+    labels = flow_labels(context)
+    visited: set[str] = set()
+    branch = None
+    for event in history:
+        if event["kind"] == kinds.VIEW_TYPE_CHECKED:
+            branch = "async" if event["is_async"] else "sync"
+        node = flow_node(event, context)
+        if node:
+            visited.add(node)
+    current_node = flow_node(current.event, context) if current else None
+    nodes = []
+    for node_id, node_branch in FLOW_NODE_IDS:
+        if node_id == current_node:
+            state = "current"
+        elif branch and node_branch and node_branch != branch:
+            state = "not-taken"
+        elif node_id in visited:
+            state = "visited"
+        else:
+            state = "pending"
+        nodes.append(FlowNode(node_id, labels[node_id], node_branch, state))
+    return nodes
+
+
+def source_lines(scenario: Scenario | None, current: Step | None) -> list[list[SourceLine]]:
+    """The view and its helpers, one block each, with real line numbers; the current
+    step's line marked."""
+    if scenario is None:
+        return []
+    current_line = None
+    if current is not None and _is_scenario_code(scenario, current.event):
+        current_line = current.event["line"]
+    blocks = []
+    for function in (scenario.view, *scenario.helpers):
+        lines, start = inspect.getsourcelines(function)
+        blocks.append(
+            [
+                SourceLine(start + offset, text.rstrip("\n"), start + offset == current_line)
+                for offset, text in enumerate(lines)
+            ]
+        )
+    return blocks
+
+
+def _is_scenario_code(scenario: Scenario, event: Event) -> bool:
+    """Whether the event happened in the code shown. Compared by file name and function,
+    not full path, so traces recorded in another checkout (the bundled examples) match."""
+    file = event["file"]
+    if not file:
+        return False
+    shown = {f.__name__ for f in (scenario.view, *scenario.helpers)}
+    source = inspect.getsourcefile(scenario.view) or ""
+    return Path(file).name == Path(source).name and event["function"] in shown

@@ -1,0 +1,161 @@
+"""The trace library's pages: the stored traces, a trace in the player, import, export,
+rename and delete; and a recording's JSON."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+
+from tracer.django_integration import get_tracer
+from tracer.validation import TraceRejected
+from visualizer.http import HtmxHttpRequest
+from visualizer.limits import LimitReached, client_of_request, limits
+from visualizer.scenarios.catalog import SCENARIOS, get_scenario
+from visualizer.scenarios.subject import feed, is_subject, subject
+from visualizer.traces.archive import archiver
+from visualizer.traces.library import (
+    EXPORT_FORMATS,
+    STORED,
+    export,
+    import_document,
+    trace_document,
+)
+from visualizer.traces.models import Trace
+from visualizer.traces.pages import PageOptions, page_context
+from visualizer.traces.sources import find_source
+
+
+@require_safe
+def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
+    """A recording's trace document. One still in this server's memory is stored first, so
+    a client that has fetched its run knows the run is in the library.
+
+    In the UI it waits for the subject's events recorded so far to arrive first; in a
+    subject started by a UI it waits for the UI to hold (and store) all of the recording,
+    then answers with its own copy."""
+    sink = feed()
+    if sink is not None:
+        recording = get_tracer().store.get(recording_id)
+        if recording is None:
+            raise Http404("No recording with that id on this server.")
+        sink.sync(recording_id)
+        return JsonResponse(recording.document())
+    if not is_subject():
+        subject.flush()
+    recording = get_tracer().store.get(recording_id)
+    if recording is not None:
+        archiver.save_now(recording)
+    document = trace_document(recording_id)
+    if document is None:
+        raise Http404("No recording with that id on this server.")
+    return JsonResponse(document)
+
+
+@require_safe
+def library(request: HttpRequest) -> HttpResponse:
+    """Stored traces; its forms (import, rename) post back with a CSRF token."""
+    return render(request, "traces/library.html", library_context(request.GET.get("scenario", "")))
+
+
+def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
+    # The parts WSGI workers store of a lab run going on become its one trace at its end.
+    traces = Trace.objects.exclude(status=Trace.Status.RECORDING, recording_id__regex=r"-w\d+$")
+    if scenario_filter:
+        traces = traces.filter(scenario_slug=scenario_filter)
+    return {
+        "traces": traces[:500],
+        "scenarios": SCENARIOS.values(),
+        "scenario_filter": scenario_filter,
+        "max_upload_mb": settings.TRACE_IMPORT_MAX_BYTES / 1024 / 1024,
+        **extra,
+    }
+
+
+@require_POST
+def import_upload(request: HttpRequest) -> HttpResponse:
+    """Import an uploaded trace file; a rejected file is explained and nothing is stored."""
+    upload = request.FILES.get("file")
+    try:
+        limits().imports.check(client_of_request(request))
+    except LimitReached as limit:
+        context = library_context("", import_error=f"The file was not imported. {limit}")
+        return render(request, "traces/library.html", context, status=429)
+    if upload is None:
+        error = "Choose a trace file (.json) to import."
+    elif upload.size is not None and upload.size > settings.TRACE_IMPORT_MAX_BYTES:
+        error = (
+            f"The file is {upload.size} bytes; the limit is "
+            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes."
+        )
+    else:
+        try:
+            imported = import_document(upload.read())
+        except TraceRejected as rejection:
+            error = f"The file was not imported. {rejection}"
+        else:
+            url = reverse("trace-player", args=[imported.trace.recording_id])
+            if imported.outcome == STORED:
+                return redirect(url)
+            query = urlencode({"imported": imported.outcome, "from": imported.document_id})
+            return redirect(f"{url}?{query}")
+    context = library_context("", import_error=error)
+    return render(request, "traces/library.html", context, status=400)
+
+
+@require_POST
+def rename_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
+    trace = get_object_or_404(Trace, recording_id=recording_id)
+    name = request.POST.get("name", "").strip()
+    if not name or len(name) > 200:
+        context = library_context(
+            "", rename_error=(trace.recording_id, "A name needs 1 to 200 characters.")
+        )
+        return render(request, "traces/library.html", context, status=400)
+    trace.rename(name)
+    return redirect("library")
+
+
+def delete_trace(request: HttpRequest, recording_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes."""
+    trace = get_object_or_404(Trace, recording_id=recording_id)
+    if request.method == "POST":
+        trace.delete()
+        return redirect("library")
+    return render(request, "traces/delete_trace.html", {"trace": trace})
+
+
+@require_safe
+def trace_player(request: HtmxHttpRequest, recording_id: str) -> HttpResponse:
+    """A stored trace in the player: on its scenario's page when the scenario is known."""
+    source = find_source(recording_id)
+    if source is None:
+        raise Http404("No such trace.")
+    if get_scenario(source.scenario_slug) is not None:
+        url = reverse("scenario", args=[source.scenario_slug])
+        query = request.GET.copy()
+        query["recording"] = recording_id
+        return redirect(f"{url}?{query.urlencode()}")
+    options = PageOptions(request.GET)
+    options.recording_id = recording_id
+    context = page_context(None, options, source=source)
+    if request.htmx:
+        return HttpResponse(render_to_string("traces/player.html#step_response", context, request))
+    return render(request, "traces/player.html", context)
+
+
+@require_safe
+def export_trace(request: HttpRequest, recording_id: str, export_format: str) -> HttpResponse:
+    """The trace document (or its Chrome Trace Event form) as a download."""
+    document = trace_document(recording_id)
+    if document is None:
+        raise Http404("No such trace.")
+    response = HttpResponse(export(document, export_format), content_type="application/json")
+    suffix = EXPORT_FORMATS[export_format]
+    response["Content-Disposition"] = f'attachment; filename="trace-{recording_id}{suffix}.json"'
+    return response
