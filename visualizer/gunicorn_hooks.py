@@ -12,3 +12,10 @@ from visualizer import lifeline
 
 def on_starting(server: Any) -> None:
     lifeline.watch_parent(lifeline.kill_own_group)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Each worker starts its services before it takes a request (visualizer/runtime.py)."""
+    from visualizer.wsgi import application
+
+    application.start()

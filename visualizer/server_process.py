@@ -81,8 +81,7 @@ class DaphneServer:
         self._log = tempfile.TemporaryFile(prefix="daphne-", suffix=".log")  # noqa: SIM115
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                "visualizer.asgi:application"]  # fmt: skip
+        return [sys.executable, "-m", "visualizer.serve_asgi", "-b", "127.0.0.1", "-p", str(port)]
 
     def popen_options(self) -> dict[str, Any]:
         return {}

@@ -75,12 +75,14 @@ def test_the_pages_own_work_never_stalls_the_runs_loop(page, browser_server):
         assert len(document["requests"]) == 4
         # Nothing outside the requests held their loop (the page's work did, before), and
         # no code computed on it. (On a machine loaded by other work the loop's thread can
-        # still be off the CPU past the threshold now and then: preempted, or waiting.)
+        # still be off the CPU past the threshold now and then: preempted, waiting, or
+        # waiting for the GIL, which the requests' own threads in the subject hold while
+        # Django runs their signal receivers there.)
         stalls = [
             e
             for e in document["events"]
             if e["kind"] == "loop.blocked"
-            and (e["request"] is None or e["cause"] not in ("preempted", "waiting"))
+            and (e["request"] is None or e["cause"] not in ("preempted", "waiting", "gil"))
         ]
         assert stalls == [], [(e["seq"], e["duration_ns"], e["cause"]) for e in stalls]
 
@@ -299,7 +301,7 @@ def test_it_imports_renames_and_deletes_a_trace_in_the_library(page, browser_ser
     page.get_by_label("Trace document").set_input_files(str(upload))
     page.get_by_role("button", name="Import").click()
     expect(page).to_have_url(re.compile(r"recording=imported-in-browser"))
-    expect(page.locator("#step-counter")).to_contain_text("of 8")
+    expect(page.locator("#step-counter")).to_contain_text(f"of {len(exported['events'])}")
 
     page.goto(f"{browser_server.base_url}/traces/")
     row = page.locator("#trace-imported-in-browser")

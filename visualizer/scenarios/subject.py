@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 ROLE_ENV = "VISUALIZER_ROLE"
 FEED_ENV = "VISUALIZER_FEED"
 TOKEN_ENV = "VISUALIZER_FEED_TOKEN"
-APPLICATION = "visualizer.asgi:application"
 
 
 class SubjectUnavailable(Exception):
@@ -137,7 +136,15 @@ class SubjectProcess:
             # the subject's views, even those that hold the GIL, cannot delay its answers.
             "UPSTREAM_URL": upstream_url(),
         }
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APPLICATION]
+        command = [
+            sys.executable,
+            "-m",
+            "visualizer.serve_asgi",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ]
         # It ends when this process does, however this one ends (visualizer/lifeline.py).
         process = spawn(command, cwd=BASE_DIR, env=env)
         self._process, self._port = process, port

@@ -15,41 +15,72 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 
 MAX_DELAY_MS = 10_000
-_lock = threading.Lock()
-_base_url: str | None = None
-_readings = itertools.count(1)
 
 
-def upstream_url() -> str:
-    """The upstream's base URL: UPSTREAM_URL if set, else one started in this process."""
-    global _base_url
-    if settings.UPSTREAM_URL:
-        return settings.UPSTREAM_URL.rstrip("/")
-    with _lock:
-        if _base_url is None:
-            _base_url = _start_in_thread()
-        return _base_url
+class UpstreamService:
+    """The service on a loopback port of its own, in a thread with its own event loop."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._url: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
 
-def _start_in_thread() -> str:
-    ready = threading.Event()
-    address: list[str] = []
+    @property
+    def running(self) -> bool:
+        return self._url is not None
 
-    def serve() -> None:
+    def start(self) -> str:
+        """Start it (idempotent); its base URL."""
+        with self._lock:
+            if self._url is None:
+                self._url = self._start_in_thread()
+            return self._url
+
+    def stop(self) -> None:
+        """Stop it and its thread (idempotent)."""
+        with self._lock:
+            loop, stopped, thread = self._loop, self._stopped, self._thread
+            self._url = self._loop = self._stopped = self._thread = None
+        if loop is not None and stopped is not None:
+            loop.call_soon_threadsafe(stopped.set)
+        if thread is not None:
+            thread.join(5)
+
+    def _start_in_thread(self) -> str:
+        ready = threading.Event()
+        address: list[str] = []
+
         async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopped = asyncio.Event()
             server = await asyncio.start_server(_handle, "127.0.0.1", 0, backlog=1024)
             host, port = server.sockets[0].getsockname()[:2]
             address.append(f"http://{host}:{port}")
             ready.set()
             async with server:
-                await server.serve_forever()
+                await self._stopped.wait()
 
-        asyncio.run(main())
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(main(),), name="upstream-service", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the upstream service did not start")
+        return address[0]
 
-    threading.Thread(target=serve, name="upstream-service", daemon=True).start()
-    if not ready.wait(10):
-        raise RuntimeError("the upstream service did not start")
-    return address[0]
+
+upstream = UpstreamService()
+_readings = itertools.count(1)
+
+
+def upstream_url() -> str:
+    """The upstream's base URL: UPSTREAM_URL if set, else this process's own service
+    (started now if need be)."""
+    if settings.UPSTREAM_URL:
+        return settings.UPSTREAM_URL.rstrip("/")
+    return upstream.start()
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -34,15 +34,29 @@ class RecordingArchiver:
         self._wake = threading.Condition()
         self._save_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self._next_prune = 0.0
 
     def start(self) -> None:
         """Listen to the tracer and start the saving thread (idempotent)."""
         if self._thread is not None:
             return
+        self._stopping = False
         get_tracer().store.add_listener(self._on_event)
         self._thread = threading.Thread(target=self._work, name="trace-archiver", daemon=True)
         self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop listening, save what is still due, and end the saving thread (idempotent)."""
+        thread = self._thread
+        if thread is None:
+            return
+        get_tracer().store.remove_listener(self._on_event)
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        thread.join(timeout)
+        self._thread = None
 
     def _on_event(self, recording: Recording, event: Event) -> None:
         with self._wake:
@@ -68,16 +82,20 @@ class RecordingArchiver:
     def _work(self) -> None:
         while True:
             with self._wake:
-                while not self._due:
+                while not self._due and not self._stopping:
                     self._wake.wait()
+                if self._stopping and not self._due:
+                    return
                 now = time.monotonic()
                 earliest = min(due for due, _ in self._due.values())
-                if earliest > now:
+                if earliest > now and not self._stopping:
                     self._wake.wait(earliest - now)
                     continue
                 # Save what is due and what soon will be, in one go: under a steady stream
-                # of requests that is one save a quiet period, not one a recording.
-                ready = [r for due, r in self._due.values() if due <= now + self.quiet_seconds]
+                # of requests that is one save a quiet period, not one a recording. Stopping,
+                # save all.
+                soon = now + self.quiet_seconds
+                ready = [r for due, r in self._due.values() if due <= soon or self._stopping]
                 for recording in ready:
                     del self._due[recording.id]
             # All that is due in one go: a few queries in all, rather than a few each.

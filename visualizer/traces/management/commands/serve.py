@@ -21,15 +21,13 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from visualizer import serve_asgi
 from visualizer.lifeline import spawn
 from visualizer.traces.run_state import recover
-
-APPLICATION = "visualizer.asgi:application"
 
 
 def lan_addresses() -> list[str]:
@@ -107,7 +105,7 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         if processes == 1:
-            CommandLineInterface().run(["-b", host, "-p", str(port), *proxy_headers(), APPLICATION])
+            serve_asgi.main(["-b", host, "-p", str(port), *proxy_headers()])
             return
         self.serve_shared(host, port, processes)
 
@@ -142,7 +140,7 @@ class Command(BaseCommand):
             # Each process starts a subject process of its own and sends its runs there,
             # so each records all of the runs it starts (visualizer/scenarios/subject.py).
             command = [
-                sys.executable, "-m", "daphne", "--fd", str(fd), *proxy_headers(), APPLICATION,
+                sys.executable, "-m", "visualizer.serve_asgi", "--fd", str(fd), *proxy_headers(),
             ]  # fmt: skip
             # Each ends when this process does (visualizer/lifeline.py).
             children.append(spawn(command, env=dict(os.environ), pass_fds=[fd]))
