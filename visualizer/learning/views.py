@@ -53,7 +53,7 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         "total_rows": len(events),
         "tracker_columns": columns,
         "tracker_rows": [
-            (name, [c.values.get(name, NOT_SET) for c in columns])
+            (name, [(c.values.get(name, NOT_SET), False) for c in columns])
             for name in tracker_variables(columns)
         ],
         "presenter": request.GET.get("presenter") == "1",

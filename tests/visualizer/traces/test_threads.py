@@ -282,7 +282,7 @@ def test_a_trace_recorded_before_hops_were_traced_says_so():
     summary = thread_summary(document_v1["events"], document_v1["requests"])
 
     assert not summary.recorded
-    html = render_to_string("traces/_thread_use.html", {"thread_use": summary})
+    html = render_to_string("includes/thread_use.html", {"thread_use": summary})
     assert "does not record the threads" in html
 
 
@@ -290,7 +290,7 @@ def test_the_partial_shows_each_thread_and_escapes_trace_text():
     events = async_io_request("r1", "<script>alert(1)</script>")
     doc = document(events, {"r1": (0, 302)}, samples=[[0, 4]])
     summary = thread_summary(doc["events"], doc["requests"], doc["thread_samples"])
-    html = render_to_string("traces/_thread_use.html", {"thread_use": summary})
+    html = render_to_string("includes/thread_use.html", {"thread_use": summary})
 
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; (new; request_started, response_close)" in html
@@ -298,7 +298,7 @@ def test_the_partial_shows_each_thread_and_escapes_trace_text():
     assert "at most 4 OS threads" in html
     assert 'id="thread-use"' in html
     two = render_to_string(
-        "traces/_thread_use.html", {"thread_use": summary, "thread_use_suffix": 2}
+        "includes/thread_use.html", {"thread_use": summary, "thread_use_suffix": 2}
     )
     assert 'id="thread-use-2"' in two and "<h3" in two
 
@@ -307,7 +307,7 @@ def test_a_long_trace_lists_some_requests_and_counts_them_all():
     events = [e for i in range(LISTED_REQUESTS + 7) for e in async_io_request(f"r{i}", f"T{i}")]
     doc = document(events, {f"r{i}": (0, 302) for i in range(LISTED_REQUESTS + 7)})
     summary = thread_summary(doc["events"], doc["requests"])
-    html = render_to_string("traces/_thread_use.html", {"thread_use": summary})
+    html = render_to_string("includes/thread_use.html", {"thread_use": summary})
 
     assert html.count("<li><strong>") == LISTED_REQUESTS
     assert "and 7 more requests, not listed here" in html
