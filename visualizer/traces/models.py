@@ -124,8 +124,10 @@ class Trace(models.Model):
         status: str | None = None,
     ) -> list[Trace]:
         """Save several documents with a handful of queries in all (the archiver saves
-        many small recordings at once). A recording saved before is replaced, keeping its
-        name, source, recorder and place in the library. Without a ``status``, a recording
+        many small recordings at once). A recording saved before keeps its name, source,
+        recorder and place in the library; of one that has grown since, only its new events
+        and its new or changed requests are written (a long run is saved many times while it
+        goes on), anything else replaces it whole. Without a ``status``, a recording
         is still recording while one of its requests has not finished (see status_of)."""
         ids = [document["id"] for document in documents]
         existing: dict[str, Trace] = {
@@ -136,8 +138,14 @@ class Trace(models.Model):
         documents = [
             d for d in documents if d["id"] not in existing or existing[d["id"]].source == source
         ]
+        kept = {d["id"] for d in documents}
+        existing = {recording_id: t for recording_id, t in existing.items() if recording_id in kept}
         traces: list[Trace] = []
         fresh: list[Trace] = []
+        # Of the traces saved before, those whose recording has grown since (the same
+        # recording, more of it): only what is new of them is written. Any other (an
+        # example recorded again) is replaced whole.
+        grown: dict[str, int] = {}
         recorder = lifeline.identity()
         for document in documents:
             fields = _trace_fields(document, source=source, name=name)
@@ -147,6 +155,8 @@ class Trace(models.Model):
                 trace = Trace(recording_id=document["id"], recorder=recorder, **fields)
                 fresh.append(trace)
             else:
+                if _grown_from(trace, document):
+                    grown[trace.recording_id] = trace.event_count
                 # A default name counts the requests (a run is stored at its start, empty):
                 # it follows them. A name someone gave stays.
                 if not name and trace.name == _default_name(trace.header, trace.request_count):
@@ -157,28 +167,58 @@ class Trace(models.Model):
         Trace.objects.bulk_create(fresh)
         if existing:
             Trace.objects.bulk_update(existing.values(), [*UPDATED_FIELDS, "name"])
-            TraceEvent.objects.filter(trace__in=existing.values()).delete()
-            TraceRequest.objects.filter(trace__in=existing.values()).delete()
-        TraceRequest.objects.bulk_create(
-            (
-                TraceRequest(
-                    trace=trace,
-                    position=position,
-                    request_id=request["id"],
-                    received_ns=request["received_ns"],
-                    data=request,
-                )
-                for trace, document in zip(traces, documents, strict=True)
-                for position, request in enumerate(document["requests"])
-            ),
-            batch_size=2000,
+            replaced = [t for t in existing.values() if t.recording_id not in grown]
+            TraceEvent.objects.filter(trace__in=replaced).delete()
+            TraceRequest.objects.filter(trace__in=replaced).delete()
+        _save_requests(
+            [(trace, document) for trace, document in zip(traces, documents, strict=True)],
+            grown={t.pk for t in existing.values() if t.recording_id in grown},
         )
         _insert_events(
             (trace.pk, event)
             for trace, document in zip(traces, documents, strict=True)
-            for event in document["events"]
+            for event in document["events"][grown.get(trace.recording_id, 0) :]
         )
         return traces
+
+
+def _grown_from(trace: Trace, document: TraceDocument) -> bool:
+    """Whether ``document`` is the recording saved as ``trace``, with as many events or
+    more: the recorder only ever adds events, numbered in order (seq 1, 2, …)."""
+    events, saved = document["events"], trace.event_count
+    return (
+        trace.header.get("recorded_at") == document.get("recorded_at")
+        and len(events) >= saved
+        and (saved == 0 or events[saved - 1]["seq"] == saved)
+    )
+
+
+def _save_requests(saved: list[tuple[Trace, TraceDocument]], grown: set[int]) -> None:
+    """Write each trace's requests: all of a new or replaced trace's; of a grown one,
+    those it did not have and those that changed since (one that has finished)."""
+    stored: dict[tuple[int, int], TraceRequest] = {
+        (r.trace_id, r.position): r for r in TraceRequest.objects.filter(trace_id__in=grown)
+    }
+    added: list[TraceRequest] = []
+    changed: list[TraceRequest] = []
+    for trace, document in saved:
+        for position, request in enumerate(document["requests"]):
+            row = stored.get((trace.pk, position)) if trace.pk in grown else None
+            if row is None:
+                added.append(
+                    TraceRequest(
+                        trace=trace,
+                        position=position,
+                        request_id=request["id"],
+                        received_ns=request["received_ns"],
+                        data=request,
+                    )
+                )
+            elif row.data != request:
+                row.data = request
+                changed.append(row)
+    TraceRequest.objects.bulk_create(added, batch_size=2000)
+    TraceRequest.objects.bulk_update(changed, ["data"], batch_size=2000)
 
 
 # What a later save of a recording changes (a recording grown since).

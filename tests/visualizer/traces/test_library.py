@@ -26,7 +26,7 @@ from visualizer.traces.library import (
     import_trace,
     trace_document,
 )
-from visualizer.traces.models import Trace, TraceEvent
+from visualizer.traces.models import Trace, TraceEvent, TraceRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +72,38 @@ def test_saving_a_grown_recording_again_replaces_it_and_keeps_its_name(recorded)
     assert again.name == "Kept"
     assert Trace.objects.get(pk=trace.pk).event_count == len(recorded["events"])
     assert trace_document(recorded["id"])["events"] == recorded["events"]
+
+
+def test_a_grown_recording_is_saved_by_adding_what_is_new(recorded):
+    """A long run is saved many times while it goes on: each save writes its new events
+    and its new or changed requests, and leaves the rows already saved as they are."""
+    first_request = dict(recorded["requests"][0], finished_ns=None, duration_ns=None)
+    first = dict(recorded, events=recorded["events"][:4], requests=[first_request])
+    trace = Trace.store(first, source=Trace.Source.RECORDED)
+    saved_events = list(TraceEvent.objects.filter(trace=trace).values_list("pk", "seq"))
+    saved_request = TraceRequest.objects.get(trace=trace, position=0).pk
+
+    Trace.store(recorded, source=Trace.Source.RECORDED)
+
+    rows = list(TraceEvent.objects.filter(trace=trace).order_by("seq").values_list("pk", "seq"))
+    assert rows[:4] == saved_events  # untouched
+    assert [seq for _, seq in rows] == [e["seq"] for e in recorded["events"]]
+    requests = TraceRequest.objects.filter(trace=trace).order_by("position")
+    assert requests[0].pk == saved_request  # updated in place, now finished
+    assert [r.data for r in requests] == recorded["requests"]
+    document = trace_document(recorded["id"])
+    assert document["events"] == recorded["events"]
+    assert document["requests"] == recorded["requests"]
+
+
+def test_a_recording_that_is_not_the_one_saved_replaces_it_whole(recorded):
+    Trace.store(recorded, source=Trace.Source.RECORDED)
+    other = dict(recorded, recorded_at="2001-01-01T00:00:00+00:00", events=recorded["events"][:3])
+
+    trace = Trace.store(other, source=Trace.Source.RECORDED)
+
+    assert TraceEvent.objects.filter(trace=trace).count() == 3
+    assert trace_document(recorded["id"])["events"] == recorded["events"][:3]
 
 
 def test_it_round_trips_a_recorded_trace(recorded):
