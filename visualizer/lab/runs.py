@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from tracer.django_integration import get_tracer
 from tracer.events import Event, TraceDocument
+from visualizer.lab.forms import NUMBER_DEFAULTS, SERVERS, LabForm
 from visualizer.lab.metrics import PHASE_LABELS, timeline
 from visualizer.scenarios.catalog import Scenario
 from visualizer.scenarios.runs import (
@@ -38,15 +39,6 @@ from visualizer.traces.steps import whole_number
 
 logger = logging.getLogger(__name__)
 
-MAX_LAB_REQUESTS = 200
-MAX_THREADS = 64
-MAX_WORKERS = 8
-
-
-# The lab form's numbers when nothing else is asked for.
-NUMBER_DEFAULTS = {"requests": 20, "delay_ms": 300, "work": 20000, "workers": 1, "threads": 1}
-SERVERS = ("asgi", "wsgi")
-
 
 @dataclass(frozen=True)
 class LabRun:
@@ -60,16 +52,10 @@ class LabRun:
 
     @classmethod
     def from_values(cls, scenario: Scenario, values: Mapping[str, Any]) -> LabRun:
-        requests = _number(values, "requests", 1, MAX_LAB_REQUESTS, NUMBER_DEFAULTS["requests"])
-        # One value a key (a QueryDict holds lists); the request count is checked above.
-        flat = {key: values.get(key) for key in values}
-        run = RunRequest.from_values(scenario, {**flat, "requests": 1})
-        server = values.get("server") or SERVERS[0]
-        if server not in SERVERS:
-            raise ValueError("server must be asgi or wsgi.")
-        threads = _number(values, "threads", 1, MAX_THREADS, NUMBER_DEFAULTS["threads"])
-        workers = _number(values, "workers", 1, MAX_WORKERS, NUMBER_DEFAULTS["workers"])
-        return cls(scenario, RunRequest(requests, run.params), server, threads, workers)
+        """Read and check the lab form's values (visualizer/lab/forms.py); ValueError says
+        what is wrong."""
+        requests, params, server, threads, workers = LabForm(scenario, values).checked_lab()
+        return cls(scenario, RunRequest(requests, params), server, threads, workers)
 
     @property
     def server_label(self) -> str:
@@ -87,7 +73,7 @@ def form_values(values: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]
     server = values.get("server")
     form: dict[str, Any] = {
         "scenario": scenario.slug,
-        "server": server if server in SERVERS else SERVERS[0],
+        "server": server if server in SERVERS else "asgi",
     }
     for name, default in NUMBER_DEFAULTS.items():
         number = whole_number(values.get(name))
@@ -107,19 +93,6 @@ def setup_of(document: Mapping[str, Any]) -> dict[str, str]:
         query = urlsplit(document["requests"][0]["url"]).query
         values |= {name: value for name, value in parse_qsl(query) if name in NUMBER_DEFAULTS}
     return values
-
-
-def _number(values: Mapping[str, Any], name: str, low: int, high: int, default: int) -> int:
-    raw = values.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        number = int(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}.") from None
-    if not low <= number <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}.")
-    return number
 
 
 async def run_lab(

@@ -16,10 +16,10 @@ from django_htmx.http import HttpResponseClientRedirect
 from tracer.django_integration import RECORDING_ID
 from visualizer.classroom.session import DRIVE_COOKIE, driven_class, mirror_lab_run
 from visualizer.http import HtmxASGIRequest, HtmxHttpRequest
+from visualizer.lab.forms import MAX_LAB_REQUESTS
 from visualizer.lab.metrics import PHASE_LABELS, lab_metrics, timeline
 from visualizer.lab.predictions import OVERLAP_CHOICES, pause_choices, reveal
 from visualizer.lab.runs import (
-    MAX_LAB_REQUESTS,
     RUNNING,
     LabRun,
     form_values,

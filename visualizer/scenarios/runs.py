@@ -14,10 +14,8 @@ import httpx
 from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER, recording_header_value
 from tracer.events import TraceDocument
 from visualizer.scenarios.catalog import Scenario
-from visualizer.scenarios.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
+from visualizer.scenarios.forms import RunForm
 from visualizer.scenarios.subject import SubjectUnavailable, subject_url
-
-MAX_RUN_REQUESTS = 20
 
 
 class RunFailed(Exception):
@@ -33,31 +31,9 @@ class RunRequest:
 
     @classmethod
     def from_values(cls, scenario: Scenario, values: Mapping[str, Any]) -> RunRequest:
-        """Read and check the values of a run form; ValueError says what is wrong."""
-        requests = _whole_number(values, "requests", 1, MAX_RUN_REQUESTS, default=1)
-        limits = {"delay_ms": MAX_DELAY_MS, "work": MAX_CPU_WORK, "size_kb": MAX_FILE_KB}
-        params = {}
-        for name in scenario.parameters:
-            if values.get(name) not in (None, ""):
-                params[name] = _whole_number(values, name, 0, limits[name])
-        return cls(requests, params)
-
-
-def _whole_number(
-    values: Mapping[str, Any], name: str, low: int, high: int, default: int | None = None
-) -> int:
-    raw = values.get(name)
-    if raw in (None, "") and default is not None:
-        return default
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}.")
-    try:
-        number = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}.") from None
-    if not low <= number <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}.")
-    return number
+        """Read and check the values of a run form (visualizer/scenarios/forms.py);
+        ValueError says what is wrong."""
+        return cls(*RunForm(scenario, values).checked())
 
 
 async def subject_base_url() -> str:

@@ -3,8 +3,9 @@ the addresses of the scenario views, passed on to the subject process."""
 
 from __future__ import annotations
 
+from channels.db import database_sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -14,6 +15,7 @@ from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER
 from visualizer.http import HtmxHttpRequest
 from visualizer.limits import LimitReached, client_of_request, limits
 from visualizer.scenarios.catalog import SCENARIOS, Scenario, get_scenario
+from visualizer.scenarios.forms import RunForm
 from visualizer.scenarios.runs import (
     RunFailed,
     RunRequest,
@@ -58,14 +60,17 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     """Run the scenario without JavaScript: record the run, then show its first step."""
     scenario = _scenario_or_404(slug)
     client = client_of_request(request)
+    form = RunForm(scenario, request.POST)
+    if not form.is_valid():
+        # The page again, each problem beside its field.
+        page: HttpResponse = await database_sync_to_async(_page_with_form)(request, scenario, form)
+        return page
+    run = RunRequest(*form.checked())
     try:
-        run = RunRequest.from_values(scenario, request.POST)
         limits().check_work(run.requests, run.params)
         limits().live_runs.acquire(client)
     except LimitReached as error:
         return HttpResponse(f"Could not run: {error}", status=429, content_type="text/plain")
-    except ValueError as error:
-        return HttpResponse(f"Could not run: {error}", status=400, content_type="text/plain")
     recording_id = new_recording_id()
     try:
         async with tracked_run(recording_id, scenario):
@@ -81,6 +86,12 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
     finally:
         limits().live_runs.release(client)
     return redirect(f"{reverse('scenario', args=[slug])}?recording={document['id']}&step=1")
+
+
+def _page_with_form(request: HttpRequest, scenario: Scenario, form: RunForm) -> HttpResponse:
+    context = page_context(scenario, PageOptions(QueryDict()))
+    context["run_form"] = form
+    return render(request, "traces/player.html", context, status=400)
 
 
 PASSED_HEADERS = (RECORDING_HEADER, CLIENT_REF_HEADER)

@@ -14,6 +14,7 @@ from django.urls import reverse
 from tracer.django_integration import RECORDING_ID
 from tracer.events import TraceDocument, trace_document
 from visualizer.scenarios.catalog import Scenario
+from visualizer.scenarios.forms import RunForm
 from visualizer.scenarios.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.traces.moments import key_moments_of, measured
 from visualizer.traces.player import PlayerState, player_state
@@ -29,8 +30,14 @@ from visualizer.traces.sources import (
 from visualizer.traces.steps import step_rows
 from visualizer.traces.threads import THREAD_KINDS, ThreadSummary, thread_summary
 
-MAX_PAGE_REQUESTS = 20
 THEMES = (("auto", "System"), ("light", "Light"), ("dark", "Dark"))
+# The run form's values on the scenario page before the visitor changes them.
+RUN_DEFAULTS = {
+    "requests": 1,
+    "delay_ms": 1000,
+    "work": DEFAULT_CPU_WORK,
+    "size_kb": DEFAULT_FILE_KB,
+}
 
 
 class PageOptions:
@@ -202,13 +209,7 @@ def page_context(
             presenter=options.presenter,
             theme=options.theme,
         ),
-        max_requests=MAX_PAGE_REQUESTS,
-        defaults={
-            "requests": 1,
-            "delay_ms": 1000,
-            "work": DEFAULT_CPU_WORK,
-            "size_kb": DEFAULT_FILE_KB,
-        },
+        run_form=RunForm(scenario, initial=RUN_DEFAULTS) if scenario is not None else None,
     )
     return context
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from visualizer.lab.runs import MAX_LAB_REQUESTS, MAX_THREADS, MAX_WORKERS
+from visualizer.lab.forms import MAX_LAB_REQUESTS, MAX_THREADS, MAX_WORKERS
 from visualizer.learning.practice import (
     LEVELS,
     QUESTIONS,

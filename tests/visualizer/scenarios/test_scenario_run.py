@@ -33,4 +33,9 @@ def test_it_explains_bad_input_and_runs_nothing(traced_server):
     response = post_run(traced_server, requests="2", delay_ms="soon")
 
     assert response.status_code == 400
-    assert response.text == "Could not run: delay_ms must be a whole number from 0 to 10000."
+    # The page again, the message beside the field it is about, the value kept to mend.
+    message = "delay_ms must be a whole number from 0 to 10000."
+    field = response.text.split('name="delay_ms"')[1]
+    assert 'value="soon"' in field.split(">")[0]
+    assert f'<span class="field-error" role="alert">{message}</span>' in field.split("</label>")[1]
+    assert "Could not run" not in response.text

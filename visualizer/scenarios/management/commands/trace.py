@@ -8,14 +8,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from visualizer.lab.forms import MAX_LAB_REQUESTS, MAX_THREADS, LabForm
 from visualizer.scenarios.catalog import SCENARIOS
+from visualizer.scenarios.forms import PARAMETERS
 from visualizer.scenarios.runs import RunFailed, record_run
-from visualizer.scenarios.scenario_views import MAX_CPU_WORK, MAX_DELAY_MS, MAX_FILE_KB
 from visualizer.scenarios.subject import ROLE_ENV
 from visualizer.server_process import DaphneServer, GunicornServer
 from visualizer.traces.steps import render_text
-
-MAX_REQUESTS = 200
 
 
 class Command(BaseCommand):
@@ -26,11 +25,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("scenario", help=f"one of: {', '.join(SCENARIOS)}")
-        parser.add_argument("--requests", type=int, default=1, help="concurrent requests (1-200)")
+        parser.add_argument(
+            "--requests", default="1", help=f"concurrent requests (1-{MAX_LAB_REQUESTS})"
+        )
         parser.add_argument("--json", action="store_true", help="print only the trace document")
-        parser.add_argument("--delay-ms", type=int, help="I/O delay of the I/O scenarios")
-        parser.add_argument("--work", type=int, help="CPU work size of the CPU scenarios")
-        parser.add_argument("--size-kb", type=int, help="file size of async-file")
+        parser.add_argument("--delay-ms", help="I/O delay of the I/O scenarios")
+        parser.add_argument("--work", help="CPU work size of the CPU scenarios")
+        parser.add_argument("--size-kb", help="file size of async-file")
         parser.add_argument(
             "--server",
             choices=["asgi", "wsgi"],
@@ -38,7 +39,7 @@ class Command(BaseCommand):
             help="asgi: Daphne (default); wsgi: gunicorn, one worker process",
         )
         parser.add_argument(
-            "--threads", type=int, default=1, help="threads of the WSGI worker (1-64)"
+            "--threads", default="1", help=f"threads of the WSGI worker (1-{MAX_THREADS})"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -48,27 +49,23 @@ class Command(BaseCommand):
                 f"Unknown scenario {options['scenario']!r}. Choose one of: {', '.join(SCENARIOS)}",
                 returncode=2,
             )
-        count = options["requests"]
-        if not 1 <= count <= MAX_REQUESTS:
-            raise CommandError(f"--requests must be from 1 to {MAX_REQUESTS}", returncode=2)
-        params = {}
-        for name, limit in (
-            ("delay_ms", MAX_DELAY_MS),
-            ("work", MAX_CPU_WORK),
-            ("size_kb", MAX_FILE_KB),
-        ):
-            if options[name] is None:
-                continue
-            if not 0 <= options[name] <= limit:
-                option = "--" + name.replace("_", "-")
-                raise CommandError(f"{option} must be from 0 to {limit}", returncode=2)
-            params[name] = options[name]
-
-        if not 1 <= options["threads"] <= 64:
-            raise CommandError("--threads must be from 1 to 64", returncode=2)
+        # The lab's form checks the values, so they have the lab's limits and its messages.
+        given = {
+            name: options[name]
+            for name in ("requests", "delay_ms", "work", "size_kb", "server", "threads")
+            if options[name] is not None
+        }
+        try:
+            count, params, _, threads, _ = LabForm(scenario, given).checked_lab()
+        except ValueError as error:
+            raise CommandError(str(error), returncode=2) from None
+        unused = [n for n in PARAMETERS if n in given and n not in scenario.parameters]
+        if unused:
+            options_named = ", ".join("--" + name.replace("_", "-") for name in unused)
+            raise CommandError(f"{scenario.slug} takes no {options_named}", returncode=2)
         env = {"TRACING_ENABLED": "true"}
         server = (
-            GunicornServer(env, threads=options["threads"])
+            GunicornServer(env, threads=threads)
             if options["server"] == "wsgi"
             # The subject process alone (no UI): the traced views and nothing else on its loop.
             else DaphneServer({**env, ROLE_ENV: "subject"})
