@@ -63,7 +63,7 @@ def build_ui_app() -> Any:
     from visualizer.routing import websocket_application
 
     # The largest body a page takes is a trace upload, with its form around it.
-    install_body_limit(settings.TRACE_IMPORT_MAX_BYTES + 64 * 1024)
+    install_body_limit(settings.UPLOAD_MAX_BYTES)
     if get_config()["ENABLED"]:
         # Stores the recordings mirrored from the subject.
         archiver.start()

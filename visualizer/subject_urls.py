@@ -7,6 +7,9 @@ from django.urls import path
 from visualizer import views
 from visualizer.scenarios import SCENARIOS
 
+# A parameter a view refuses is explained, not a bare "Bad Request (400)" page.
+handler400 = views.bad_request
+
 urlpatterns = [
     path("recordings/<str:recording_id>.json", views.recording_json, name="recording-json"),
     # Each scenario's real view, routed directly so Django sees the view itself.

@@ -5,6 +5,9 @@ from django.urls import include, path
 from visualizer import class_views, learning_views, views
 from visualizer.scenarios import SCENARIOS
 
+# A parameter a view refuses is explained, not a bare "Bad Request (400)" page.
+handler400 = views.bad_request
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("scenarios/<slug:slug>/", views.scenario_page, name="scenario"),

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -51,7 +52,7 @@ from visualizer.sources import find_source
 from visualizer.steps import (
     whole_number,
 )
-from visualizer.subject import feed, is_subject, pass_on, subject
+from visualizer.subject import Answer, feed, is_subject, pass_on, subject
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -143,6 +144,8 @@ def recording_json(request: HttpRequest, recording_id: str) -> JsonResponse:
 
 
 PASSED_HEADERS = (RECORDING_HEADER, CLIENT_REF_HEADER)
+# Requests being passed on to the subject, kept until it answers (a client may leave first).
+PASSING_ON: set[asyncio.Future[Answer]] = set()
 
 
 async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
@@ -151,22 +154,37 @@ async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
     type). The time this takes is spent on the UI's event loop, not the subject's."""
     if slug:
         _scenario_or_404(slug)
-    try:
-        base_url = await subject_base_url()
-    except RunFailed as error:
-        return HttpResponse(str(error), status=503, content_type="text/plain")
     scope = request.scope
     query = scope.get("query_string", b"")
     target = scope.get("raw_path") or request.path.encode()
     passed = [(name, value) for name, value in scope.get("headers", []) if name in PASSED_HEADERS]
+    body, client = request.body, client_of_request(request)
     try:
-        answer = await pass_on(
-            base_url,
-            request.method or "GET",
-            target + (b"?" + query if query else b""),
-            passed,
-            request.body,
-        )
+        limits().view_requests.acquire(client)
+    except LimitReached as error:
+        return HttpResponse(f"Not run: {error}", status=429, content_type="text/plain")
+    try:
+        base_url = await subject_base_url()
+    except BaseException as error:
+        limits().view_requests.release(client)
+        if isinstance(error, RunFailed):
+            return HttpResponse(str(error), status=503, content_type="text/plain")
+        raise
+    method, path = request.method or "GET", target + (b"?" + query if query else b"")
+    sent = asyncio.ensure_future(pass_on(base_url, method, path, passed, body))
+    PASSING_ON.add(sent)
+
+    def give_back(done: asyncio.Future[Answer]) -> None:
+        PASSING_ON.discard(done)
+        limits().view_requests.release(client)
+        if not done.cancelled():
+            done.exception()  # seen here too, for when the client has gone
+
+    # The place stands for the subject's work: given back once the subject has answered,
+    # not when the client hangs up (the view goes on computing after that).
+    sent.add_done_callback(give_back)
+    try:
+        answer = await asyncio.shield(sent)
     except (OSError, TimeoutError) as error:
         return HttpResponse(
             f"The scenario server (the subject process) did not answer: {error!r}",
@@ -175,6 +193,17 @@ async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
         )
     content_type = next((v for n, v in answer.headers if n.lower() == "content-type"), None)
     return HttpResponse(answer.body, status=answer.status, content_type=content_type)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (handler400): a BadRequest of this app's own (a scenario view's
+    parameter out of range, say) is told as it says; anything else Django refused (a
+    disallowed host, a malformed body) gets a short sentence, as Django's page would."""
+    if isinstance(exception, BadRequest):
+        reason = str(exception)
+    else:
+        reason = "The server could not understand the request."
+    return HttpResponse(f"Bad request: {reason}", status=400, content_type="text/plain")
 
 
 def no_websocket(request: HttpRequest, slug: str) -> HttpResponse:
@@ -204,33 +233,59 @@ def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
 
 @require_POST
 def import_upload(request: HttpRequest) -> HttpResponse:
-    """Import an uploaded trace file; a rejected file is explained and nothing is stored."""
-    upload = request.FILES.get("file")
-    try:
-        limits().imports.check(client_of_request(request))
-    except LimitReached as limit:
-        context = library_context("", import_error=f"The file was not imported. {limit}")
-        return render(request, "library.html", context, status=429)
-    if upload is None:
-        error = "Choose a trace file (.json) to import."
-    elif upload.size is not None and upload.size > settings.TRACE_IMPORT_MAX_BYTES:
-        error = (
-            f"The file is {upload.size} bytes; the limit is "
-            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes."
+    """Import an uploaded trace file; a rejected file is explained and nothing is stored.
+    Its size (by Content-Length) and the import limits are checked before the upload is
+    read; under Daphne a larger body is refused before it even arrives
+    (visualizer/request_limits.py)."""
+    announced = _content_length(request)
+    if announced > settings.UPLOAD_MAX_BYTES:
+        return _import_problem(
+            request,
+            f"The upload is {announced} bytes; a trace file may have at most "
+            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes.",
+            status=413,
         )
-    else:
-        try:
-            imported = import_document(upload.read())
-        except TraceRejected as rejection:
-            error = f"The file was not imported. {rejection}"
-        else:
-            url = reverse("trace-player", args=[imported.trace.recording_id])
-            if imported.outcome == STORED:
-                return redirect(url)
-            query = urlencode({"imported": imported.outcome, "from": imported.document_id})
-            return redirect(f"{url}?{query}")
-    context = library_context("", import_error=error)
-    return render(request, "library.html", context, status=400)
+    client = client_of_request(request)
+    try:
+        with limits().imports_at_once.hold(client):
+            limits().imports.check(client)
+            return _import(request)
+    except LimitReached as limit:
+        return _import_problem(request, f"The file was not imported. {limit}", status=429)
+
+
+def _import(request: HttpRequest) -> HttpResponse:
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _import_problem(request, "Choose a trace file (.json) to import.")
+    if upload.size is not None and upload.size > settings.TRACE_IMPORT_MAX_BYTES:
+        return _import_problem(
+            request,
+            f"The file is {upload.size} bytes; the limit is "
+            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes.",
+            status=413,
+        )
+    try:
+        imported = import_document(upload.read())
+    except TraceRejected as rejection:
+        return _import_problem(request, f"The file was not imported. {rejection}")
+    url = reverse("trace-player", args=[imported.trace.recording_id])
+    if imported.outcome == STORED:
+        return redirect(url)
+    query = urlencode({"imported": imported.outcome, "from": imported.document_id})
+    return redirect(f"{url}?{query}")
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def _import_problem(request: HttpRequest, error: str, status: int = 400) -> HttpResponse:
+    """The library page, saying why nothing was imported."""
+    return render(request, "library.html", library_context("", import_error=error), status=status)
 
 
 @require_POST
