@@ -1,12 +1,14 @@
 """Flood: one anonymous client floods the limited endpoints; do other visitors' pages still load?
 
 Starts the app as a user would (one Daphne UI process and its subject), with the app's
-default settings (every LIMIT_* at its default) and a fresh data directory. Each round
+default settings (every LIMIT_* at its default, unless --setting changes one) and a fresh
+data directory. Each round
 (--rounds) has --seconds of quiet, then --seconds of flood. All the time, a page client
 (a thread of its own, one request after the other) loads the scenario page at a step and
 the library, and notes each load's time; a run client does the same with a small scenario
-view (``/run/async-io/?delay_ms=10``), the page's "run it yourself" link. During the flood,
-one more client, from the same address (the limits count per address), sends at once:
+view (``/run/async-io/?delay_ms=10``) at its address. During the flood, one more client,
+the flooder, from another loopback address (127.0.0.2: another visitor, as the limits count
+per address), sends at once:
 
 - --lab-posters loops posting the lab form as the page does (htmx, CSRF token), each every
   --every-ms, for the largest runs the form takes: 200 async-io requests on a WSGI server
@@ -14,17 +16,22 @@ one more client, from the same address (the limits count per address), sends at 
   run may ask for) on ASGI, in turn;
 - --heavy-getters loops fetching ``/run/async-cpu/?work=2000000`` (the largest work the
   view takes, about 20 s of CPU on the subject's event loop), one after the other;
+- --view-getters loops fetching ``/run/async-io/?delay_ms=1000`` back to back, more at
+  once than the limits on requests to /run/ let in;
 - --importers loops importing a trace of --import-events events (a bundled example,
   tiled), each every --every-ms, each file with a new id.
 
-``--parts`` runs only some of the three (e.g. ``--parts lab``), to see which costs what.
+``--parts`` runs only some of the four (e.g. ``--parts lab``), to see which costs what;
+``--setting NAME=VALUE`` starts the server with a setting changed (e.g. a limit raised, to
+compare with the defaults).
 Prints, per round and as the median of the rounds, the page client's p50/p95 load time in
 quiet and during the flood (and the run client's p95), and for each kind of flood request
 how many were sent, refused with a limit's message, and still unanswered when the flood
 ended. After a flood it waits until the server is quiet again (no gunicorn left, the
 subject answers at once) before the next round.
 
-    uv run python bench/flood.py [--rounds 3] [--seconds 30] [--parts lab,heavy,import]
+    uv run python bench/flood.py [--rounds 3] [--seconds 30] [--parts lab,heavy,views,import]
+        [--setting LIMIT_VIEW_REQUESTS_PER_CLIENT=1000 ...]
 
 Target: another visitor's page loads stay within 1 s at p95 during the flood (median of
 the rounds).
@@ -68,12 +75,15 @@ EXAMPLE_ID = "example-async-io-4-requests"
 PAGES = (f"/scenarios/async-io/?recording={EXAMPLE_ID}&step=5", "/traces/")
 RUN = "/run/async-io/?delay_ms=10"
 HEAVY_GET = "/run/async-cpu/?work=2000000"
+VIEW_GET = "/run/async-io/?delay_ms=1000"
+# The flooder's address: another visitor than the watchers (127.0.0.1) to the limits.
+FLOODER = "127.0.0.2"
 LAB_RUNS = (
     {"scenario": "async-io", "requests": "200", "server": "wsgi", "workers": "8", "threads": "1"},
     {"scenario": "async-cpu", "requests": "200", "work": "20000", "server": "asgi"},
 )
 SETTLE_LIMIT = 300.0
-PARTS = {"lab", "heavy", "import"}
+PARTS = {"lab", "heavy", "views", "import"}
 
 
 @dataclass
@@ -135,7 +145,8 @@ class Flood:
 async def flood(base_url: str, seconds: float, arguments: argparse.Namespace, raw: bytes) -> Flood:
     tally = Flood()
     every = arguments.every_ms / 1000
-    async with httpx.AsyncClient(base_url=base_url, timeout=120) as browser:
+    transport = httpx.AsyncHTTPTransport(local_address=FLOODER)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, transport=transport) as browser:
         # The CSRF cookie first: loops that each got a new one would refuse each other.
         (await browser.get("/lab/")).raise_for_status()
 
@@ -162,6 +173,10 @@ async def flood(base_url: str, seconds: float, arguments: argparse.Namespace, ra
             while True:
                 await send("heavy GET", browser.get(HEAVY_GET))
 
+        async def view_gets() -> None:
+            while True:
+                await send("view GET", browser.get(VIEW_GET))
+
         async def imports() -> None:
             while True:
                 page = await browser.get("/traces/")
@@ -180,6 +195,8 @@ async def flood(base_url: str, seconds: float, arguments: argparse.Namespace, ra
             tasks += [asyncio.create_task(post_labs(n)) for n in range(arguments.lab_posters)]
         if "heavy" in arguments.parts:
             tasks += [asyncio.create_task(heavy_gets()) for _ in range(arguments.heavy_getters)]
+        if "views" in arguments.parts:
+            tasks += [asyncio.create_task(view_gets()) for _ in range(arguments.view_getters)]
         if "import" in arguments.parts:
             tasks += [asyncio.create_task(imports()) for _ in range(arguments.importers)]
         done, _ = await asyncio.wait(tasks, timeout=seconds)
@@ -223,12 +240,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30, help="of quiet, then of flood")
     parser.add_argument("--lab-posters", type=int, default=4)
-    parser.add_argument("--heavy-getters", type=int, default=4)
+    parser.add_argument("--heavy-getters", type=int, default=8)
+    parser.add_argument("--view-getters", type=int, default=40)
     parser.add_argument("--every-ms", type=int, default=250, help="between a loop's posts")
     parser.add_argument("--importers", type=int, default=2)
     parser.add_argument("--import-events", type=int, default=20_000)
     parser.add_argument(
-        "--parts", default="lab,heavy,import", help="which flood loops run (default: all)"
+        "--parts", default="lab,heavy,views,import", help="which flood loops run (default: all)"
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="start the server with this setting (environment variable) changed",
     )
     arguments = parser.parse_args()
     if not 1 <= arguments.rounds <= 10 or not 5 <= arguments.seconds <= 120:
@@ -236,24 +261,32 @@ def main() -> None:
     arguments.parts = set(arguments.parts.split(","))
     if not arguments.parts <= PARTS:
         parser.error(f"--parts takes some of {', '.join(sorted(PARTS))}")
+    changed = dict(setting.partition("=")[::2] for setting in arguments.setting)
+    if not all(name.isupper() and value for name, value in changed.items()):
+        parser.error("--setting takes NAME=VALUE, e.g. LIMIT_VIEW_REQUESTS=1000")
 
     print(machine())
     parts = {
         "lab": f"{arguments.lab_posters} lab posters (each every {arguments.every_ms} ms)",
         "heavy": f"{arguments.heavy_getters} heavy GETs back to back",
+        "views": f"{arguments.view_getters} GETs of {VIEW_GET} back to back",
         "import": f"{arguments.importers} importers (each every {arguments.every_ms} ms)",
     }
     print(
         f"{arguments.rounds} rounds of {arguments.seconds:g} s quiet, then {arguments.seconds:g} s"
         f" of flood: {', '.join(parts[part] for part in sorted(arguments.parts))}"
     )
-    print("settings: the app's defaults (every LIMIT_* at its default), a fresh DATA_DIR")
+    shown = ", ".join(f"{name}={value}" for name, value in changed.items())
+    print(
+        f"settings: the app's defaults{f' but {shown}' if shown else ''}, a fresh DATA_DIR; "
+        f"the flood from {FLOODER}, the watchers from 127.0.0.1"
+    )
     data_dir = tempfile.mkdtemp(prefix="flood-")
     rounds: list[dict[str, float]] = []
     floods: list[Flood] = []
     loads = Loads()
     try:
-        with DaphneServer(env={"DATA_DIR": data_dir}) as server:
+        with DaphneServer(env={"DATA_DIR": data_dir, **changed}) as server:
             raw = trace_file(server, arguments.import_events)
             print(f"import file: {arguments.import_events} events, {len(raw) / 1e6:.1f} MB")
             watchers = [

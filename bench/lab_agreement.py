@@ -111,7 +111,16 @@ def main() -> None:
     worst, walls = [], []
     data_dir = tempfile.mkdtemp(prefix="lab-agreement-")
     try:
-        with DaphneServer(env={"TRACING_ENABLED": "true", "DATA_DIR": data_dir}) as server:
+        # The run's requests go to the UI's /run/ address from one client: the limits on
+        # requests there at once are set to let them all in.
+        room = str(arguments.requests)
+        env = {
+            "TRACING_ENABLED": "true",
+            "DATA_DIR": data_dir,
+            "LIMIT_VIEW_REQUESTS_PER_CLIENT": room,
+            "LIMIT_VIEW_REQUESTS": room,
+        }
+        with DaphneServer(env=env) as server:
             host, port = server.base_url.removeprefix("http://").split(":")
             run = (host, int(port), scenario.run_url, arguments.requests, arguments.delay_ms)
             send_all(*run)  # warm-up: the server's first requests import code

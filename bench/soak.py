@@ -1,7 +1,8 @@
 """Soak: the app under a class's load for ten minutes; errors, latency and memory over time.
 
 Starts the app as a user would (one Daphne UI process, which starts its subject process),
-with the app's default settings and a fresh data directory, then all at once:
+with the app's default settings (but for the limits on requests to /run/, set to let its
+--clients through: they share one address) and a fresh data directory, then all at once:
 
 - --clients clients each fetch the scenario views in turn (``/run/<slug>/`` through the UI,
   as a browser following a scenario's "run it yourself" link), --think-ms apart;
@@ -347,6 +348,12 @@ def server_errors(log: str) -> Counter[str]:
     return found
 
 
+def view_room(clients: int) -> dict[str, str]:
+    """Limits on requests to /run/ that let ``clients`` requests from one address be in
+    flight at once, and no more (the soak sends none other there)."""
+    return {"LIMIT_VIEW_REQUESTS_PER_CLIENT": str(clients), "LIMIT_VIEW_REQUESTS": str(clients)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
@@ -364,13 +371,17 @@ def main() -> None:
         f"{arguments.minutes:g} minutes: {arguments.clients} clients on the scenario views, "
         f"a lab run a minute, {arguments.followers} class followers, a move a second"
     )
-    # None of the LIMIT_* settings refuses this load: the views through /run/ are not
-    # limited, one lab run at a time is within one visitor's share, and a class has no cap.
-    print("settings: the app's defaults (no limit refuses this load), a fresh DATA_DIR")
+    # The view clients all come from this machine's address, one request in flight each:
+    # the limits on requests to /run/ are set to let them all through. No
+    # other limit refuses this load: one lab run at a time is within one visitor's share,
+    # and a class has no cap.
+    room = view_room(arguments.clients)
+    shown = ", ".join(f"{name}={value}" for name, value in room.items())
+    print(f"settings: the app's defaults but {shown}, a fresh DATA_DIR")
     data_dir = tempfile.mkdtemp(prefix="soak-")
     soak = Soak()
     try:
-        with DaphneServer(env={"DATA_DIR": data_dir}) as server:
+        with DaphneServer(env={"DATA_DIR": data_dir, **room}) as server:
             asyncio.run(soak_app(server, arguments, soak))
             log = "\n".join(server.log_tail(10**7).splitlines()[soak.log_start :])
     finally:

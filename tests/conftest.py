@@ -13,14 +13,17 @@ from visualizer.scenarios.runs import record_run
 from visualizer.server_process import DaphneServer, GunicornServer
 
 # Every test client is 127.0.0.1, so the per-visitor limits on runs (visualizer/limits.py)
-# would make one test wait for another's background run: the servers the tests start get
-# room for them (tests/visualizer/test_limits.py sets the limits it tests).
+# would make one test wait for another's background run, and record() sends its concurrent
+# requests (up to 50) to the UI's /run/ addresses: the servers the tests start get room for
+# them (tests/visualizer/test_limits.py sets the limits it tests).
 for name, value in {
     "LIMIT_LAB_RUNS_PER_CLIENT": "8",
     "LIMIT_LAB_RUNS": "8",
     "LIMIT_WSGI_RUNS": "4",
     "LIMIT_LIVE_RUNS_PER_CLIENT": "16",
     "LIMIT_LIVE_RUNS": "16",
+    "LIMIT_VIEW_REQUESTS_PER_CLIENT": "100",
+    "LIMIT_VIEW_REQUESTS": "100",
 }.items():
     os.environ.setdefault(name, value)
 

@@ -53,8 +53,8 @@ class ConcurrencyLimit:
                 )
             if self._running.get(client, 0) >= self.per_client:
                 raise LimitReached(
-                    f"You already have {self.per_client} of {self.what} going on, the most "
-                    "one visitor may run at once; wait for it to finish."
+                    f"You already have as many {self.what} going on as one visitor may "
+                    f"({self.per_client}); try again when one has finished."
                 )
             self._running[client] = self._running.get(client, 0) + 1
 
@@ -122,6 +122,10 @@ class Limits:
     live_runs: ConcurrencyLimit  # runs started from a scenario page
     imports: RateLimit
     run_cpu_work: int  # requests x work of one run, at most
+    # Requests sent straight to a scenario's address (/run/<slug>/) from outside; the
+    # app's own runs go to the subject process directly and are not counted here.
+    view_requests: ConcurrencyLimit
+    imports_at_once: ConcurrencyLimit  # uploads being checked and stored
 
     def check_work(self, requests: int, params: Mapping[str, int]) -> None:
         """A run's CPU work in all (its requests times the work of each) within the
@@ -171,4 +175,10 @@ def limits() -> Limits:
         ),
         imports=RateLimit("imports", settings.LIMIT_IMPORTS_PER_MINUTE, 60),
         run_cpu_work=settings.LIMIT_RUN_CPU_WORK,
+        view_requests=ConcurrencyLimit(
+            "requests to the scenario views (/run/)",
+            settings.LIMIT_VIEW_REQUESTS_PER_CLIENT,
+            settings.LIMIT_VIEW_REQUESTS,
+        ),
+        imports_at_once=ConcurrencyLimit("imports", 1, settings.LIMIT_IMPORTS_AT_ONCE),
     )

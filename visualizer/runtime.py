@@ -95,7 +95,7 @@ def _start_ui(runtime: Runtime) -> None:
     from visualizer.scenarios.upstream import upstream
 
     # The largest body a page takes is a trace upload, with its form around it.
-    install_body_limit(settings.TRACE_IMPORT_MAX_BYTES + 64 * 1024)
+    install_body_limit(settings.UPLOAD_MAX_BYTES)
     # The subject's views wait for it; it lives here, apart from the loop they block.
     upstream.start()
     runtime.started("upstream", upstream.stop)

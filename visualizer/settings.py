@@ -163,6 +163,15 @@ TRACE_PARTIAL_RUNS = env_bool("TRACE_PARTIAL_RUNS", False)
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "")
 # Largest trace file accepted for import, in bytes.
 TRACE_IMPORT_MAX_BYTES = env_int("TRACE_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
+# The largest request body any page takes: a trace file with its form around it. A larger
+# one is refused by its Content-Length before it is read (visualizer/request_limits.py).
+UPLOAD_MAX_BYTES = TRACE_IMPORT_MAX_BYTES + 64 * 1024
+# Django's own bounds on what it parses: the form fields besides files (a large field is a
+# 400), one file a request, and an upload over 2.5 MB streamed to a temporary file in
+# chunks rather than held in memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Recordings made here and never named are pruned: only the newest TRACE_KEEP_RECORDINGS,
 # none older than TRACE_KEEP_DAYS. Examples, imported and named traces are always kept.
 TRACE_KEEP_RECORDINGS = env_int("TRACE_KEEP_RECORDINGS", 500)
@@ -180,6 +189,13 @@ LIMIT_WSGI_RUNS = env_int("LIMIT_WSGI_RUNS", 1)
 LIMIT_LIVE_RUNS_PER_CLIENT = env_int("LIMIT_LIVE_RUNS_PER_CLIENT", 2)
 LIMIT_LIVE_RUNS = env_int("LIMIT_LIVE_RUNS", 8)
 LIMIT_IMPORTS_PER_MINUTE = env_int("LIMIT_IMPORTS_PER_MINUTE", 10)
+# Imports being checked and stored at once, in all (one per visitor): a large file's JSON
+# is parsed and checked in a thread of the UI process.
+LIMIT_IMPORTS_AT_ONCE = env_int("LIMIT_IMPORTS_AT_ONCE", 2)
+# Requests sent straight to a scenario's address (/run/<slug>/, e.g. with curl) in flight
+# at once, per visitor and in all. The pages' own runs do not go through that address.
+LIMIT_VIEW_REQUESTS_PER_CLIENT = env_int("LIMIT_VIEW_REQUESTS_PER_CLIENT", 4)
+LIMIT_VIEW_REQUESTS = env_int("LIMIT_VIEW_REQUESTS", 32)
 # A run's requests times the CPU work each asks for (async-cpu: 2,000,000 is about 20 s).
 LIMIT_RUN_CPU_WORK = env_int("LIMIT_RUN_CPU_WORK", 4_000_000)
 # Default I/O delay of the scenarios, in milliseconds (a request may ask for another).

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from django.urls import include, path
 
+# A parameter a view refuses is explained, not a bare "Bad Request (400)" page.
+handler400 = "visualizer.http.bad_request"
+
 urlpatterns = [
     path("", include("visualizer.scenarios.urls")),
     path("", include("visualizer.traces.urls")),

@@ -25,7 +25,15 @@ def refusals() -> list[str]:
         rate.check("a", now=1)
     said.append(str(refused.value))
     unused = ConcurrencyLimit("x", 1, 1)
-    work = Limits(unused, unused, unused, rate, run_cpu_work=10)
+    work = Limits(
+        lab_runs=unused,
+        wsgi_runs=unused,
+        live_runs=unused,
+        imports=rate,
+        run_cpu_work=10,
+        view_requests=unused,
+        imports_at_once=unused,
+    )
     with pytest.raises(LimitReached) as refused:
         work.check_work(2, {"work": 6})
     said.append(str(refused.value))

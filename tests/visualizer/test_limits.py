@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
 
 from visualizer.limits import ConcurrencyLimit, LimitReached, RateLimit, client_of
 
@@ -13,7 +15,9 @@ def test_a_client_gets_its_share_and_no_more():
     limit = ConcurrencyLimit("lab runs", per_client=1, total=3)
     limit.acquire("a")
 
-    with pytest.raises(LimitReached, match="You already have 1 of lab runs"):
+    with pytest.raises(
+        LimitReached, match=r"You already have as many lab runs going on as one visitor may \(1\)"
+    ):
         limit.acquire("a")
     limit.acquire("b")
     assert limit.running == 2
@@ -97,7 +101,10 @@ def test_a_second_lab_run_of_one_visitor_is_refused_with_the_reason(fresh_limits
     answer = client.post("/lab/run/", form)
 
     assert answer.status_code == 429
-    assert "You already have 1 of lab runs" in answer.content.decode()
+    assert (
+        "You already have as many lab runs going on as one visitor may (1)"
+        in answer.content.decode()
+    )
     assert limits().lab_runs.running == 1
 
 
@@ -113,8 +120,6 @@ def test_a_lab_run_asking_for_too_much_cpu_work_is_refused(fresh_limits, client)
 
 @pytest.mark.django_db
 def test_imports_past_the_rate_are_refused_and_store_nothing(fresh_limits, client):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     from visualizer.traces.models import Trace
 
     fresh_limits.LIMIT_IMPORTS_PER_MINUTE = 2
@@ -127,6 +132,102 @@ def test_imports_past_the_rate_are_refused_and_store_nothing(fresh_limits, clien
     assert [a.status_code for a in answers] == [400, 400, 429]
     assert "At most 2 imports every 60 s" in answers[2].content.decode()
     assert Trace.objects.count() == before
+
+
+class UploadSpy(FileUploadHandler):
+    """An upload handler that notes each time Django starts parsing an upload."""
+
+    parsed: list[int] = []
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        UploadSpy.parsed.append(content_length)
+
+    def receive_data_chunk(self, raw_data, start):
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+@pytest.fixture
+def upload_spy(fresh_limits):
+    UploadSpy.parsed = []
+    fresh_limits.FILE_UPLOAD_HANDLERS = [
+        "tests.visualizer.test_limits.UploadSpy",
+        *fresh_limits.FILE_UPLOAD_HANDLERS,
+    ]
+    return UploadSpy.parsed
+
+
+def a_trace_file(size: int) -> SimpleUploadedFile:
+    return SimpleUploadedFile("t.json", b" " * size, content_type="application/json")
+
+
+@pytest.mark.django_db
+def test_an_upload_over_the_size_is_refused_by_its_length_before_it_is_read(
+    fresh_limits, upload_spy, client
+):
+    fresh_limits.TRACE_IMPORT_MAX_BYTES, fresh_limits.UPLOAD_MAX_BYTES = 1000, 1500
+
+    answer = client.post("/traces/import/", {"file": a_trace_file(2000)})
+
+    assert answer.status_code == 413
+    assert "a trace file may have at most 1000 bytes" in answer.content.decode()
+    assert upload_spy == []
+
+
+@pytest.mark.django_db
+def test_an_import_past_the_rate_is_refused_before_the_upload_is_read(
+    fresh_limits, upload_spy, client
+):
+    fresh_limits.LIMIT_IMPORTS_PER_MINUTE = 1
+    client.post("/traces/import/", {"file": a_trace_file(10)})
+    assert len(upload_spy) == 1
+
+    answer = client.post("/traces/import/", {"file": a_trace_file(10)})
+
+    assert answer.status_code == 429
+    assert len(upload_spy) == 1
+
+
+@pytest.mark.django_db
+def test_imports_at_once_are_limited_in_all(fresh_limits, upload_spy, client):
+    from visualizer.limits import limits
+
+    fresh_limits.LIMIT_IMPORTS_AT_ONCE = 2
+    limits.cache_clear()
+    for visitor in ("198.51.100.1", "198.51.100.2"):  # their imports going on
+        limits().imports_at_once.acquire(visitor)
+
+    answer = client.post("/traces/import/", {"file": a_trace_file(10)})
+
+    assert answer.status_code == 429
+    assert "as many imports as it allows (2)" in answer.content.decode()
+    assert upload_spy == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db
+async def test_a_direct_request_past_the_visitors_limit_is_refused_before_the_subject_is_asked(
+    fresh_limits, async_client, monkeypatch
+):
+    from visualizer.limits import limits
+    from visualizer.scenarios import views
+
+    async def no_subject() -> str:
+        raise AssertionError("the subject was asked")
+
+    monkeypatch.setattr(views, "subject_base_url", no_subject)
+    fresh_limits.LIMIT_VIEW_REQUESTS_PER_CLIENT = 1
+    limits.cache_clear()
+    limits().view_requests.acquire("127.0.0.1")  # this visitor's request in flight
+
+    answer = await async_client.get("/run/async-cpu/?work=2000000")
+
+    assert answer.status_code == 429
+    said = answer.content.decode()
+    assert said.startswith("Not run: You already have as many requests to the scenario views")
+    assert limits().view_requests.running == 1
 
 
 @pytest.mark.asyncio
@@ -150,6 +251,9 @@ async def test_a_live_run_past_the_visitors_limit_gets_an_error_frame(fresh_limi
     await socket.send_to(text_data=json.dumps({"action": "run", "requests": 1}))
 
     frame = await socket.receive_from()
-    assert "You already have 2 of runs from a scenario page" in frame
+    assert (
+        "You already have as many runs from a scenario page going on as one visitor may (2)"
+        in frame
+    )
     assert limits().live_runs.running == 2
     await socket.disconnect()

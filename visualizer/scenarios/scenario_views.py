@@ -230,7 +230,7 @@ def _int_parameter(request: HttpRequest, name: str, default: int, maximum: int) 
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a whole number from 0 to {maximum}") from None
+        raise BadRequest(f"{name} must be a whole number from 0 to {maximum}.") from None
     if not 0 <= value <= maximum:
-        raise BadRequest(f"{name} must be a whole number from 0 to {maximum}")
+        raise BadRequest(f"{name} must be a whole number from 0 to {maximum}.")
     return value

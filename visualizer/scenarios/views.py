@@ -3,6 +3,8 @@ the addresses of the scenario views, passed on to the subject process."""
 
 from __future__ import annotations
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
@@ -23,7 +25,7 @@ from visualizer.scenarios.runs import (
     record_run,
     subject_base_url,
 )
-from visualizer.scenarios.subject import pass_on
+from visualizer.scenarios.subject import Answer, pass_on
 from visualizer.traces.models import Trace
 from visualizer.traces.pages import PageOptions, page_context
 from visualizer.traces.run_state import tracked_run
@@ -95,6 +97,8 @@ def _page_with_form(request: HttpRequest, scenario: Scenario, form: RunForm) -> 
 
 
 PASSED_HEADERS = (RECORDING_HEADER, CLIENT_REF_HEADER)
+# Requests being passed on to the subject, kept until it answers (a client may leave first).
+PASSING_ON: set[asyncio.Future[Answer]] = set()
 
 
 async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
@@ -103,22 +107,37 @@ async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
     type). The time this takes is spent on the UI's event loop, not the subject's."""
     if slug:
         _scenario_or_404(slug)
-    try:
-        base_url = await subject_base_url()
-    except RunFailed as error:
-        return HttpResponse(str(error), status=503, content_type="text/plain")
     scope = request.scope
     query = scope.get("query_string", b"")
     target = scope.get("raw_path") or request.path.encode()
     passed = [(name, value) for name, value in scope.get("headers", []) if name in PASSED_HEADERS]
+    body, client = request.body, client_of_request(request)
     try:
-        answer = await pass_on(
-            base_url,
-            request.method or "GET",
-            target + (b"?" + query if query else b""),
-            passed,
-            request.body,
-        )
+        limits().view_requests.acquire(client)
+    except LimitReached as error:
+        return HttpResponse(f"Not run: {error}", status=429, content_type="text/plain")
+    try:
+        base_url = await subject_base_url()
+    except BaseException as error:
+        limits().view_requests.release(client)
+        if isinstance(error, RunFailed):
+            return HttpResponse(str(error), status=503, content_type="text/plain")
+        raise
+    method, path = request.method or "GET", target + (b"?" + query if query else b"")
+    sent = asyncio.ensure_future(pass_on(base_url, method, path, passed, body))
+    PASSING_ON.add(sent)
+
+    def give_back(done: asyncio.Future[Answer]) -> None:
+        PASSING_ON.discard(done)
+        limits().view_requests.release(client)
+        if not done.cancelled():
+            done.exception()  # seen here too, for when the client has gone
+
+    # The place stands for the subject's work: given back once the subject has answered,
+    # not when the client hangs up (the view goes on computing after that).
+    sent.add_done_callback(give_back)
+    try:
+        answer = await asyncio.shield(sent)
     except (OSError, TimeoutError) as error:
         return HttpResponse(
             f"The scenario server (the subject process) did not answer: {error!r}",

@@ -50,12 +50,13 @@ class PageOptions:
             self.errors.append("That recording id is not valid; showing no recording.")
             self.recording_id = None
         self.step: int | None = None
+        self.bad_step: str | None = None  # said once the number of steps is known
         raw_step = query.get("step")
         if raw_step:
             try:
                 self.step = int(raw_step)
             except ValueError:
-                self.errors.append(f"Step must be a whole number, not {raw_step[:20]!r}.")
+                self.bad_step = raw_step[:20]
         self.presenter, self.theme = display_options(query)
         self.import_notice = _import_notice(query, self.recording_id)
 
@@ -191,6 +192,9 @@ def page_context(
     elif source is not None and cut_off(source):
         notices.append(INTERRUPTED_TEXT)
     state = player_state(scenario, source, options.step)
+    if options.bad_step is not None:
+        allowed = f" from 1 to {state.total}" if state.total else ""
+        notices.insert(0, f"Step must be a whole number{allowed}, not {options.bad_step!r}.")
     context = player_context(
         scenario,
         state,

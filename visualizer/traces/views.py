@@ -79,33 +79,61 @@ def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
 
 @require_POST
 def import_upload(request: HttpRequest) -> HttpResponse:
-    """Import an uploaded trace file; a rejected file is explained and nothing is stored."""
-    upload = request.FILES.get("file")
-    try:
-        limits().imports.check(client_of_request(request))
-    except LimitReached as limit:
-        context = library_context("", import_error=f"The file was not imported. {limit}")
-        return render(request, "traces/library.html", context, status=429)
-    if upload is None:
-        error = "Choose a trace file (.json) to import."
-    elif upload.size is not None and upload.size > settings.TRACE_IMPORT_MAX_BYTES:
-        error = (
-            f"The file is {upload.size} bytes; the limit is "
-            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes."
+    """Import an uploaded trace file; a rejected file is explained and nothing is stored.
+    Its size (by Content-Length) and the import limits are checked before the upload is
+    read; under Daphne a larger body is refused before it even arrives
+    (visualizer/request_limits.py)."""
+    announced = _content_length(request)
+    if announced > settings.UPLOAD_MAX_BYTES:
+        return _import_problem(
+            request,
+            f"The upload is {announced} bytes; a trace file may have at most "
+            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes.",
+            status=413,
         )
-    else:
-        try:
-            imported = import_document(upload.read())
-        except TraceRejected as rejection:
-            error = f"The file was not imported. {rejection}"
-        else:
-            url = reverse("trace-player", args=[imported.trace.recording_id])
-            if imported.outcome == STORED:
-                return redirect(url)
-            query = urlencode({"imported": imported.outcome, "from": imported.document_id})
-            return redirect(f"{url}?{query}")
-    context = library_context("", import_error=error)
-    return render(request, "traces/library.html", context, status=400)
+    client = client_of_request(request)
+    try:
+        with limits().imports_at_once.hold(client):
+            limits().imports.check(client)
+            return _import(request)
+    except LimitReached as limit:
+        return _import_problem(request, f"The file was not imported. {limit}", status=429)
+
+
+def _import(request: HttpRequest) -> HttpResponse:
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _import_problem(request, "Choose a trace file (.json) to import.")
+    if upload.size is not None and upload.size > settings.TRACE_IMPORT_MAX_BYTES:
+        return _import_problem(
+            request,
+            f"The file is {upload.size} bytes; the limit is "
+            f"{settings.TRACE_IMPORT_MAX_BYTES} bytes.",
+            status=413,
+        )
+    try:
+        imported = import_document(upload.read())
+    except TraceRejected as rejection:
+        return _import_problem(request, f"The file was not imported. {rejection}")
+    url = reverse("trace-player", args=[imported.trace.recording_id])
+    if imported.outcome == STORED:
+        return redirect(url)
+    query = urlencode({"imported": imported.outcome, "from": imported.document_id})
+    return redirect(f"{url}?{query}")
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def _import_problem(request: HttpRequest, error: str, status: int = 400) -> HttpResponse:
+    """The library page, saying why nothing was imported."""
+    return render(
+        request, "traces/library.html", library_context("", import_error=error), status=status
+    )
 
 
 @require_POST
