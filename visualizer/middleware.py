@@ -9,35 +9,46 @@ CsrfViewMiddleware's checks that way).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+
 
 # Scripts, styles, images and connections (the live page's WebSocket) from this site only;
 # styles may be inline (the lab's timeline positions its bars with style attributes, and
 # htmx adds its indicator styles). No framing, plugins or foreign form targets.
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+def content_security_policy(frame_ancestors: str = "'none'") -> str:
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {frame_ancestors}",
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+# The pages a course site may show in a frame, with ?embed=1: the players, which then have
+# no forms that change anything (visualizer/traces/pages.py, PageOptions.embed).
+EMBEDDABLE = ("scenario", "trace-player")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
+    # Windows this site opens (Open in Perfetto) stay reachable by postMessage; nothing
+    # else can open or reach this site's windows.
+    "Cross-Origin-Opener-Policy": "same-origin-allow-popups",
 }
 
 
@@ -57,18 +68,37 @@ class SecurityHeadersMiddleware:
         # Django checks the Host header against ALLOWED_HOSTS only when asked for it, and
         # no other middleware here asks: a disallowed host gets its 400 now.
         request.get_host()
-        return add_security_headers(self.get_response(request))
+        return add_security_headers(self.get_response(request), request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         request.get_host()
         response = await self.get_response(request)
-        return add_security_headers(response)
+        return add_security_headers(response, request)
 
 
-def add_security_headers(response: HttpResponseBase) -> HttpResponseBase:
+def add_security_headers(
+    response: HttpResponseBase, request: HttpRequest | None = None
+) -> HttpResponseBase:
+    if request is not None and _embedded(request) and settings.EMBED_ALLOWED_ORIGINS:
+        # Framed by the sites allowed, and only by them (CSP supersedes X-Frame-Options).
+        origins = " ".join(settings.EMBED_ALLOWED_ORIGINS)
+        response.headers["Content-Security-Policy"] = content_security_policy(origins)
     for header, value in SECURITY_HEADERS.items():
+        if header == "X-Frame-Options" and _frames_allowed(response.headers):
+            continue
         response.headers.setdefault(header, value)
     return response
+
+
+def _embedded(request: HttpRequest) -> bool:
+    if request.GET.get("embed") != "1":
+        return False
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.url_name in EMBEDDABLE
+
+
+def _frames_allowed(headers: Mapping[str, str]) -> bool:
+    return "frame-ancestors 'none'" not in headers.get("Content-Security-Policy", "")
 
 
 class SecurityHeaders:
@@ -85,11 +115,21 @@ class SecurityHeaders:
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
+                headers = {
+                    name.decode().lower(): value.decode(errors="replace")
+                    for name, value in message.get("headers", [])
+                }
+                framed = _frames_allowed(
+                    {
+                        "Content-Security-Policy": headers.get(
+                            "content-security-policy", "frame-ancestors 'none'"
+                        )
+                    }
+                )
                 extra = [
                     (name.lower().encode(), value.encode())
                     for name, value in SECURITY_HEADERS.items()
-                    if name.lower().encode() not in present
+                    if name.lower() not in headers and not (framed and name == "X-Frame-Options")
                 ]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from visualizer.lifeline import database_url
 
@@ -55,6 +57,15 @@ def secret_key() -> str:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# The sites whose pages may show a player in a frame (?embed=1), as origins
+# (https://course.example.org): sent as CSP frame-ancestors on embedded players. None by
+# default: no site may frame any page.
+EMBED_ALLOWED_ORIGINS = env_list("EMBED_ALLOWED_ORIGINS", "")
+for _origin in EMBED_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
+        raise ImproperlyConfigured(
+            f"EMBED_ALLOWED_ORIGINS: {_origin!r} is not an origin such as https://example.org"
+        )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # The address students' devices reach this server at, for the class join card (the QR code
 # and join URL); empty: the address the instructor's browser used. serve --class sets it.

@@ -42,7 +42,7 @@
   document.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.verb !== "get") return;
     const current = new URLSearchParams(location.search);
-    for (const name of ["presenter", "theme"]) {
+    for (const name of ["presenter", "theme", "embed"]) {
       if (current.get(name) && !event.detail.parameters[name]) {
         event.detail.parameters[name] = current.get(name);
       }
@@ -137,7 +137,39 @@
     }
     if (target.id === "play") togglePlay();
     if (target.id === "follow-live") { setFollowing(true); resync(); }
+    if (target.dataset.perfetto) openInPerfetto(target);
   });
+
+  // Perfetto's own way to open a trace from another page: open its UI, ask "PING" until
+  // it answers "PONG", then post the Chrome-trace JSON to it. The trace goes from this
+  // browser to that window only; no server of ours or theirs receives it.
+  const PERFETTO = "https://ui.perfetto.dev";
+  async function openInPerfetto(button) {
+    const status = byId("perfetto-status");
+    const say = (text) => { if (status) status.textContent = text; };
+    const perfetto = window.open(PERFETTO);
+    if (!perfetto) { say("The browser blocked the new window; allow pop-ups for this page."); return; }
+    let buffer;
+    try {
+      buffer = await (await fetch(button.dataset.perfetto)).arrayBuffer();
+    } catch (error) {
+      say("Could not read the trace: " + error);
+      return;
+    }
+    say("Opening the trace in Perfetto…");
+    const ping = setInterval(() => perfetto.postMessage("PING", PERFETTO), 50);
+    const stop = setTimeout(() => { clearInterval(ping); window.removeEventListener("message", onPong); say("Perfetto did not answer (is ui.perfetto.dev reachable?)."); }, 20000);
+    function onPong(event) {
+      if (event.source !== perfetto || event.data !== "PONG") return;
+      clearInterval(ping);
+      clearTimeout(stop);
+      window.removeEventListener("message", onPong);
+      const title = button.dataset.title || "trace";
+      perfetto.postMessage({ perfetto: { buffer: buffer, title: title, fileName: title + ".json" } }, PERFETTO);
+      say("Sent to Perfetto.");
+    }
+    window.addEventListener("message", onPong);
+  }
   document.addEventListener("input", function (event) {
     if (event.target.id === "step-slider") { setFollowing(false); stopPlaying(); }
     if (event.target.id === "speed" && playTimer) { stopPlaying(); startPlaying(); }

@@ -58,6 +58,8 @@ class PageOptions:
             except ValueError:
                 self.bad_step = raw_step[:20]
         self.presenter, self.theme = display_options(query)
+        # Just the player, for a frame in a course page (no site chrome, no run form).
+        self.embed = query.get("embed") == "1"
         self.import_notice = _import_notice(query, self.recording_id)
 
     def query(self, **changes: Any) -> str:
@@ -66,6 +68,7 @@ class PageOptions:
             "recording": self.recording_id,
             "presenter": "1" if self.presenter else None,
             "theme": self.theme if self.theme != "auto" else None,
+            "embed": "1" if self.embed else None,
         }
         values.update(changes)
         encoded = urlencode({key: value for key, value in values.items() if value})
@@ -207,6 +210,7 @@ def page_context(
         thread_use=thread_use_of(source) if source is not None else None,
         measured=measured(source) if source is not None else "",
         notice=" ".join(notices),
+        embed=options.embed,
         # These links keep the step (player.js updates them as the step changes).
         **view_option_links(
             {"recording": options.recording_id, "step": options.step},
