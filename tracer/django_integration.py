@@ -6,6 +6,7 @@ Everything else in ``tracer`` is plain Python and knows nothing of Django.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import os
@@ -31,6 +32,7 @@ from django.http import HttpRequest, HttpResponseBase
 from tracer import events
 from tracer.hops import PendingHops, pending_hops, sample_threads
 from tracer.instrumentation import Instrumentation, traced_view_info
+from tracer.loop_clock import TaskClock
 from tracer.recorder import RecordingStore, RequestTrace, current_request
 
 DEFAULTS: dict[str, Any] = {
@@ -113,6 +115,9 @@ class _Arrival:
     trace: RequestTrace | None = None
     # Thread hops and thread counts from before the view is known (request_started).
     pending: PendingHops = field(default_factory=PendingHops)
+    # Under ASGI, the request's task and its time on the event loop.
+    task: asyncio.Task[Any] | None = None
+    clock: TaskClock | None = None
 
     def enter(self) -> Callable[[], None]:
         """Make this the current context's arriving request; return what undoes it."""
@@ -126,8 +131,19 @@ class _Arrival:
 
         return reset
 
+    def watch_task(self, tracer: Tracer) -> None:
+        """Time the request's task on the event loop (tracer/loop_clock.py)."""
+        try:
+            self.task = asyncio.current_task()
+            if self.task is not None:
+                self.clock = tracer.instrumentation.loop_clock.watch(self.task, self.received_ns)
+        except Exception:
+            tracer.instrumentation._failed()
+
     def leave(self, tracer: Tracer) -> None:
         """The application is done with the request (after response.close())."""
+        if self.task is not None:
+            tracer.instrumentation.loop_clock.unwatch(self.task)
         if self.trace is not None:
             tracer.instrumentation.request_finished(self.trace)
             self.trace.end()
@@ -153,6 +169,7 @@ class TraceRequests:
             return
         arrival = _Arrival(scope, time.monotonic_ns())
         reset = arrival.enter()
+        arrival.watch_task(tracer)
 
         async def observed_send(message: dict[str, Any]) -> None:
             if arrival.trace is not None:
@@ -239,6 +256,8 @@ def _observe_response(trace: RequestTrace, message: dict[str, Any], tracer: Trac
             if not message.get("more_body", False):
                 finished = time.monotonic_ns()
                 trace.finished_ns = finished
+                if trace.loop_clock is not None:
+                    trace.loop_clock.until_ns = finished
                 trace.emit(
                     events.response_finished(
                         trace.origin(),
@@ -350,6 +369,7 @@ def _start_request_trace(
     trace.client_ref = _header_id(scope, CLIENT_REF_HEADER)
     trace.ended = False
     arrival.trace = trace
+    trace.loop_clock = arrival.clock
     tracer.instrumentation.request_started(trace)
     trace.emit(
         events.request_received(

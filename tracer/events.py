@@ -220,6 +220,8 @@ class ThreadHop(_Common):
     duration_ns: int
     cpu_ns: int
     thread_new: bool
+    # Absent in traces recorded before the tracer kept it.
+    called_ns: NotRequired[int]
 
 
 # Any event. ``event["kind"] == AWAIT_RESUMED`` narrows it to AwaitResumed.
@@ -470,6 +472,7 @@ def thread_hop(
     duration_ns: int,
     cpu_ns: int,
     thread_new: bool,
+    called_ns: int,
 ) -> ThreadHop:
     return {
         "seq": 0,
@@ -485,6 +488,7 @@ def thread_hop(
         "duration_ns": duration_ns,
         "cpu_ns": cpu_ns,
         "thread_new": thread_new,
+        "called_ns": called_ns,
     }
 
 
@@ -525,6 +529,11 @@ class RequestSummary(TypedDict):
     client_done_ns: NotRequired[int | None]
     # Absent in traces recorded before the tracer measured its own time.
     tracer_ns: NotRequired[int]
+    # Its task on the event loop (ASGI), absent in older traces: time running, time ready
+    # but waiting for the loop, and each step as [ready_ns, started_ns, ended_ns].
+    loop_ns: NotRequired[int]
+    loop_wait_ns: NotRequired[int]
+    loop_steps: NotRequired[list[list[int]]]
 
 
 # ``server`` and ``tracer`` are free-form JSON objects (docs/trace-format.md lists what

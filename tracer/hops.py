@@ -286,6 +286,7 @@ class HopTracer:
                 duration_ns=max(0, until - started),
                 cpu_ns=max(0, hop.cpu_ns),
                 thread_new=hop.thread_new,
+                called_ns=hop.started_ns,
             )
             if trace is None and hop.pending is not None:
                 with hop.pending.lock:

@@ -22,6 +22,7 @@ from typing import Any
 
 from tracer import events
 from tracer.hops import HopTracer
+from tracer.loop_clock import LoopClock
 from tracer.recorder import Recording, RequestTrace, current_request
 from tracer.safe_repr import safe_repr
 from tracer.watchdog import LoopSlot, Watchdog, pick, request_of_thread
@@ -126,6 +127,7 @@ class Instrumentation:
             interval_ns=max(2_000_000, min(loop_block_threshold_ns, 20_000_000) // 2),
             sample_after_ns=loop_block_threshold_ns // 2,
         )
+        self.loop_clock = LoopClock(self.watchdog.local)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class Instrumentation:
         for code in list(REGISTRY):
             self.instrument(code)
         self._patch_handle_run()
+        self.loop_clock.enable()
         self._enable_hops()
         self.watchdog.start()
 
@@ -174,6 +177,7 @@ class Instrumentation:
         try:
             self.watchdog.stop()
             self._disable_hops()
+            self.loop_clock.disable()
             self._unpatch_handle_run()
         finally:
             try:
@@ -536,6 +540,7 @@ class Instrumentation:
         slot_of_thread = self.watchdog.slot
         local = self.watchdog.local
         monotonic_ns, thread_time_ns = time.monotonic_ns, time.thread_time_ns
+        loop_clock, stamps = self.loop_clock, self.loop_clock.stamps
 
         def _run(handle: asyncio.Handle) -> None:
             # Every callback is timed: whether its loop serves traced requests may only
@@ -558,6 +563,8 @@ class Instrumentation:
             finally:
                 slot.started_ns = 0
                 elapsed = monotonic_ns() - started
+                if stamps:  # when this step of a traced request's task was ready
+                    loop_clock.ran(handle, started, started + elapsed)
                 if (
                     elapsed >= instrumentation.loop_block_threshold_ns
                     and threading.get_ident() in instrumentation._loop_threads

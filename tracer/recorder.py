@@ -24,6 +24,7 @@ from tracer.safe_repr import safe_repr
 if TYPE_CHECKING:
     # The instrumentation's own bookkeeping, which it keeps on the request.
     from tracer.instrumentation import _FrameState
+    from tracer.loop_clock import TaskClock
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class RequestTrace:
         self.ended: bool | None = None
         # Per-frame bookkeeping of the instrumentation, keyed by id(frame).
         self.frames: dict[int, _FrameState] = {}
+        # Its task's time on the event loop (tracer/loop_clock.py), under ASGI.
+        self.loop_clock: TaskClock | None = None
 
     def origin(
         self,
@@ -135,6 +138,11 @@ class RequestTrace:
         }
         if self.client_ref is not None:
             summary["client_ref"] = self.client_ref
+        clock = self.loop_clock
+        if clock is not None:
+            summary["loop_ns"] = clock.run_ns
+            summary["loop_wait_ns"] = clock.wait_ns
+            summary["loop_steps"] = [list(step) for step in clock.steps]
         return summary
 
 

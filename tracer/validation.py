@@ -3,7 +3,7 @@
 Imported documents are untrusted. Every rejection names what is wrong and where, as a path
 into the document (``events[12].t_ns``) or a position in the file. Limits, beyond the
 caller's byte limit: 200,000 events, 50,000 requests, 64 locals an event, 10,000
-characters a string.
+characters a string, 1,000 loop steps a request.
 
 What each object may hold is derived from the types of tracer/events.py (shape_of), so a
 field is declared once, there; the checks here add what a type cannot say (ids, limits,
@@ -29,6 +29,7 @@ from typing import (
 )
 
 from tracer import events as kinds
+from tracer import loop_clock
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_EVENTS = 200_000
@@ -145,11 +146,14 @@ BY_KIND = {kind: shape_of(event_type) for kind, event_type in kinds.KIND_TYPES.i
 MAX_THREAD_SAMPLES = 100_000
 # loop.blocked's stack: the loop thread's frames during the stall, innermost last.
 MAX_STACK = 64
+# A request's loop_steps (tracer/loop_clock.py).
+MAX_LOOP_STEPS = loop_clock.MAX_STEPS
 
 # Amounts that cannot be negative.
 NON_NEGATIVE = {
     "bytes", "duration_ns", "cpu_ns", "off_loop_ns", "waited_ns", "suspensions",
-    "threshold_ns", "dropped_events", "tracer_ns", "started_ns",
+    "threshold_ns", "dropped_events", "tracer_ns", "started_ns", "called_ns", "loop_ns",
+    "loop_wait_ns",
 }  # fmt: skip
 
 
@@ -252,13 +256,35 @@ def _check_requests(requests: list[object]) -> set[str]:
     seen: set[str] = set()
     for index, request in enumerate(requests):
         where = f"requests[{index}]"
-        request_id = cast(kinds.RequestSummary, _check_object(request, REQUEST, where))["id"]
+        summary = cast(kinds.RequestSummary, _check_object(request, REQUEST, where))
+        request_id = summary["id"]
         if not _ID.fullmatch(request_id):
             raise TraceRejected("must be 1-64 letters, digits, '_' or '-'", f"{where}.id")
         if request_id in seen:
             raise TraceRejected(f"the request id {request_id!r} is used twice", f"{where}.id")
         seen.add(request_id)
+        if "loop_steps" in summary:
+            _check_loop_steps(summary["loop_steps"], f"{where}.loop_steps")
     return seen
+
+
+def _check_loop_steps(steps: list[list[int]], where: str) -> None:
+    if len(steps) > MAX_LOOP_STEPS:
+        raise TraceRejected(f"{len(steps)} steps; at most {MAX_LOOP_STEPS}", where)
+    previous_end = 0
+    for index, step in enumerate(steps):
+        if (
+            type(step) is not list
+            or len(step) != 3
+            or not all(type(number) is int and number >= 0 for number in step)
+            or not previous_end <= step[0] <= step[1] <= step[2]
+        ):
+            raise TraceRejected(
+                "must be [ready_ns, started_ns, ended_ns], non-negative integers in that "
+                "order, after the step before",
+                f"{where}[{index}]",
+            )
+        previous_end = step[2]
 
 
 def _check_events(events: list[object], request_ids: set[str]) -> None:

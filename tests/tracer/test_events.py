@@ -81,6 +81,7 @@ def one_of_each(origin: events.Origin, t_ns: int) -> list[events.Event]:
             duration_ns=9,
             cpu_ns=3,
             thread_new=True,
+            called_ns=t_ns - 12,
         ),
         events.await_raised(
             origin,

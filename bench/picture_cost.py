@@ -1,0 +1,153 @@
+"""What the loop picture's state and the time breakdown cost on a 20,000-event trace.
+
+Records a real async-io run (--requests concurrent requests) through Daphne, tiles it into
+a document of --events events (new request ids, times shifted), then measures in this
+process:
+
+- reading the document once (tracer.picture.Picture) and asking for the state at every
+  step (picture.state_at), as a player stepping through it would;
+- reading it as a live stream would: Picture.update() after each new event;
+- the breakdown of every request (tracer.breakdown.breakdowns).
+
+Target: state_at p95 <= 2 ms a step (the replay bench's step render target is 30 ms). The
+median round decides.
+
+    uv run python bench/picture_cost.py [--rounds 3] [--events 20000] [--requests 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    add_rounds_argument,
+    check_rounds,
+    machine,
+    median_against_target,
+)
+from tracer.breakdown import breakdowns  # noqa: E402
+from tracer.picture import Picture  # noqa: E402
+
+TARGET_MS = 2.0
+SHIFTED = ("received_ns", "finished_ns", "client_sent_ns", "client_done_ns")
+
+
+def tile(document: Mapping[str, Any], events: int) -> dict[str, Any]:
+    """Repeat the recorded run, one copy after another, until there are ``events`` events."""
+    requests: list[dict[str, Any]] = []
+    out_events: list[dict[str, Any]] = []
+    span = max(e["t_ns"] for e in document["events"]) - min(
+        r["received_ns"] for r in document["requests"]
+    )
+    copy = 0
+    while len(out_events) < events:
+        shift = copy * (span + 1_000_000)
+        names = {}
+        for request in document["requests"]:
+            names[request["id"]] = f"r{len(requests) + 1}"
+            moved = {**request, "id": names[request["id"]]}
+            for name in SHIFTED:
+                if isinstance(moved.get(name), int):
+                    moved[name] += shift
+            if "loop_steps" in moved:
+                moved["loop_steps"] = [[t + shift for t in step] for step in moved["loop_steps"]]
+            requests.append(moved)
+        for event in document["events"]:
+            if len(out_events) == events:
+                break
+            moved = {**event, "seq": len(out_events) + 1, "t_ns": event["t_ns"] + shift}
+            moved["request"] = names.get(event["request"]) if event["request"] else None
+            for name in ("started_ns", "called_ns"):
+                if name in moved:
+                    moved[name] += shift
+            out_events.append(moved)
+        copy += 1
+    used = {e["request"] for e in out_events}
+    return {**document, "requests": [r for r in requests if r["id"] in used], "events": out_events}
+
+
+def one_round(document: dict[str, Any]) -> dict[str, float]:
+    started = time.perf_counter()
+    picture = Picture(document)
+    read_ms = (time.perf_counter() - started) * 1000
+    per_step = []
+    for step in range(1, len(document["events"]) + 1):
+        started = time.perf_counter()
+        picture.state_at(step)
+        per_step.append((time.perf_counter() - started) * 1000)
+    growing: dict[str, Any] = {**document, "events": []}
+    live = Picture(growing)
+    started = time.perf_counter()
+    for event in document["events"]:
+        growing["events"].append(event)
+        live.update(growing)
+    live_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    breakdowns(document)
+    breakdown_ms = (time.perf_counter() - started) * 1000
+    return {
+        "read_ms": read_ms,
+        "step_p50_ms": statistics.median(per_step),
+        "step_p95_ms": statistics.quantiles(per_step, n=20)[18],
+        "live_ms": live_ms,
+        "breakdown_ms": breakdown_ms,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_rounds_argument(parser)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=50)
+    arguments = parser.parse_args()
+    check_rounds(parser, arguments.rounds)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
+    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="picture-cost-"))
+    import django
+
+    django.setup()
+    from visualizer.runs import record_run
+    from visualizer.scenarios.catalog import SCENARIOS
+    from visualizer.server_process import DaphneServer
+
+    with DaphneServer(env={"DATA_DIR": tempfile.mkdtemp(), "TRACING_ENABLED": "true"}) as server:
+        recorded = asyncio.run(
+            record_run(
+                server.base_url,
+                SCENARIOS["async-io"],
+                requests=arguments.requests,
+                params={"delay_ms": 100},
+            )
+        )
+    document = tile(recorded, arguments.events)
+    print(machine())
+    print(
+        f"trace: {len(document['events'])} events, {len(document['requests'])} requests "
+        f"({arguments.requests} at once, tiled from one real async-io run)"
+    )
+    rounds = []
+    for number in range(1, arguments.rounds + 1):
+        figures = one_round(document)
+        rounds.append(figures)
+        print(f"round {number}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+    if not median_against_target(
+        "state_at p95", [r["step_p95_ms"] for r in rounds], TARGET_MS, " ms"
+    ):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
