@@ -9,7 +9,12 @@ from urllib.parse import urlencode
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.exceptions import BadRequest
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -195,11 +200,16 @@ async def run_in_subject(request: ASGIRequest, slug: str = "") -> HttpResponse:
     return HttpResponse(answer.body, status=answer.status, content_type=content_type)
 
 
+# Refusals whose message is this app's own sentence, or one of Django's fixed ones naming
+# the upload bound that was passed (settings.py).
+TOLD_AS_THEY_SAY = (BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Django's 400 (handler400): a BadRequest of this app's own (a scenario view's
-    parameter out of range, say) is told as it says; anything else Django refused (a
-    disallowed host, a malformed body) gets a short sentence, as Django's page would."""
-    if isinstance(exception, BadRequest):
+    """Django's 400 (handler400): a scenario view's parameter out of range, or a body past
+    Django's upload bounds, is told as it says; anything else Django refused (a disallowed
+    host, say) gets a short sentence, as Django's own page would."""
+    if isinstance(exception, TOLD_AS_THEY_SAY):
         reason = str(exception)
     else:
         reason = "The server could not understand the request."
@@ -234,9 +244,11 @@ def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
 @require_POST
 def import_upload(request: HttpRequest) -> HttpResponse:
     """Import an uploaded trace file; a rejected file is explained and nothing is stored.
-    Its size (by Content-Length) and the import limits are checked before the upload is
-    read; under Daphne a larger body is refused before it even arrives
-    (visualizer/request_limits.py)."""
+    Its size (by Content-Length) and the import limits are checked before this view reads
+    the upload. (Under Daphne a body over the size is refused before it arrives,
+    visualizer/request_limits.py; one within it has been parsed already by the CSRF check,
+    which looks for the form's token, so what the limits spare is reading and checking
+    the file.)"""
     announced = _content_length(request)
     if announced > settings.UPLOAD_MAX_BYTES:
         return _import_problem(
