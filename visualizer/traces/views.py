@@ -80,9 +80,11 @@ def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
 @require_POST
 def import_upload(request: HttpRequest) -> HttpResponse:
     """Import an uploaded trace file; a rejected file is explained and nothing is stored.
-    Its size (by Content-Length) and the import limits are checked before the upload is
-    read; under Daphne a larger body is refused before it even arrives
-    (visualizer/request_limits.py)."""
+    Its size (by Content-Length) and the import limits are checked before this view reads
+    the upload. (Under Daphne a body over the size is refused before it arrives,
+    visualizer/request_limits.py; one within it has been parsed already by the CSRF check,
+    which looks for the form's token, so what the limits spare is reading and checking
+    the file.)"""
     announced = _content_length(request)
     if announced > settings.UPLOAD_MAX_BYTES:
         return _import_problem(
