@@ -62,10 +62,9 @@ def serve(port: str, counts_path: str) -> None:
         LoopClock.unwatch,
     )
 
-    def ran(self: LoopClock, handle: Any, started_ns: int, ended_ns: int) -> None:
-        if id(handle) in self.stamps:
-            counts["ran_stamped"] += 1
-        original_ran(self, handle, started_ns, ended_ns)
+    def ran(stamp: Any, started_ns: int, ended_ns: int) -> None:
+        counts["ran_stamped"] += 1
+        original_ran(stamp, started_ns, ended_ns)
 
     def watch(self: LoopClock, task: Any, since_ns: int) -> Any:
         if not watching:
@@ -79,7 +78,8 @@ def serve(port: str, counts_path: str) -> None:
         Path(f"{counts_path}.new").write_text(json.dumps(counts))
         os.replace(f"{counts_path}.new", counts_path)
 
-    LoopClock.ran, LoopClock.watch, LoopClock.unwatch = ran, watch, unwatch  # type: ignore[method-assign]
+    LoopClock.ran = staticmethod(ran)  # type: ignore[method-assign]
+    LoopClock.watch, LoopClock.unwatch = watch, unwatch  # type: ignore[method-assign]
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(["-b", "127.0.0.1", "-p", port, "visualizer.asgi:application"])

@@ -563,8 +563,8 @@ class Instrumentation:
             finally:
                 slot.started_ns = 0
                 elapsed = monotonic_ns() - started
-                if stamps:  # when this step of a traced request's task was ready
-                    loop_clock.ran(handle, started, started + elapsed)
+                if stamps and (stamp := stamps.pop(id(handle), None)) is not None:
+                    loop_clock.ran(stamp, started, started + elapsed)  # tracer/loop_clock.py
                 if (
                     elapsed >= instrumentation.loop_block_threshold_ns
                     and threading.get_ident() in instrumentation._loop_threads

@@ -67,6 +67,12 @@ class TaskClock:
             self.steps.append([ready, start, until])
 
 
+# A scheduled callback: its handle (kept so that its id is not reused while the stamp
+# lives), the clock of the watched task it is a step of (None: a link of a chain), when it
+# was ready.
+Stamp = tuple[asyncio.Handle, TaskClock | None, int]
+
+
 class LoopClock:
     """Stamps the steps of watched tasks. ``slots.slot``, per thread, is what the patched
     Handle._run notes of the callback running: ``handle`` and ``started_ns`` (0: none)."""
@@ -74,9 +80,8 @@ class LoopClock:
     def __init__(self, slots: threading.local) -> None:
         self.slots = slots
         self.tasks: dict[asyncio.Task[Any], TaskClock] = {}
-        # id(handle) -> (handle, its task's clock or None, when it was ready). The handle is
-        # kept so that its id cannot be reused while the stamp lives.
-        self.stamps: dict[int, tuple[asyncio.Handle, TaskClock | None, int]] = {}
+        # id(handle) -> its stamp, until the callback runs.
+        self.stamps: dict[int, Stamp] = {}
         self._original: Any = None
 
     def enable(self) -> None:
@@ -84,8 +89,9 @@ class LoopClock:
             return
         loop_class = asyncio.base_events.BaseEventLoop
         original = self._original = loop_class._call_soon  # type: ignore[attr-defined]
-        tasks, stamps, slots, due = self.tasks, self.stamps, self.slots, self._due
-        task_type, monotonic_ns, watched = asyncio.Task, time.monotonic_ns, _watched
+        tasks, stamps, slots, timer_due = self.tasks, self.stamps, self.slots, _timer_due
+        task_type, timer_type = asyncio.Task, asyncio.TimerHandle
+        monotonic_ns, watched = time.monotonic_ns, _watched
 
         def _call_soon(loop: Any, callback: Any, args: Any, context: Any) -> asyncio.Handle:
             handle: asyncio.Handle = original(loop, callback, args, context)
@@ -105,19 +111,26 @@ class LoopClock:
                         return handle
                 if len(stamps) > MAX_STAMPS:
                     stamps.clear()
-                now = monotonic_ns()
                 if parent is None or isinstance(
                     getattr(parent._callback, "__self__", None), task_type
                 ):
                     # From another thread (call_soon_threadsafe: a thread's answer, made in
                     # that thread's own context), between callbacks, or by a task's step:
                     # ready now.
-                    stamps[id(handle)] = (handle, clock, now)
+                    ready = monotonic_ns()
                 else:
                     # A link of a chain of callbacks (a future's, a shield's): whatever made
                     # the running callback due made this one ready too.
-                    was_due = due(parent, slot.started_ns)  # type: ignore[union-attr]
-                    stamps[id(handle)] = (handle, clock, was_due if was_due < now else now)
+                    entry = stamps.get(id(parent))
+                    if entry is not None:
+                        ready = entry[2]
+                    elif isinstance(parent, timer_type):
+                        ready = timer_due(parent, slot.started_ns)  # type: ignore[union-attr]
+                    else:
+                        # An I/O callback (its handle serves every read): the loop's
+                        # selector reported the I/O just before it began.
+                        ready = slot.started_ns  # type: ignore[union-attr]
+                stamps[id(handle)] = (handle, clock, ready)
             except Exception:  # never let the tracer break the loop
                 pass
             return handle
@@ -146,25 +159,22 @@ class LoopClock:
         if not self.tasks:
             self.stamps.clear()
 
-    def ran(self, handle: asyncio.Handle, started_ns: int, ended_ns: int) -> None:
-        """A loop callback ran (called by the patched Handle._run while stamps exist)."""
-        entry = self.stamps.pop(id(handle), None)
-        if entry is not None and entry[1] is not None:
+    @staticmethod
+    def ran(stamp: Stamp, started_ns: int, ended_ns: int) -> None:
+        """A stamped loop callback ran (the patched Handle._run pops its stamp)."""
+        clock = stamp[1]
+        if clock is not None:
             try:
-                entry[1].add(entry[2], started_ns, ended_ns)
+                clock.add(stamp[2], started_ns, ended_ns)
             except Exception:  # never let the tracer break the loop
                 return
 
-    def _due(self, parent: asyncio.Handle, started_ns: int) -> int:
-        """When the running callback ``parent`` (not a task's step) was due."""
-        entry = self.stamps.get(id(parent))
-        if entry is not None:
-            return entry[2]
-        if isinstance(parent, asyncio.TimerHandle):
-            if type(parent._loop).time is asyncio.base_events.BaseEventLoop.time:  # type: ignore[attr-defined]
-                # That loop's clock is time.monotonic(), the tracer's.
-                return int(parent.when() * 1e9)
-            return started_ns
-        # An I/O callback (its handle is reused for every read): the loop's selector
-        # reported the I/O just before it began.
-        return started_ns
+
+def _timer_due(timer: asyncio.TimerHandle, started_ns: int) -> int:
+    """When a timer's callback was due (it began at ``started_ns``)."""
+    if type(timer._loop).time is not asyncio.base_events.BaseEventLoop.time:  # type: ignore[attr-defined]
+        return started_ns  # a loop with a clock of its own
+    # That loop's clock is time.monotonic(), the tracer's. (A timer may run a clock tick
+    # early.)
+    due = int(timer.when() * 1e9)
+    return due if due < started_ns else started_ns
