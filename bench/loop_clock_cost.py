@@ -92,7 +92,7 @@ def counted(requests: int) -> None:
     import django
 
     django.setup()
-    from visualizer.runs import record_run
+    from visualizer.scenarios.runs import record_run
     from visualizer.scenarios.catalog import SCENARIOS as ALL
     from visualizer.server_process import DaphneServer
 

@@ -119,7 +119,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from visualizer.runs import record_run
+    from visualizer.scenarios.runs import record_run
     from visualizer.scenarios.catalog import SCENARIOS
     from visualizer.server_process import DaphneServer
 

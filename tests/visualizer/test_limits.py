@@ -192,7 +192,7 @@ def test_an_import_past_the_rate_is_refused_before_the_upload_is_read(
 
 @pytest.mark.django_db
 def test_an_upload_of_more_than_one_file_is_refused_with_the_bound_it_passed(fresh_limits, client):
-    from visualizer.models import Trace
+    from visualizer.traces.models import Trace
 
     before = Trace.objects.count()
     answer = client.post("/traces/import/", {"file": [a_trace_file(10), a_trace_file(10)]})
