@@ -19,6 +19,11 @@ urlpatterns = [
         name="trace-export",
     ),
     path(
+        "traces/<str:recording_id>/replay.html",
+        views.replay_file_download,
+        name="trace-replay-file",
+    ),
+    path(
         "traces/<str:recording_id>/export.chrome.json",
         views.export_trace,
         {"export_format": "chrome"},

@@ -28,6 +28,7 @@ from visualizer.traces.library import (
 )
 from visualizer.traces.models import Trace
 from visualizer.traces.pages import PageOptions, page_context
+from visualizer.traces.replay import replay_file
 from visualizer.traces.sources import find_source
 
 
@@ -188,4 +189,16 @@ def export_trace(request: HttpRequest, recording_id: str, export_format: str) ->
     response = HttpResponse(export(document, export_format), content_type="application/json")
     suffix = EXPORT_FORMATS[export_format]
     response["Content-Disposition"] = f'attachment; filename="trace-{recording_id}{suffix}.json"'
+    return response
+
+
+@require_safe
+def replay_file_download(request: HttpRequest, recording_id: str) -> HttpResponse:
+    """The recording as one HTML file that replays it from disk (visualizer/traces/replay.py)."""
+    source = find_source(recording_id)
+    if source is None:
+        raise Http404("No such trace.")
+    html = replay_file(get_scenario(source.scenario_slug), source)
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="trace-{recording_id}.html"'
     return response
