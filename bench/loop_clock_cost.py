@@ -92,8 +92,8 @@ def counted(requests: int) -> None:
     import django
 
     django.setup()
-    from visualizer.scenarios.runs import record_run
     from visualizer.scenarios.catalog import SCENARIOS as ALL
+    from visualizer.scenarios.runs import record_run
     from visualizer.server_process import DaphneServer
 
     counts_path = Path(data_dir) / "counts.json"

@@ -119,8 +119,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from visualizer.scenarios.runs import record_run
     from visualizer.scenarios.catalog import SCENARIOS
+    from visualizer.scenarios.runs import record_run
     from visualizer.server_process import DaphneServer
 
     with DaphneServer(env={"DATA_DIR": tempfile.mkdtemp(), "TRACING_ENABLED": "true"}) as server:

@@ -17,8 +17,8 @@ from visualizer.traces.pages import player_context
 from visualizer.traces.player import player_state
 from visualizer.traces.sources import TraceSource
 
-# A file holds at most this many steps (about 20 KB each: 40 steps make an 850 KB file): a longer recording's file
-# says where it stops.
+# A file holds at most this many steps (about 20 KB each: 40 steps make an 850 KB file);
+# a longer recording's file says where it stops.
 MAX_STEPS = 300
 STATIC = Path(settings.BASE_DIR) / "static" / "visualizer"
 
