@@ -21,7 +21,7 @@ EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests"
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 # The sentences visualizer/limits.py says when a limit is reached.
 LIMIT_MESSAGE = re.compile(
-    r"as many [^.]+ as it allows|the most one visitor may run at once"
+    r"as many [^.]+ as it allows|going on as one visitor may"
     r"|every \d+ s from one visitor|one run may ask for at most"
 )
 POLL_URL = re.compile(r'hx-get="([^"]+)" hx-trigger="every 300ms"')
