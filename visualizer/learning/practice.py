@@ -37,7 +37,7 @@ class PracticeQuestion:
     solution: tuple[str, ...]  # 2-5 steps
     mistakes: tuple[str, ...]  # the common mistakes the question targets, 1-3
     try_it: str = ""  # a page of this site that shows the answer on real runs, or ""
-    # The tests in tests/visualizer/test_practice_truth.py that check its facts on real runs.
+    # The tests in tests/visualizer/learning/test_practice_truth.py that check its facts.
     checks: tuple[str, ...] = ()
 
 
