@@ -9,6 +9,7 @@ urlpatterns = [
     path("traces/", views.library, name="library"),
     # Before the trace pattern, so that "import" is never read as a recording id.
     path("traces/import/", views.import_upload, name="trace-import"),
+    path("traces/compare/", views.compare_traces, name="trace-compare"),
     path("traces/<str:recording_id>/", views.trace_player, name="trace-player"),
     path("traces/<str:recording_id>/rename/", views.rename_trace, name="trace-rename"),
     path("traces/<str:recording_id>/delete/", views.delete_trace, name="trace-delete"),

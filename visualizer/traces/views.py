@@ -19,6 +19,7 @@ from visualizer.limits import LimitReached, client_of_request, limits
 from visualizer.scenarios.catalog import SCENARIOS, get_scenario
 from visualizer.scenarios.subject import feed, is_subject, subject
 from visualizer.traces.archive import archiver
+from visualizer.traces.compare import compare
 from visualizer.traces.library import (
     EXPORT_FORMATS,
     STORED,
@@ -202,3 +203,20 @@ def replay_file_download(request: HttpRequest, recording_id: str) -> HttpRespons
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="trace-{recording_id}.html"'
     return response
+
+
+@require_safe
+def compare_traces(request: HttpRequest) -> HttpResponse:
+    """Two stored recordings side by side (?a=ID&b=ID), or the form to pick them."""
+    chosen = [request.GET.get("a", ""), request.GET.get("b", "")]
+    context: dict[str, object] = {"traces": Trace.objects.all()[:500], "chosen": chosen}
+    if all(chosen):
+        documents = [trace_document(recording_id) for recording_id in chosen]
+        missing = [rid for rid, d in zip(chosen, documents, strict=True) if d is None]
+        if missing:
+            context["error"] = f"No recording {missing[0]!r} in the library."
+            return render(request, "traces/compare.html", context, status=404)
+        a, b = documents
+        assert a is not None and b is not None
+        context["comparison"] = compare(a, b)
+    return render(request, "traces/compare.html", context)
