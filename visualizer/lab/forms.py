@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 
 from visualizer.scenarios.catalog import Scenario
-from visualizer.scenarios.forms import RunForm, WholeNumberField
+from visualizer.scenarios.forms import PARAMETERS, RunForm, WholeNumberField
 
 MAX_LAB_REQUESTS = 200
 MAX_THREADS = 64
@@ -17,6 +17,8 @@ MAX_WORKERS = 8
 SERVERS = {"asgi": "ASGI (Daphne)", "wsgi": "WSGI (gunicorn)"}
 # The lab form's numbers when nothing else is asked for.
 NUMBER_DEFAULTS = {"requests": 20, "delay_ms": 300, "work": 20000, "workers": 1, "threads": 1}
+LAB_PARAMETERS = ("delay_ms", "work")
+ORDER = tuple(PARAMETERS)
 
 
 class LabForm(RunForm):
@@ -27,14 +29,21 @@ class LabForm(RunForm):
         *,
         initial: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(scenario, data, max_requests=MAX_LAB_REQUESTS, initial=initial)
+        # The page offers the I/O and CPU parameters whatever the scenario chosen.
+        super().__init__(
+            scenario,
+            data,
+            max_requests=MAX_LAB_REQUESTS,
+            initial=initial,
+            shown=sorted({*LAB_PARAMETERS, *scenario.parameters}, key=ORDER.index),
+        )
         self.fields["server"] = forms.ChoiceField(
             choices=SERVERS.items(),
             required=False,
             error_messages={"invalid_choice": "server must be asgi or wsgi."},
         )
-        self.fields["workers"] = WholeNumberField("workers", 1, MAX_WORKERS, label="Workers")
-        self.fields["threads"] = WholeNumberField("threads", 1, MAX_THREADS, label="Threads")
+        self.fields["workers"] = WholeNumberField("workers", 1, MAX_WORKERS, label="WSGI workers")
+        self.fields["threads"] = WholeNumberField("threads", 1, MAX_THREADS, label="threads each")
 
     def checked_lab(self) -> tuple[int, dict[str, int], str, int, int]:
         """The request count (blank: the lab's default), the view's parameters, the server,

@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from tracer.django_integration import RECORDING_ID
 from visualizer.classroom.session import DRIVE_COOKIE, driven_class, mirror_lab_run
 from visualizer.http import HtmxASGIRequest, HtmxHttpRequest
-from visualizer.lab.forms import MAX_LAB_REQUESTS
+from visualizer.lab.forms import MAX_LAB_REQUESTS, LabForm
 from visualizer.lab.metrics import PHASE_LABELS, lab_metrics, timeline
 from visualizer.lab.predictions import OVERLAP_CHOICES, pause_choices, reveal
 from visualizer.lab.runs import (
@@ -32,6 +32,7 @@ from visualizer.limits import LimitReached, client_of_request, limits, take_lab_
 from visualizer.scenarios.catalog import SCENARIOS, Scenario, get_scenario
 from visualizer.scenarios.runs import (
     RunFailed,
+    RunRequest,
     new_recording_id,
     subject_base_url,
 )
@@ -106,12 +107,19 @@ MIRRORS: set[asyncio.Task[None]] = set()
 
 
 def _lab_form_context(
-    recording: str, scenario: Scenario | None = None, values: Mapping[str, Any] | None = None
+    recording: str,
+    scenario: Scenario | None = None,
+    values: Mapping[str, Any] | None = None,
+    bound: LabForm | None = None,
 ) -> dict[str, Any]:
     scenario = scenario or next(iter(SCENARIOS.values()))
+    form = form_values(values or QueryDict(), scenario)
     return {
         "scenarios": SCENARIOS.values(),
-        "form": form_values(values or QueryDict(), scenario),
+        "form": form,
+        # The number fields, rendered from the form that checks them (limits and all);
+        # after a refused run, with what was sent and each problem beside its field.
+        "lab_form": bound or LabForm(scenario, initial=form),
         "pause_choices": pause_choices(scenario),
         "recording": recording,
         "phases": PHASE_LABELS,
@@ -139,8 +147,16 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     scenario = get_scenario(request.POST.get("scenario", ""))
     if scenario is None:
         return _lab_problem(request, "Choose a scenario.")
+    form = LabForm(scenario, request.POST)
+    if not form.is_valid() and not request.htmx:
+        # The page again, each problem beside its field.
+        context = {**_lab_form_context("", scenario, request.POST, form), "runs": []}
+        page: HttpResponse = await database_sync_to_async(render)(
+            request, "lab/lab.html", context, status=400
+        )
+        return page
     try:
-        setup = LabRun.from_values(scenario, request.POST)
+        setup = LabRun(scenario, *_run_of(form))
     except ValueError as error:
         return _lab_problem(request, f"Could not run: {error}")
     recording_id = new_recording_id()
@@ -178,6 +194,11 @@ async def lab_run(request: HtmxASGIRequest) -> HttpResponse:
     finally:
         give_back()
     return redirect(results_url)
+
+
+def _run_of(form: LabForm) -> tuple[RunRequest, str, int, int]:
+    requests, params, server, threads, workers = form.checked_lab()
+    return RunRequest(requests, params), server, threads, workers
 
 
 def _results_query(form: QueryDict, scenario: Scenario, recording_id: str) -> str:

@@ -4,7 +4,7 @@ limit is written once and a bad value gets the same message everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django import forms
@@ -60,13 +60,16 @@ class RunForm(forms.Form):
         *,
         max_requests: int = MAX_RUN_REQUESTS,
         initial: Mapping[str, Any] | None = None,
+        shown: Sequence[str] | None = None,
     ) -> None:
+        """``shown``: the parameters to have fields for, to render a form that offers
+        them all (the lab's); the scenario's own are read and checked all the same."""
         super().__init__(data, initial=dict(initial or {}))
         self.scenario = scenario
         self.fields["requests"] = WholeNumberField(
             "requests", 1, max_requests, label="Concurrent requests"
         )
-        for name in scenario.parameters:
+        for name in shown if shown is not None else scenario.parameters:
             label, high = PARAMETERS[name]
             self.fields[name] = WholeNumberField(name, 0, high, label=label)
 
@@ -83,6 +86,6 @@ class RunForm(forms.Form):
         params = {
             name: value
             for name in self.scenario.parameters
-            if (value := self.cleaned_data[name]) is not None
+            if (value := self.cleaned_data.get(name)) is not None
         }
         return requests, params

@@ -17,6 +17,13 @@ from visualizer.lab.predictions import reveal
 EXAMPLES = VERSION_1_EXAMPLES
 
 
+def number_input(html: str, name: str) -> dict[str, str]:
+    """The min, max and value of the page's number input called ``name``."""
+    tag = re.search(rf'<input type="number" name="{name}"[^>]*>', html)
+    assert tag, name
+    return dict(re.findall(r'(min|max|value)="([^"]*)"', tag[0]))
+
+
 def example(name: str) -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_bytes())
 
@@ -143,6 +150,27 @@ def test_a_lab_run_with_bad_input_says_why_in_the_page(traced_server):
     assert unknown.status_code == 404
 
 
+def test_a_lab_run_with_bad_input_without_javascript_shows_the_page_with_the_problem(
+    traced_server,
+):
+    with httpx.Client(base_url=traced_server.base_url, timeout=30) as client:
+        csrf, headers = open_lab(client)
+        form = {**csrf, "scenario": "async-io", "requests": "500", "threads": "x"}
+        answer = client.post("/lab/run/", data=form, headers=headers)
+
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    for name, message in (
+        ("requests", "requests must be a whole number from 1 to 200."),
+        ("threads", "threads must be a whole number from 1 to 64."),
+    ):
+        after = answer.text.split(f'name="{name}"')[1]
+        assert after.split("</label>")[1].startswith(
+            f'<span class="field-error" role="alert">{message}</span>'
+        ), name
+    assert number_input(answer.text, "requests")["value"] == "500"  # kept, to mend
+
+
 def test_a_run_started_by_another_server_process_is_followed_to_its_results(traced_server):
     """With several processes on one address, a poll can reach one that did not start the
     run: it waits for the results to be stored, then goes to them."""
@@ -182,8 +210,8 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     assert "You expected the view to pause nowhere: <strong>right</strong>" in text
     assert "Key moments" in text and "Django checks what kind of view it has" in text
     # The form is set up as this run was, ready to run again.
-    assert 'name="requests" min="1" max="200" value="6"' in text
-    assert 'name="delay_ms" min="0" max="10000" value="100"' in text
+    assert number_input(text, "requests") == {"min": "1", "max": "200", "value": "6"}
+    assert number_input(text, "delay_ms") == {"min": "0", "max": "10000", "value": "100"}
     assert f'value="{server}" checked' in text
     assert "It never paused at an await." in text
 
@@ -241,9 +269,13 @@ def test_the_lab_form_takes_its_setup_from_the_url_and_offers_the_views_lines(tr
         )
 
     assert re.search(r'<option value="async-cpu" selected>', page.text)
-    assert 'name="requests" min="1" max="200" value="7"' in page.text
+    assert number_input(page.text, "requests") == {"min": "1", "max": "200", "value": "7"}
     assert 'value="wsgi" checked' in page.text
-    assert 'name="threads" min="1" max="64" value="1"' in page.text  # invalid: the default
+    assert number_input(page.text, "threads") == {
+        "min": "1",
+        "max": "64",
+        "value": "1",
+    }  # invalid: the default
     assert "primes = count_primes(limit)" in page.text
     assert swapped.text.startswith('<div id="pause-question"')
     assert "asyncio.gather(" in swapped.text and "count_primes" not in swapped.text
