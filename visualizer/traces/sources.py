@@ -172,7 +172,11 @@ class _Pictures:
 
     def read[Result](self, source: TraceSource, read: Callable[[Picture], Result]) -> Result:
         """``read(picture)`` of the source's Picture (made or read on first)."""
-        key = (source.recording_id, type(source).__name__)
+        # A stored trace by its row: one deleted and imported again under its id is another.
+        key = (
+            source.recording_id,
+            str(source.trace.pk) if isinstance(source, StoredSource) else "",
+        )
         with self._lock:  # pages and the live stream render on several threads
             picture = self._recent.pop(key, None)
             if picture is not None and not _same_trace(picture, source):
