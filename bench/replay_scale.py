@@ -62,6 +62,12 @@ def tile(document: Mapping[str, Any], events: int) -> dict[str, Any]:
                     "id": names[request["id"]],
                     "received_ns": request["received_ns"] + shift,
                     "finished_ns": request["finished_ns"] + shift,
+                    # The client's times move too: each copy's requests are sent in its own run.
+                    **{
+                        name: request[name] + shift
+                        for name in ("client_sent_ns", "client_done_ns")
+                        if type(request.get(name)) is int
+                    },
                 }
             )
         for event in document["events"]:

@@ -47,6 +47,7 @@ from visualizer.traces.run_state import interrupted, open_run
 from visualizer.traces.steps import (
     whole_number,
 )
+from visualizer.traces.time_went import time_went
 
 
 @require_safe
@@ -71,6 +72,7 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
                 "moments": key_moments(
                     document["events"], document["requests"], context_of_document(document)
                 ),
+                "time_went": time_went(document),
             }
         )
     prediction = None

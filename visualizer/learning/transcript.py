@@ -14,6 +14,7 @@ from visualizer.traces.narration import TraceContext, context_of_document, plura
 from visualizer.traces.player import narrate
 from visualizer.traces.sources import TraceSource
 from visualizer.traces.steps import step_rows
+from visualizer.traces.time_went import TimeWent, time_went
 
 # The page shows this many steps; the Markdown download has them all.
 PAGE_STEPS = 5000
@@ -34,6 +35,7 @@ class Transcript:
     title: str
     summary: list[str]
     moments: list[KeyMoment]
+    time_went: TimeWent | None = None
     steps: list[TranscriptStep] = field(default_factory=list)
 
     @property
@@ -45,6 +47,18 @@ class Transcript:
         if self.moments:
             lines += ["## Key moments", ""]
             lines += [f"- Step {m.step}: **{m.title}.** {m.explanation}" for m in self.moments]
+            lines.append("")
+        if self.time_went and self.time_went.bars:
+            lines += ["## Where the time went", ""]
+            verdict = self.time_went.verdict
+            if verdict:
+                lines += [
+                    f"{' '.join(verdict.sentences)} [{verdict.next_text}]({verdict.next_url})",
+                    "",
+                ]
+            lines += [f"- {bar.sentence}" for bar in self.time_went.bars]
+            if self.time_went.more:
+                lines.append(f"- and {self.time_went.more} more requests")
             lines.append("")
         lines += ["## Every step", ""]
         for step in self.steps:
@@ -85,6 +99,7 @@ def build_transcript(source: TraceSource) -> Transcript:
         title,
         summary,
         key_moments(document["events"], document["requests"], context),
+        time_went(document),
     )
     received = {r["id"]: r["received_ns"] for r in document["requests"]}
     history: dict[str | None, list[Event]] = {}

@@ -29,6 +29,7 @@ from visualizer.traces.sources import (
 )
 from visualizer.traces.steps import step_rows
 from visualizer.traces.threads import THREAD_KINDS, ThreadSummary, thread_summary
+from visualizer.traces.time_went import TimeWent, time_went
 
 THEMES = (("auto", "System"), ("light", "Light"), ("dark", "Dark"))
 # The run form's values on the scenario page before the visitor changes them.
@@ -159,6 +160,12 @@ def thread_use_of(source: TraceSource) -> ThreadSummary:
     return thread_summary(source.events_of_kinds(THREAD_KINDS), source.requests(), samples)
 
 
+@per_trace
+def time_went_of(source: TraceSource) -> TimeWent:
+    """Where each request's time went, and the verdict (visualizer/traces/time_went.py)."""
+    return time_went(source.document())
+
+
 def player_context(
     scenario: Scenario | None,
     state: PlayerState,
@@ -208,6 +215,7 @@ def page_context(
     context.update(
         moments=key_moments_of(source) if source is not None else [],
         thread_use=thread_use_of(source) if source is not None else None,
+        time_went=time_went_of(source) if source is not None else None,
         measured=measured(source) if source is not None else "",
         notice=" ".join(notices),
         embed=options.embed,
@@ -256,22 +264,25 @@ def render_snapshot(scenario: Scenario, source: TraceSource) -> str:
         **_broadcast_context(scenario, state),
         "moments": key_moments_of(source),
         "thread_use": thread_use_of(source),
+        "time_went": time_went_of(source),
     }
     return render_to_string("traces/player.html#snapshot", context)
 
 
 def render_moments(scenario: Scenario, document: TraceDocument) -> str:
-    """The key moments of a run that has just finished, and the threads its requests held,
-    swapped into the page."""
+    """The key moments of a run that has just finished, where its requests' time went and
+    the threads they held, swapped into the page."""
     source = DocumentSource(document)
     state = player_state(scenario, source, None)
     context = {
         **_broadcast_context(scenario, state),
         "moments": key_moments_of(source),
         "thread_use": thread_use_of(source),
+        "time_went": time_went_of(source),
     }
-    return render_to_string("traces/player.html#key_moments", context) + render_to_string(
-        "traces/player.html#thread_use", context
+    return "".join(
+        render_to_string(f"traces/player.html#{partial}", context)
+        for partial in ("key_moments", "time_went", "thread_use")
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from tracer import events as kinds
 from tracer.events import Event
 from visualizer.scenarios.catalog import Scenario
+from visualizer.traces.loop_picture import LoopPicture, loop_picture
 from visualizer.traces.narration import (
     FLOW_NODE_IDS,
     TraceContext,
@@ -18,7 +19,7 @@ from visualizer.traces.narration import (
     flow_node,
     narration,
 )
-from visualizer.traces.sources import TraceSource, trace_context
+from visualizer.traces.sources import TraceSource, pictures, trace_context
 from visualizer.traces.steps import (
     NOT_SET,
     UNKNOWN,
@@ -63,6 +64,7 @@ class PlayerState:
     tracker_request: str | None = None
     tracker_columns: list[TrackerColumn] = field(default_factory=list)
     tracker_variables: list[str] = field(default_factory=list)
+    picture: LoopPicture | None = None  # the event loop and the threads at this step
 
     @property
     def tracker_rows(self) -> list[tuple[str, list[tuple[str, bool]]]]:
@@ -133,6 +135,7 @@ def player_state(
         tracker_request=request,
         tracker_columns=columns,
         tracker_variables=tracker_variables(columns),
+        picture=pictures.read(source, lambda picture: loop_picture(picture, index)),
     )
 
 

@@ -4,6 +4,7 @@ does not grow with the trace's length (the database ones through indexes)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -11,6 +12,7 @@ from django.db.models import QuerySet
 
 from tracer.django_integration import get_tracer
 from tracer.events import Event, JSONObject, RequestSummary, TraceDocument
+from tracer.picture import Picture
 from visualizer.traces.models import Trace, TraceEvent, TraceRequest
 from visualizer.traces.narration import CONTEXT_KINDS, TraceContext, context_of
 
@@ -155,6 +157,53 @@ def per_trace[Result](
 def trace_context(source: TraceSource) -> TraceContext:
     """What the trace's texts depend on, read once per trace (and length)."""
     return context_of(source.server(), source.requests(), source.events_of_kinds(CONTEXT_KINDS))
+
+
+class _Pictures:
+    """The Picture of each trace seen lately, read once: a stored trace never changes, and
+    a growing (live) document is read on from where its Picture stopped, so a step costs a
+    ``state_at``, not a read of the whole trace. One lock: Picture.update is not safe to
+    run beside a state_at of the same Picture."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._recent: dict[tuple[str, str], Picture] = {}
+
+    def read[Result](self, source: TraceSource, read: Callable[[Picture], Result]) -> Result:
+        """``read(picture)`` of the source's Picture (made or read on first)."""
+        # A stored trace by its row: one deleted and imported again under its id is another.
+        key = (
+            source.recording_id,
+            str(source.trace.pk) if isinstance(source, StoredSource) else "",
+        )
+        with self._lock:  # pages and the live stream render on several threads
+            picture = self._recent.pop(key, None)
+            if picture is not None and not _same_trace(picture, source):
+                picture = None
+            if picture is not None and len(picture.events) < source.total:
+                picture.update(source.document())
+            # A live page renders a step of the recording as it was then, while the Picture
+            # may have read on: what came later only tells it more of that moment.
+            if picture is None:
+                picture = Picture(source.document())
+            self._recent[key] = picture
+            if len(self._recent) > self.size:
+                del self._recent[next(iter(self._recent))]
+            return read(picture)
+
+
+def _same_trace(picture: Picture, source: TraceSource) -> bool:
+    """Whether ``picture`` read this trace (or the start of it, if it is growing)."""
+    if not isinstance(source, DocumentSource):
+        return len(picture.events) == source.total  # a stored trace stored again: reread
+    # A recording's documents share its event objects; another document with the same id
+    # (an import, a test) does not.
+    common = min(len(picture.events), source.total)
+    return common > 0 and picture.events[common - 1] is source.events[common - 1]
+
+
+pictures = _Pictures()
 
 
 def find_source(recording_id: str) -> TraceSource | None:

@@ -224,3 +224,15 @@ def test_the_quiz_of_a_long_trace_shows_a_bounded_table_with_the_steps_it_asks_a
     for question in questions:
         assert f'?step={question.step}">{question.step}</a>' in table
     assert len(page) < 300_000
+
+
+def test_the_transcript_says_where_each_requests_time_went():
+    document = example("async-cpu-4-requests")
+    transcript = build_transcript(DocumentSource(document))
+    assert transcript.time_went is not None
+    assert transcript.time_went.verdict is not None
+    markdown = transcript.markdown()
+    assert "## Where the time went" in markdown
+    for request in document["requests"]:
+        assert f"- {request['id']} (arrived at " in markdown
+    assert transcript.time_went.verdict.sentences[0] in markdown
