@@ -46,6 +46,9 @@ def test_it_replays_a_recording_from_a_file_with_no_network(
     expect(page.locator("#step-counter strong")).to_have_text(str(total - 1))
     expect(page.locator("#announcer")).not_to_be_empty()
     assert page.url.endswith(f"#step-{total - 1}")
+    # The loop picture is there, styled by the page's own stylesheet, inline.
+    expect(page.locator("#player .picture-drawing")).to_be_visible()
+    assert ".picture-loop" in page.locator("style").inner_text()
     # Nothing was fetched but the file itself.
     assert requests == [path.as_uri()]
     context.close()

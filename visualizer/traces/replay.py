@@ -21,6 +21,8 @@ from visualizer.traces.sources import TraceSource
 # a longer recording's file says where it stops.
 MAX_STEPS = 300
 STATIC = Path(settings.BASE_DIR) / "static" / "visualizer"
+# The page's stylesheets (templates/base.html), inline.
+STYLESHEETS = ("app.css", "picture.css")
 
 
 def replay_file(scenario: Scenario | None, source: TraceSource) -> str:
@@ -41,7 +43,7 @@ def replay_file(scenario: Scenario | None, source: TraceSource) -> str:
             "total": total,
             "shown": shown,
             "moments": [m for m in key_moments_of(source) if m.step <= shown],
-            "stylesheet": (STATIC / "app.css").read_text(),
+            "stylesheet": "\n".join((STATIC / name).read_text() for name in STYLESHEETS),
             "script": (STATIC / "replay.js").read_text(),
         },
     )
