@@ -31,7 +31,7 @@ def test_it_accepts_a_real_recording_unchanged(document):
 def test_it_reads_a_version_1_document_as_the_current_version(document):
     document["version"] = 1
     parsed = parse_trace(json.dumps(document).encode())
-    assert parsed["version"] == FORMAT_VERSION == 2
+    assert parsed["version"] == FORMAT_VERSION == 3
     assert parsed["events"] == document["events"]
 
 
@@ -67,7 +67,12 @@ DELETE = object()
 DOCUMENT_CASES = [
     ("wrong format", mutate("format", "chrome-trace"), "format", "not a trace document"),
     ("older version", mutate("version", 0), "version", "not supported"),
-    ("newer version", mutate("version", 3), "version", "newer than this tool reads"),
+    (
+        "newer version",
+        mutate("version", FORMAT_VERSION + 1),
+        "version",
+        "newer than this tool reads",
+    ),
     ("version as text", mutate("version", "1"), "version", "not supported"),
     ("missing field", mutate("clock", DELETE), "clock", "is missing"),
     ("unknown field", mutate("extra", 1), "extra", "is not a field"),

@@ -23,6 +23,7 @@ from visualizer.traces.sources import (
     DocumentSource,
     StoredSource,
     TraceSource,
+    edited_code_of,
     find_source,
     per_trace,
     trace_context,
@@ -210,6 +211,8 @@ def page_context(
             theme=options.theme,
         ),
         run_form=RunForm(scenario, initial=RUN_DEFAULTS) if scenario is not None else None,
+        # The code that ran, for a run of an edited view (the playground).
+        edited_code=edited_code_of(source) if source is not None else None,
     )
     return context
 
