@@ -519,12 +519,14 @@ class CodeError(TypedDict):
 class EditedCode(TypedDict):
     """The code that ran, in a run of a view someone edited (the playground, version 3):
     the module's text as it ran, the name of its file as the events' ``file`` ends, the
-    view's function name in it, and the errors the run reported."""
+    view's function name in it, the errors the run reported, and what stopped it, if a
+    limit did before it finished."""
 
     file: str
     view: str
     text: str
     errors: list[CodeError]
+    stopped: NotRequired[str]
 
 
 class RequestSummary(TypedDict):

@@ -105,11 +105,11 @@ def _refused_imports(tree: ast.Module) -> list[Problem]:
                 problems.append(Problem(node.lineno, "Relative imports are not allowed."))
                 continue
             module = node.module or ""
-            # "from urllib import request" imports urllib.request.
-            modules = [
-                f"{module}.{alias.name}" if not is_allowed(module) else module
-                for alias in node.names
-            ]
+            # "from urllib import request" imports urllib.request, which is allowed.
+            allowed = is_allowed(module) or all(
+                is_allowed(f"{module}.{alias.name}") for alias in node.names
+            )
+            modules = [] if allowed else [module]
         else:
             continue
         for module in modules:

@@ -66,6 +66,7 @@ def editor_for(
         form = EditForm(scenario, initial={**RUN_DEFAULTS, "source": source})
     if problems is None and code is not None and edited:
         problems = [Problem(error["line"], error["message"]) for error in code["errors"]]
+        stopped = stopped or code.get("stopped", "")
     text = str(form["source"].value() or "").splitlines()
     return Editor(
         form=form,

@@ -36,15 +36,17 @@ class EditedCodeBodyLimit:
 
 
 def too_large(request: HttpRequest) -> HttpResponse | None:
-    """A 413 for a POST to an edit address without a Content-Length or with a body over
-    MAX_BODY_BYTES, else None."""
+    """A 413 for a POST to an edit address whose body is over MAX_BODY_BYTES, else None.
+    A body sent without a Content-Length is not read at all (Django reads that many
+    bytes), and Daphne has refused any over the site's limit already."""
     if request.method != "POST" or not request.path.endswith(EDIT_PATH_SUFFIX):
         return None
-    length = request.META.get("CONTENT_LENGTH") or ""
+    length = request.META.get("CONTENT_LENGTH") or "0"
     if length.isascii() and length.isdigit() and int(length) <= MAX_BODY_BYTES:
         return None
     return HttpResponse(
-        f"The code is too large: the playground takes at most {MAX_SOURCE_BYTES:,} bytes of code.",
+        f"The code is too large: the playground takes at most {MAX_SOURCE_BYTES:,} bytes "
+        "of code.",
         status=413,
         content_type="text/plain; charset=utf-8",
     )

@@ -5,32 +5,30 @@ a message that says why there is none."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import functools
 import signal
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from tracer.django_integration import get_config
-from tracer.events import CodeError, EditedCode, TraceDocument
+from tracer.events import CodeError, EditedCode, TraceDocument, trace_document
 from tracer.validation import TraceRejected, validate_trace
 from visualizer.limits import ConcurrencyLimit
 from visualizer.playground.checks import Problem, check_source
 from visualizer.playground.sandbox import (
-    SAMPLE_FILE,
     Limits,
     Mode,
     WorkerResult,
     current_mode,
     run_worker,
 )
-from visualizer.playground.worker import FILE_NAME
+from visualizer.playground.worker import FILE_NAME, MODULE_NAME
 from visualizer.scenarios.catalog import Scenario
 from visualizer.scenarios.runs import RunRequest, new_recording_id
-from visualizer.scenarios.scenario_views import sample_file
 
 # At most this many concurrent requests in one edited run: each holds a thread of the
 # worker, within its memory limit.
@@ -49,6 +47,8 @@ class EditedRun:
     document: TraceDocument | None
     problems: list[Problem] = field(default_factory=list)
     stopped: str = ""
+    # The document is what the worker streamed before it was stopped: cut off.
+    partial: bool = False
 
 
 @functools.cache
@@ -92,16 +92,8 @@ async def run_edited(scenario: Scenario, source: str, run: RunRequest) -> Edited
     limits = Limits.from_settings()
     recording_id = new_recording_id("pg")
     job = job_for(scenario, source, run, recording_id)
-    # The file async-file reads, made once by this server (the sandbox sees it read-only).
-    await asyncio.to_thread(_ensure_sample_file)
     result = await asyncio.to_thread(run_worker, job, state.mode, limits)
     return outcome(result, job, source, state.mode, limits)
-
-
-def _ensure_sample_file() -> None:
-    path = Path(settings.DATA_DIR) / SAMPLE_FILE
-    if not path.is_file():
-        sample_file()
 
 
 def outcome(
@@ -112,9 +104,15 @@ def outcome(
     problems: list[Problem] = []
     document: TraceDocument | None = None
     stage_messages = []
+    header: object = None
+    streamed: list[object] = []
     for report in result.reports:
         kind = report.get("kind")
-        if kind == "problem":
+        if kind == "header" and header is None:
+            header = report.get("recording")
+        elif kind == "event":
+            streamed.append(report.get("event"))
+        elif kind == "problem":
             problem = _problem_of(report, mode, limits)
             if problem not in problems:
                 problems.append(problem)
@@ -125,9 +123,59 @@ def outcome(
             if document is None:
                 stage_messages.append("Its report was not a valid trace, so it is not shown.")
     stopped = " ".join([*dict.fromkeys(stage_messages), *_ending(result, limits)])
+    partial = False
+    if document is None and streamed:
+        # Stopped before it reported its trace: what it recorded until then.
+        document = _checked_document(partial_document(header, streamed, job), job)
+        partial = document is not None
     if document is not None:
-        document["code"] = edited_code(job, source, problems)
-    return EditedRun(document, problems, stopped)
+        document["code"] = edited_code(job, source, problems, stopped)
+    return EditedRun(document, problems, stopped, partial)
+
+
+def partial_document(header: object, events: list[object], job: dict[str, Any]) -> object:
+    """A trace document of the events a worker streamed, with its requests as those
+    events tell them. Unchecked: the caller checks it like an import (None if the parts
+    are not even shaped like a recording)."""
+    if not isinstance(header, dict) or not all(isinstance(e, dict) for e in events):
+        return None
+    requests: dict[object, dict[str, Any]] = {}
+    try:
+        for event in events:
+            assert isinstance(event, dict)
+            request, kind = event.get("request"), event.get("kind")
+            if kind == "request.received":
+                query = event["query"]
+                requests[request] = {
+                    "id": request,
+                    "method": event["method"],
+                    "url": event["path"] + (f"?{query}" if query else ""),
+                    "view": f"{MODULE_NAME}.{job['view']}",
+                    "status": None,
+                    "bytes": 0,
+                    "received_ns": event["t_ns"],
+                    "finished_ns": None,
+                    "duration_ns": None,
+                }
+            elif kind == "response.started" and request in requests:
+                requests[request]["status"] = event["status"]
+            elif kind == "response.finished" and request in requests:
+                requests[request].update(
+                    bytes=event["bytes"],
+                    finished_ns=event["t_ns"],
+                    duration_ns=event["duration_ns"],
+                )
+        return trace_document(
+            recording_id=job["recording_id"],
+            scenario=header["scenario"],
+            server=header["server"],
+            tracer=header["tracer"],
+            recorded_at=header["recorded_at"],
+            requests=list(requests.values()),  # type: ignore[arg-type]
+            events=events,  # type: ignore[arg-type]
+        )
+    except (KeyError, TypeError):
+        return None
 
 
 STAGES = {
@@ -137,11 +185,16 @@ STAGES = {
 }
 
 
-def edited_code(job: dict[str, Any], source: str, problems: list[Problem]) -> EditedCode:
+def edited_code(
+    job: dict[str, Any], source: str, problems: list[Problem], stopped: str
+) -> EditedCode:
     errors: list[CodeError] = [
         {"line": problem.line, "message": problem.message} for problem in problems[:100]
     ]
-    return {"file": FILE_NAME, "view": job["view"], "text": source, "errors": errors}
+    code: EditedCode = {"file": FILE_NAME, "view": job["view"], "text": source, "errors": errors}
+    if stopped:
+        code["stopped"] = stopped
+    return code
 
 
 def _problem_of(report: dict[str, Any], mode: Mode, limits: Limits) -> Problem:
@@ -155,11 +208,16 @@ def _problem_of(report: dict[str, Any], mode: Mode, limits: Limits) -> Problem:
 
 
 def _hint(message: str, mode: Mode, limits: Limits) -> str:
-    """What an error means in the worker, when its type says it."""
-    if message.startswith("MemoryError"):
+    """What an error means in the worker, when its type says it (a built-in exception's
+    name starts the message: ``OSError: [Errno 30] Read-only file system: …``)."""
+    name = message.split(":", 1)[0]
+    kind = getattr(builtins, name, None)
+    if kind is MemoryError:
         return f"more memory than the {limits.memory_mb} MB of address space allowed"
-    if message.startswith("RecursionError"):
+    if kind is RecursionError:
         return "deeper recursion than Python allows"
+    if not (isinstance(kind, type) and issubclass(kind, OSError)):
+        return ""
     if "Operation not permitted" in message:
         return (
             "the playground does not let a view start processes, signal other processes "

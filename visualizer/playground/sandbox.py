@@ -247,6 +247,7 @@ def run_worker(job: dict[str, Any], mode: Mode, limits: Limits) -> WorkerResult:
     """Run one job in a worker and wait for it (blocking: call it off the event loop)."""
     if mode == "off":
         raise ValueError("the playground is off")
+    ensure_sample_file()
     job = {**job, "limits": limits.for_worker(mode), "seccomp": True}
     scratch: str | None = None
     if mode == "sandboxed":
@@ -328,6 +329,15 @@ def _collect(process: subprocess.Popen[bytes], job: bytes, wall_seconds: float) 
         if isinstance(report, dict):
             result.reports.append(report)
     return result
+
+
+def ensure_sample_file() -> None:
+    """The file async-file reads: made by this server, once (the worker, whose file size
+    is limited, could not; the sandbox sees it read-only)."""
+    if not (Path(settings.DATA_DIR) / SAMPLE_FILE).is_file():
+        from visualizer.scenarios.scenario_views import sample_file
+
+        sample_file()
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

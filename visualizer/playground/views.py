@@ -45,10 +45,11 @@ async def edited_run(request: ASGIRequest, slug: str) -> HttpResponse:
     finally:
         edited_runs().release(client)
     if result.document is None:
-        status = 400 if not result.stopped else 200
-        return await _page(request, scenario, form, result, status=status)
+        return await _page(request, scenario, form, result, status=200 if result.stopped else 400)
     document = result.document
-    await database_sync_to_async(Trace.store)(document, source=Trace.Source.RECORDED)
+    # A run a limit stopped is cut off; any other is complete, whatever its view did.
+    status = Trace.Status.INTERRUPTED if result.partial else Trace.Status.COMPLETE
+    await database_sync_to_async(Trace.store)(document, source=Trace.Source.RECORDED, status=status)
     url = reverse("scenario", args=[slug])
     return redirect(f"{url}?recording={document['id']}&step=1")
 

@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import os
+import queue
 import resource
 import secrets
 import sys
@@ -57,6 +58,36 @@ class Reporter:
 
     def problem(self, stage: str, message: str, line: int | None = None) -> None:
         self.send({"kind": "problem", "stage": stage, "message": message[:2000], "line": line})
+
+
+class EventStream:
+    """Sends the run's events as they are recorded (after the recording's header), so
+    that a run a limit stops still shows what it did until then. A recorder listener
+    (tracer/recorder.py): it only queues; a thread of its own writes."""
+
+    def __init__(self, reporter: Reporter, recording_id: str) -> None:
+        self.reporter, self.recording_id = reporter, recording_id
+        self._queue: queue.SimpleQueue[Report] = queue.SimpleQueue()
+        self._started = False
+        threading.Thread(target=self._write, name="event-stream", daemon=True).start()
+
+    def __call__(self, recording: Any, event: Any) -> None:
+        if recording.id != self.recording_id:
+            return
+        if not self._started:
+            self._started = True
+            header = {
+                "scenario": recording.scenario,
+                "server": recording.server,
+                "tracer": recording.tracer,
+                "recorded_at": recording.recorded_at,
+            }
+            self._queue.put({"kind": "header", "recording": header})
+        self._queue.put({"kind": "event", "event": event})
+
+    def _write(self) -> None:
+        while True:
+            self.reporter.send(self._queue.get())
 
 
 def apply_limits(limits: dict[str, int]) -> None:
@@ -192,7 +223,7 @@ def serve_and_run(job: dict[str, Any], reporter: Reporter, view: Any) -> None:
     from daphne.server import Server
     from django.core.asgi import get_asgi_application
 
-    from tracer.django_integration import TraceRequests, enable_tracing
+    from tracer.django_integration import TraceRequests, enable_tracing, get_tracer
     from visualizer.playground import sandbox_urls
     from visualizer.scenarios.catalog import get_scenario
 
@@ -202,14 +233,15 @@ def serve_and_run(job: dict[str, Any], reporter: Reporter, view: Any) -> None:
     application = TraceRequests(get_asgi_application())
     if not enable_tracing():
         reporter.problem("start", "tracing could not be enabled")
-        os._exit(1)
+        os._exit(2)
+    get_tracer().store.add_listener(EventStream(reporter, job["recording_id"]))
 
     def run() -> None:
         try:
             document = asyncio.run(send_the_requests(job, scenario))
         except Exception as error:
             reporter.problem("run", f"the requests could not be sent: {describe(error)}")
-            os._exit(1)
+            os._exit(2)
         reporter.send({"kind": "document", "document": document})
         os._exit(0)
 
@@ -270,17 +302,20 @@ def main() -> None:
             os._exit(2)
     scratch = Path(os.environ.get("TMPDIR") or "/tmp")
     path = scratch / FILE_NAME
-    configure_django(job, scratch)
-    seed_database()
+    try:
+        configure_django(job, scratch)
+        seed_database()
+        from visualizer.scenarios.scenario_views import warm_up_clients
+
+        # The HTTP clients' one-time costs, paid before the traced requests (as the
+        # subject's warm-up does).
+        warm_up_clients()
+    except Exception as error:
+        reporter.problem("start", f"the worker could not set up: {describe(error)}")
+        os._exit(2)
     errors = ViewErrors(reporter, path)
     for name in ("django.request", "django.security"):
         logging.getLogger(name).addHandler(errors)
-
-    from visualizer.scenarios.scenario_views import warm_up_clients
-
-    # The HTTP clients' one-time costs, paid before the traced requests (as the subject's
-    # warm-up does).
-    warm_up_clients()
     try:
         module = load_module(job["source"], path)
     except BaseException as error:  # the visitor's code: anything at all
