@@ -45,8 +45,7 @@ def too_large(request: HttpRequest) -> HttpResponse | None:
     if length.isascii() and length.isdigit() and int(length) <= MAX_BODY_BYTES:
         return None
     return HttpResponse(
-        f"The code is too large: the playground takes at most {MAX_SOURCE_BYTES:,} bytes "
-        "of code.",
+        f"The code is too large: the playground takes at most {MAX_SOURCE_BYTES:,} bytes of code.",
         status=413,
         content_type="text/plain; charset=utf-8",
     )

@@ -133,6 +133,19 @@ def current_mode() -> ModeState:
     )
 
 
+def playground_summary() -> str:
+    """One line for the server's start-up: the mode, and what to install for the sandbox
+    if it is missing."""
+    state = current_mode()
+    problem = sandbox_problem() if settings.PLAYGROUND != "off" else None
+    if state.mode == "sandboxed":
+        return "Playground (edited views): sandboxed, in bubblewrap."
+    install = f" For the sandbox: {problem}" if problem else ""
+    if state.mode == "local":
+        return f"Playground (edited views): local, NOT isolated (loopback only).{install}"
+    return f"Playground (edited views): off.{install}"
+
+
 SANDBOXED_TEXT = (
     "Edited code runs in a sandbox (bubblewrap): a process of its own with no network "
     "beyond its own upstream service, none of this server's files, a scratch folder as the "

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from visualizer.playground.sandbox import sandbox_problem
 from visualizer.server_process import DaphneServer
 
 # Small limits, so that the tests that reach them are quick.
@@ -22,7 +27,23 @@ LIMITS = {
 
 
 @pytest.fixture(scope="session")
-def playground_server(server_data_dir: str) -> Iterator[DaphneServer]:
+def bubblewrap() -> None:
+    """The sandbox works here: bubblewrap is installed (on Debian as root, installed now,
+    as the browser tests install Chromium), else the tests that need it fail saying so."""
+    if shutil.which("bwrap") is None and Path("/etc/debian_version").exists() and os.geteuid() == 0:
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for command in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "bubblewrap"],
+        ):
+            subprocess.run(command, env=environment, capture_output=True, timeout=600)
+        sandbox_problem.cache_clear()
+    problem = sandbox_problem()
+    assert problem is None, f"the sandbox does not work here: {problem}"
+
+
+@pytest.fixture(scope="session")
+def playground_server(bubblewrap: None, server_data_dir: str) -> Iterator[DaphneServer]:
     """The app under a real Daphne on loopback, tracing on, the playground in its default
     mode (sandboxed, where bubblewrap works: .ci/run installs it)."""
     env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir, **LIMITS}

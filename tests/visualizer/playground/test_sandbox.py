@@ -53,7 +53,7 @@ def fresh_probe():
     ],
 )
 def test_the_mode_follows_the_setting_the_sandbox_and_the_address(
-    settings, monkeypatch, fresh_probe, chosen, bwrap_works, hosts, mode
+    bubblewrap, settings, monkeypatch, fresh_probe, chosen, bwrap_works, hosts, mode
 ):
     settings.PLAYGROUND = chosen
     if not bwrap_works:
