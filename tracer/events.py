@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Final, Literal, NotRequired, TypedDict, get_args, get_type_hints
 
 FORMAT: Final = "django-async-visualizer.trace"
-FORMAT_VERSION: Final = 2
-# Older versions this tool still reads: every version-1 document is a valid version-2 one.
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION: Final = 3
+# Older versions this tool still reads: every version-1 or version-2 document is a valid
+# version-3 one.
+READABLE_VERSIONS = (1, 2, 3)
 
 REQUEST_RECEIVED: Final = "request.received"
 VIEW_TYPE_CHECKED: Final = "view.type_checked"
@@ -511,6 +512,27 @@ def scenario_info(registered: Mapping[str, object]) -> ScenarioInfo | None:
     return None
 
 
+class CodeError(TypedDict):
+    """An error the edited code ran into: where in its text (None: not at a line of it)
+    and what it was (``MemoryError``, ``PermissionError: [Errno 1] …``)."""
+
+    line: int | None
+    message: str
+
+
+class EditedCode(TypedDict):
+    """The code that ran, in a run of a view someone edited (the playground, version 3):
+    the module's text as it ran, the name of its file as the events' ``file`` ends, the
+    view's function name in it, the errors the run reported, and what stopped it, if a
+    limit did before it finished."""
+
+    file: str
+    view: str
+    text: str
+    errors: list[CodeError]
+    stopped: NotRequired[str]
+
+
 class RequestSummary(TypedDict):
     """One request, as listed in the document's ``requests``."""
 
@@ -556,6 +578,8 @@ class TraceDocument(TypedDict):
     dropped_events: NotRequired[int]
     # [t_ns, OS threads] pairs.
     thread_samples: NotRequired[list[list[int]]]
+    # Present only for a run of an edited view (version 3).
+    code: NotRequired[EditedCode]
 
 
 def trace_document(

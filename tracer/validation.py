@@ -3,7 +3,8 @@
 Imported documents are untrusted. Every rejection names what is wrong and where, as a path
 into the document (``events[12].t_ns``) or a position in the file. Limits, beyond the
 caller's byte limit: 200,000 events, 50,000 requests, 64 locals an event, 10,000
-characters a string, 1,000 loop steps a request.
+characters a string (65,536 the text of an edited view's code), 1,000 loop steps a
+request.
 
 What each object may hold is derived from the types of tracer/events.py (shape_of), so a
 field is declared once, there; the checks here add what a type cannot say (ids, limits,
@@ -39,8 +40,13 @@ MAX_STRING = 10_000
 # How deep the free-form parts (server, tracer) may nest.
 MAX_DEPTH = 32
 
+# The text of the code that ran, in a run of an edited view (the playground's own limit).
+MAX_CODE_CHARS = 64 * 1024
+
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SLUG = re.compile(r"[a-z0-9-]{1,64}")
+_CODE_FILE = re.compile(r"[A-Za-z0-9_-]{1,60}\.py")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 
 
 class TraceRejected(Exception):
@@ -141,6 +147,10 @@ TOP_LEVEL = shape_of(kinds.TraceDocument)
 SCENARIO = shape_of(kinds.ScenarioInfo)
 REQUEST = shape_of(kinds.RequestSummary)
 STACK_FRAME = shape_of(kinds.StackFrame)
+CODE = shape_of(kinds.EditedCode)
+CODE_ERROR = shape_of(kinds.CodeError)
+# code.errors: the exceptions an edited view's run reported.
+MAX_CODE_ERRORS = 100
 BY_KIND = {kind: shape_of(event_type) for kind, event_type in kinds.KIND_TYPES.items()}
 # thread_samples: [t_ns, threads] pairs, the server process's OS thread count over time.
 MAX_THREAD_SAMPLES = 100_000
@@ -227,10 +237,28 @@ def validate_trace(document: object) -> kinds.TraceDocument:
     _check_events(document["events"], request_ids)
     if "thread_samples" in document:
         _check_thread_samples(document["thread_samples"])
+    if "code" in document:
+        _check_code(document["code"])
     # What a version-1 document holds means the same in version 2.
     document["version"] = kinds.FORMAT_VERSION
     # Checked against the types above, field by field.
     return cast(kinds.TraceDocument, document)
+
+
+def _check_code(code: object) -> None:
+    checked = cast(kinds.EditedCode, _check_object(code, CODE, "code", {"text": MAX_CODE_CHARS}))
+    if not _CODE_FILE.fullmatch(checked["file"]):
+        raise TraceRejected("must be a file name ending in .py, without folders", "code.file")
+    if not _IDENTIFIER.fullmatch(checked["view"]):
+        raise TraceRejected("must be a Python function name", "code.view")
+    errors = checked["errors"]
+    if len(errors) > MAX_CODE_ERRORS:
+        raise TraceRejected(f"{len(errors)} errors; at most {MAX_CODE_ERRORS}", "code.errors")
+    for index, error in enumerate(errors):
+        where = f"code.errors[{index}]"
+        line = cast(kinds.CodeError, _check_object(error, CODE_ERROR, where))["line"]
+        if line is not None and line < 1:
+            raise TraceRejected("must be 1 or more", f"{where}.line")
 
 
 def _check_thread_samples(samples: list[object]) -> None:
@@ -336,9 +364,12 @@ def _check_stack(stack: list[object], where: str) -> None:
         _check_object(frame, STACK_FRAME, f"{where}[{index}]")
 
 
-def _check_object(value: object, shape: Shape, where: str) -> object:
+def _check_object(
+    value: object, shape: Shape, where: str, long_strings: dict[str, int] | None = None
+) -> object:
     """Check ``value`` against ``shape``; return it (it then holds what the shape's
-    TypedDict says) or raise TraceRejected."""
+    TypedDict says) or raise TraceRejected. ``long_strings``: fields that may be longer
+    than MAX_STRING, with their own limits."""
     prefix = f"{where}." if where else ""
     if type(value) is not dict:
         raise TraceRejected("must be an object", where)
@@ -356,9 +387,10 @@ def _check_object(value: object, shape: Shape, where: str) -> object:
             raise TraceRejected(
                 f"must be {_NAMES[expected]}, got {_json_type(field_value)}", f"{prefix}{name}"
             )
-        if type(field_value) is str and len(field_value) > MAX_STRING:
+        longest = (long_strings or {}).get(name, MAX_STRING)
+        if type(field_value) is str and len(field_value) > longest:
             raise TraceRejected(
-                f"{len(field_value)} characters; at most {MAX_STRING}", f"{prefix}{name}"
+                f"{len(field_value)} characters; at most {longest}", f"{prefix}{name}"
             )
         if name in NON_NEGATIVE and type(field_value) is int and field_value < 0:
             raise TraceRejected("cannot be negative", f"{prefix}{name}")

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "visualizer.lab",
     "visualizer.classroom",
     "visualizer.learning",
+    "visualizer.playground",
 ]
 
 # Only middleware that runs natively in async mode (see visualizer/middleware.py): one
@@ -92,6 +93,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "visualizer.middleware.SecurityHeadersMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # An edited view's code over its size limit is refused before the CSRF check reads it.
+    "visualizer.playground.middleware.EditedCodeBodyLimit",
     # Django's CSRF checks for every route's unsafe methods, called natively.
     "visualizer.csrf.CsrfMiddleware",
     "tracer.django_integration.TraceViewMiddleware",
@@ -177,10 +180,12 @@ TRACE_IMPORT_MAX_BYTES = env_int("TRACE_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
 # The largest request body any page takes: a trace file with its form around it. A larger
 # one is refused by its Content-Length before it is read (visualizer/request_limits.py).
 UPLOAD_MAX_BYTES = TRACE_IMPORT_MAX_BYTES + 64 * 1024
-# Django's own bounds on what it parses: the form fields besides files (a large field is a
-# 400), one file a request, and an upload over 2.5 MB streamed to a temporary file in
-# chunks rather than held in memory.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+# Django's own bounds on what it parses: the form fields besides files (a larger body is a
+# 400; the largest field is the playground's edited code, 64 KB of text, which a form
+# encodes in up to three times that: visualizer/playground/middleware.py), one file a
+# request, and an upload over 2.5 MB streamed to a temporary file in chunks rather than
+# held in memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 1
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Recordings made here and never named are pruned: only the newest TRACE_KEEP_RECORDINGS,
@@ -211,6 +216,27 @@ LIMIT_VIEW_REQUESTS = env_int("LIMIT_VIEW_REQUESTS", 32)
 LIMIT_RUN_CPU_WORK = env_int("LIMIT_RUN_CPU_WORK", 4_000_000)
 # Default I/O delay of the scenarios, in milliseconds (a request may ask for another).
 SCENARIO_IO_DELAY_MS = env_int("SCENARIO_IO_DELAY_MS", 300)
+
+# The playground (visualizer/playground/, docs/playground.md): where a visitor's edited view
+# runs. "sandboxed": in bubblewrap, with no network, no files of this server and limits;
+# "local": a child process with the same limits but not isolated, allowed only while the
+# server listens on loopback only; "off". Empty: sandboxed when bubblewrap works here,
+# else local on loopback, else off.
+PLAYGROUND = os.environ.get("PLAYGROUND", "").strip().lower()
+if PLAYGROUND not in ("", "off", "local", "sandboxed"):
+    raise ValueError(f"PLAYGROUND must be off, local or sandboxed, not {PLAYGROUND!r}")
+PLAYGROUND_BWRAP = os.environ.get("PLAYGROUND_BWRAP", "bwrap")
+# The limits of one edited run: CPU seconds, wall-clock seconds, address space, the size of
+# any one file it writes, its scratch folder in all, and its processes and threads.
+PLAYGROUND_CPU_SECONDS = env_int("PLAYGROUND_CPU_SECONDS", 10)
+PLAYGROUND_WALL_SECONDS = env_int("PLAYGROUND_WALL_SECONDS", 30)
+PLAYGROUND_MEMORY_MB = env_int("PLAYGROUND_MEMORY_MB", 1024)
+PLAYGROUND_FILE_MB = env_int("PLAYGROUND_FILE_MB", 16)
+PLAYGROUND_SCRATCH_MB = env_int("PLAYGROUND_SCRATCH_MB", 32)
+PLAYGROUND_THREADS = env_int("PLAYGROUND_THREADS", 128)
+# Edited runs at once, per visitor and in all (each is a process of its own).
+PLAYGROUND_RUNS_PER_CLIENT = env_int("PLAYGROUND_RUNS_PER_CLIENT", 1)
+PLAYGROUND_RUNS = env_int("PLAYGROUND_RUNS", 2)
 
 LOGGING = {
     "version": 1,

@@ -14,4 +14,5 @@ urlpatterns = [
     path("lab/", include("visualizer.lab.urls")),
     path("", include("visualizer.classroom.urls")),
     path("", include("visualizer.learning.urls")),
+    path("", include("visualizer.playground.urls")),
 ]

@@ -11,7 +11,13 @@ import pytest
 
 from tests.fixtures import VERSION_1_EXAMPLES
 from tracer.events import FORMAT_VERSION
-from tracer.validation import MAX_STRING, TraceRejected, parse_trace, validate_trace
+from tracer.validation import (
+    MAX_CODE_CHARS,
+    MAX_STRING,
+    TraceRejected,
+    parse_trace,
+    validate_trace,
+)
 
 EXAMPLE = VERSION_1_EXAMPLES / "async-io-4-requests.json"
 
@@ -31,8 +37,19 @@ def test_it_accepts_a_real_recording_unchanged(document):
 def test_it_reads_a_version_1_document_as_the_current_version(document):
     document["version"] = 1
     parsed = parse_trace(json.dumps(document).encode())
-    assert parsed["version"] == FORMAT_VERSION == 2
+    assert parsed["version"] == FORMAT_VERSION == 3
     assert parsed["events"] == document["events"]
+
+
+def test_it_accepts_the_code_of_an_edited_run(document):
+    document["version"] = FORMAT_VERSION
+    document["code"] = {
+        **CODE,
+        "text": "# <script>alert(1)</script>\n" + "x" * (MAX_CODE_CHARS - 40),
+        "errors": [{"line": 1, "message": "MemoryError"}, {"line": None, "message": "x"}],
+        "stopped": "It used more than 10 s of CPU time, the limit, and was stopped.",
+    }
+    assert validate_trace(copy.deepcopy(document)) == document
 
 
 def test_it_accepts_script_payloads_as_plain_data(document):
@@ -64,10 +81,17 @@ def mutate(path: str, value: Any):
 
 
 DELETE = object()
+# The code of an edited view's run (the playground), as a document carries it.
+CODE = {"file": "edited_view.py", "view": "async_io", "text": "x = 1\n", "errors": []}
 DOCUMENT_CASES = [
     ("wrong format", mutate("format", "chrome-trace"), "format", "not a trace document"),
     ("older version", mutate("version", 0), "version", "not supported"),
-    ("newer version", mutate("version", 3), "version", "newer than this tool reads"),
+    (
+        "newer version",
+        mutate("version", FORMAT_VERSION + 1),
+        "version",
+        "newer than this tool reads",
+    ),
     ("version as text", mutate("version", "1"), "version", "not supported"),
     ("missing field", mutate("clock", DELETE), "clock", "is missing"),
     ("unknown field", mutate("extra", 1), "extra", "is not a field"),
@@ -115,6 +139,33 @@ DOCUMENT_CASES = [
     ("scenario slug", mutate("scenario.slug", "<b>"), "scenario.slug", "lowercase"),
     ("deep server object", mutate("server", {"a": "x" * (MAX_STRING + 1)}), "server.a", "at most"),
     ("server nested 40 deep", mutate("server", _nested(40)), "server" + ".a" * 32, "nested more"),
+    (
+        "code too long",
+        mutate("code", {**CODE, "text": "x" * (MAX_CODE_CHARS + 1)}),
+        "code.text",
+        f"at most {MAX_CODE_CHARS}",
+    ),
+    ("code in a folder", mutate("code", {**CODE, "file": "../views.py"}), "code.file", "folders"),
+    ("code view", mutate("code", {**CODE, "view": "x; import os"}), "code.view", "function name"),
+    (
+        "code without errors",
+        mutate("code", {k: v for k, v in CODE.items() if k != "errors"}),
+        "code.errors",
+        "is missing",
+    ),
+    (
+        "code error at line 0",
+        mutate("code", {**CODE, "errors": [{"line": 0, "message": "x"}]}),
+        "code.errors[0].line",
+        "1 or more",
+    ),
+    (
+        "code error with markup",
+        mutate("code", {**CODE, "errors": [{"line": 1, "message": "x", "html": "<b>"}]}),
+        "code.errors[0].html",
+        "not a field",
+    ),
+    ("code stopped", mutate("code", {**CODE, "stopped": 5}), "code.stopped", "must be a string"),
 ]
 
 

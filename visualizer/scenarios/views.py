@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from tracer.django_integration import CLIENT_REF_HEADER, RECORDING_HEADER
 from visualizer.http import HtmxHttpRequest
 from visualizer.limits import LimitReached, client_of_request, limits
+from visualizer.playground.editor import editor_for
 from visualizer.scenarios.catalog import SCENARIOS, Scenario, get_scenario
 from visualizer.scenarios.forms import RunForm
 from visualizer.scenarios.runs import (
@@ -54,6 +55,7 @@ def scenario_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context = page_context(scenario, options)
     if request.htmx:
         return HttpResponse(render_to_string("traces/player.html#step_response", context, request))
+    context["editor"] = editor_for(scenario, context["edited_code"])
     return render(request, "traces/player.html", context)
 
 
@@ -93,6 +95,7 @@ async def scenario_run(request: ASGIRequest, slug: str) -> HttpResponse:
 def _page_with_form(request: HttpRequest, scenario: Scenario, form: RunForm) -> HttpResponse:
     context = page_context(scenario, PageOptions(QueryDict()))
     context["run_form"] = form
+    context["editor"] = editor_for(scenario)
     return render(request, "traces/player.html", context, status=400)
 
 

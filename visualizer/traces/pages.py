@@ -23,6 +23,7 @@ from visualizer.traces.sources import (
     DocumentSource,
     StoredSource,
     TraceSource,
+    edited_code_of,
     find_source,
     per_trace,
     trace_context,
@@ -129,6 +130,18 @@ def cut_off(source: TraceSource) -> bool:
     return interrupted(source.recording_id)
 
 
+def interrupted_text(source: TraceSource) -> str:
+    """Why the run was cut off: a limit of the playground for edited code that one
+    stopped, else the server stopping."""
+    code = edited_code_of(source)
+    if code is not None and code.get("stopped"):
+        return (
+            f"This run of edited code was stopped before it finished: {code['stopped']} "
+            "Its trace ends where it was stopped."
+        )
+    return INTERRUPTED_TEXT
+
+
 def load_source(recording_id: str | None) -> TraceSource | None:
     return find_source(recording_id) if recording_id else None
 
@@ -200,7 +213,7 @@ def page_context(
     if options.recording_id and source is None:
         notices.append(f"There is no recording {options.recording_id} on this server.")
     elif source is not None and cut_off(source):
-        notices.append(INTERRUPTED_TEXT)
+        notices.append(interrupted_text(source))
     state = player_state(scenario, source, options.step)
     if options.bad_step is not None:
         allowed = f" from 1 to {state.total}" if state.total else ""
@@ -226,6 +239,8 @@ def page_context(
             theme=options.theme,
         ),
         run_form=RunForm(scenario, initial=RUN_DEFAULTS) if scenario is not None else None,
+        # The code that ran, for a run of an edited view (the playground).
+        edited_code=edited_code_of(source) if source is not None else None,
     )
     return context
 
@@ -307,7 +322,7 @@ def snapshot_of(scenario: Scenario, recording_id: str) -> str | None:
         return None
     snapshot = render_snapshot(scenario, source)
     if cut_off(source):
-        snapshot += render_status(INTERRUPTED_TEXT, running=False)
+        snapshot += render_status(interrupted_text(source), running=False)
     return snapshot
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracer import events as kinds
-from tracer.events import Event
+from tracer.events import EditedCode, Event
 from visualizer.scenarios.catalog import Scenario
 from visualizer.traces.loop_picture import LoopPicture, loop_picture
 from visualizer.traces.narration import (
@@ -19,7 +19,7 @@ from visualizer.traces.narration import (
     flow_node,
     narration,
 )
-from visualizer.traces.sources import TraceSource, pictures, trace_context
+from visualizer.traces.sources import TraceSource, edited_code_of, pictures, trace_context
 from visualizer.traces.steps import (
     NOT_SET,
     UNKNOWN,
@@ -65,6 +65,8 @@ class PlayerState:
     tracker_columns: list[TrackerColumn] = field(default_factory=list)
     tracker_variables: list[str] = field(default_factory=list)
     picture: LoopPicture | None = None  # the event loop and the threads at this step
+    # The recording is a run of edited code (the playground): ``source`` is that code.
+    edited: bool = False
 
     @property
     def tracker_rows(self) -> list[tuple[str, list[tuple[str, bool]]]]:
@@ -112,7 +114,8 @@ def player_state(
             current=None,
             narration=NOTHING_YET,
             flow=flow_at(None, [], trace_context(source) if source else None),
-            source=source_lines(scenario, None),
+            source=source_lines(scenario, None, edited_code_of(source) if source else None),
+            edited=source is not None and edited_code_of(source) is not None,
         )
     events = source.events_between(index - TABLE_WINDOW, index + TABLE_WINDOW)
     received = source.received_ns({e["request"] for e in events if e["request"]})
@@ -131,11 +134,12 @@ def player_state(
         current=current,
         narration=narrate(current, history, context),
         flow=flow_at(current, history, context),
-        source=source_lines(scenario, current),
+        source=source_lines(scenario, current, edited_code_of(source)),
         tracker_request=request,
         tracker_columns=columns,
         tracker_variables=tracker_variables(columns),
         picture=pictures.read(source, lambda picture: loop_picture(picture, index)),
+        edited=edited_code_of(source) is not None,
     )
 
 
@@ -199,9 +203,13 @@ def flow_at(
     return nodes
 
 
-def source_lines(scenario: Scenario | None, current: Step | None) -> list[list[SourceLine]]:
+def source_lines(
+    scenario: Scenario | None, current: Step | None, code: EditedCode | None = None
+) -> list[list[SourceLine]]:
     """The view and its helpers, one block each, with real line numbers; the current
-    step's line marked."""
+    step's line marked. For a run of edited code (the playground), that code, as it ran."""
+    if code is not None:
+        return [edited_lines(code, current)]
     if scenario is None:
         return []
     current_line = None
@@ -217,6 +225,17 @@ def source_lines(scenario: Scenario | None, current: Step | None) -> list[list[S
             ]
         )
     return blocks
+
+
+def edited_lines(code: EditedCode, current: Step | None) -> list[SourceLine]:
+    """The edited module's lines, numbered from 1 as its events' lines are."""
+    current_line = None
+    if current is not None and Path(current.event["file"] or "").name == code["file"]:
+        current_line = current.event["line"]
+    return [
+        SourceLine(number, text, number == current_line)
+        for number, text in enumerate(code["text"].splitlines(), start=1)
+    ]
 
 
 def _is_scenario_code(scenario: Scenario, event: Event) -> bool:

@@ -11,7 +11,7 @@ from typing import Protocol
 from django.db.models import QuerySet
 
 from tracer.django_integration import get_tracer
-from tracer.events import Event, JSONObject, RequestSummary, TraceDocument
+from tracer.events import EditedCode, Event, JSONObject, RequestSummary, TraceDocument
 from tracer.picture import Picture
 from visualizer.traces.models import Trace, TraceEvent, TraceRequest
 from visualizer.traces.narration import CONTEXT_KINDS, TraceContext, context_of
@@ -151,6 +151,16 @@ def per_trace[Result](
         return recent[key]
 
     return cached
+
+
+def edited_code_of(source: TraceSource) -> EditedCode | None:
+    """The code that ran, if the trace is a run of an edited view (the playground)."""
+    if isinstance(source, DocumentSource):
+        return source.document().get("code")
+    if isinstance(source, StoredSource):
+        code: EditedCode | None = source.trace.header.get("code")
+        return code
+    return None
 
 
 @per_trace

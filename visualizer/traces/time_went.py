@@ -81,17 +81,36 @@ def time_went(document: Mapping[str, Any]) -> TimeWent:
     ]
     start = min((t for t in times if type(t) is int), default=0)
     longest = max((b.duration_ns for b in found), default=0)
-    bars = [_bar(b, requests[b.request], start, longest) for b in found[:BARS_SHOWN]]
+    asgi = _asgi(document)
+    bars = [_bar(b, requests[b.request], start, longest, asgi) for b in found[:BARS_SHOWN]]
     occurring = {part for b in found for part in PARTS if b.parts[part]}
     return TimeWent(
         bars=bars,
         more=max(0, len(found) - BARS_SHOWN),
-        legend=[(part, PART_LABELS[part]) for part in PARTS if part in occurring],
+        legend=[(part, _label(part, asgi)) for part in PARTS if part in occurring],
         verdict=verdict(document, found) if found else None,
     )
 
 
-def _bar(breakdown: Breakdown, request: Mapping[str, Any], start: int, longest: int) -> Bar:
+def _asgi(document: Mapping[str, Any]) -> bool:
+    return bool((document.get("server") or {}).get("interface", "asgi") == "asgi")
+
+
+def _wsgi_words(text: str, asgi: bool) -> str:
+    """Under WSGI no event loop serves the requests: an async view runs on a private loop
+    of its own (async_to_sync's, in the request's thread), which is what the words say."""
+    if asgi:
+        return text
+    return text.replace("the event loop", "its private loop").replace("event loop", "loop")
+
+
+def _label(part: Part, asgi: bool) -> str:
+    return _wsgi_words(PART_LABELS[part], asgi)
+
+
+def _bar(
+    breakdown: Breakdown, request: Mapping[str, Any], start: int, longest: int, asgi: bool
+) -> Bar:
     shown = [(part, ns) for part, ns in breakdown.parts.items() if ns > 0]
     widths = _shares([ns for _, ns in shown], WHOLE)
     served = breakdown.waiting_to_be_served_ns
@@ -103,7 +122,7 @@ def _bar(breakdown: Breakdown, request: Mapping[str, Any], start: int, longest: 
         if longest
         else WHOLE,
         segments=[
-            Segment(part, PART_LABELS[part], ms(ns), width)
+            Segment(part, _label(part, asgi), ms(ns), width)
             for (part, ns), width in zip(shown, widths, strict=True)
         ],
         served_after=ms(served) if served is not None and served > QUEUE_WAIT_NS else None,
@@ -157,7 +176,7 @@ def verdict(document: Mapping[str, Any], found: list[Breakdown]) -> Verdict:
     """One or two sentences on where the time went: the slowest request's largest part,
     then the queue (WSGI), or another request's wait for the loop, or how long they all
     took together."""
-    asgi = (document.get("server") or {}).get("interface", "asgi") == "asgi"
+    asgi = _asgi(document)
     slowest = max(found, key=lambda b: b.duration_ns)
     main = max(PARTS, key=lambda part: slowest.parts[part])
     sentences = [_spent(document, slowest, main, found, asgi)]
@@ -200,7 +219,8 @@ def _spent(
 ) -> str:
     return (
         f"{_whose(breakdown, found)} spent {ms(breakdown.parts[part])} of its "
-        f"{ms(breakdown.duration_ns)} {_SPENT[part]}{_aside(document, breakdown, part, asgi)}."
+        f"{ms(breakdown.duration_ns)} {_wsgi_words(_SPENT[part], asgi)}"
+        f"{_aside(document, breakdown, part, asgi)}."
     )
 
 

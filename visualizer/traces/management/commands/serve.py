@@ -27,6 +27,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from visualizer import serve_asgi
 from visualizer.lifeline import spawn
+from visualizer.playground.sandbox import LISTEN_ENV, playground_summary
 from visualizer.traces.run_state import recover
 
 
@@ -98,6 +99,8 @@ class Command(BaseCommand):
         if said := recover().message():
             self.stdout.write(said)
         shown = f"[{host}]" if ":" in host else host
+        os.environ[LISTEN_ENV] = host
+        self.stdout.write(playground_summary())
         self.stdout.write(
             f"Serving on http://{shown}:{port}/ with {processes} Daphne "
             f"{'process' if processes == 1 else 'processes'} "

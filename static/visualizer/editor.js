@@ -1,0 +1,57 @@
+// The playground's code editor: the "Edit this view" textarea becomes CodeMirror 5
+// (vendored in static/vendor/), with Python highlighting and line numbers; the textarea
+// stays the form's field (CodeMirror writes it back on submit). The lines a problem was
+// found at are marked, and each problem's line link moves the cursor there. Without
+// JavaScript the page works as it is: a textarea and a form.
+(function () {
+  "use strict";
+
+  function start() {
+    const area = document.getElementById("id_edit-source");
+    if (!area || typeof window.CodeMirror !== "function") return;
+    const wrap = area.closest(".editor-wrap");
+    const editor = window.CodeMirror.fromTextArea(area, {
+      mode: "python",
+      lineNumbers: true,
+      indentUnit: 4,
+      tabSize: 4,
+      indentWithTabs: false,
+      // A screen reader gets the text itself, not a hidden textarea's copy.
+      inputStyle: "contenteditable",
+      screenReaderLabel: "The view's code",
+      viewportMargin: Infinity,
+      extraKeys: {
+        Tab: (cm) => cm.execCommand(cm.somethingSelected() ? "indentMore" : "insertSoftTab"),
+        "Shift-Tab": "indentLess",
+        // Tab indents inside the editor: Escape leaves it, for the next field.
+        Esc: () => {
+          const next = document.getElementById("id_edit-requests");
+          if (next) next.focus();
+        },
+      },
+    });
+    const lines = (wrap && wrap.dataset.errorLines ? wrap.dataset.errorLines.split(",") : [])
+      .map(Number)
+      .filter((line) => line >= 1 && line <= editor.lineCount());
+    for (const line of lines) {
+      editor.addLineClass(line - 1, "background", "cm-problem-line");
+    }
+    for (const link of document.querySelectorAll("[data-goto-line]")) {
+      link.addEventListener("click", (event) => {
+        const line = Number(link.dataset.gotoLine);
+        if (!(line >= 1 && line <= editor.lineCount())) return;
+        event.preventDefault();
+        editor.focus();
+        editor.setCursor({ line: line - 1, ch: 0 });
+        editor.scrollIntoView({ line: line - 1, ch: 0 }, 80);
+      });
+    }
+    document.documentElement.classList.add("has-code-editor");
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

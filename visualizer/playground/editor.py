@@ -1,0 +1,83 @@
+"""What the scenario page's "Edit this view" panel shows: the code to edit, the run's
+fields, the playground's mode, and any problems of the last try, each at its line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tracer.events import EditedCode
+from visualizer.playground.checks import ALLOWED_MODULES, Problem
+from visualizer.playground.editable import starting_code
+from visualizer.playground.forms import EditForm
+from visualizer.playground.sandbox import ModeState, current_mode
+from visualizer.scenarios.catalog import Scenario
+from visualizer.traces.pages import RUN_DEFAULTS
+
+
+@dataclass(frozen=True)
+class ProblemLine:
+    """A problem, with the text of its line (what the page shows without JavaScript)."""
+
+    problem: Problem
+    text: str
+
+
+@dataclass
+class Editor:
+    form: EditForm
+    mode: ModeState
+    problems: list[ProblemLine] = field(default_factory=list)
+    stopped: str = ""
+    # The code shown is the code of the recording on the page (an edited run).
+    edited: bool = False
+
+    @property
+    def view_name(self) -> str:
+        return self.form.scenario.view.__name__
+
+    @property
+    def open(self) -> bool:
+        return bool(self.problems or self.stopped or self.edited)
+
+    @property
+    def allowed_modules(self) -> list[str]:
+        return [module for module in ALLOWED_MODULES if module != "__future__"]
+
+    @property
+    def error_lines(self) -> str:
+        """The lines with a problem, for the enhanced editor to mark."""
+        lines = sorted({p.problem.line for p in self.problems if p.problem.line})
+        return ",".join(str(line) for line in lines)
+
+
+def editor_for(
+    scenario: Scenario,
+    code: EditedCode | None = None,
+    *,
+    form: EditForm | None = None,
+    problems: list[Problem] | None = None,
+    stopped: str = "",
+) -> Editor:
+    """The panel: for a recording of an edited run of this scenario, its code and errors;
+    after a failed try, what was sent and what went wrong; else the scenario's own code."""
+    edited = code is not None and code["view"] == scenario.view.__name__
+    if form is None:
+        source = code["text"] if code is not None and edited else starting_code(scenario)
+        form = EditForm(scenario, initial={**RUN_DEFAULTS, "source": source})
+    if problems is None and code is not None and edited:
+        problems = [Problem(error["line"], error["message"]) for error in code["errors"]]
+        stopped = stopped or code.get("stopped", "")
+    text = str(form["source"].value() or "").splitlines()
+    return Editor(
+        form=form,
+        mode=current_mode(),
+        problems=[ProblemLine(p, _line(text, p.line)) for p in problems or []],
+        stopped=stopped,
+        edited=edited,
+    )
+
+
+def _line(lines: list[str], number: int | None) -> str:
+    if number is None or not 1 <= number <= len(lines):
+        return ""
+    return lines[number - 1]

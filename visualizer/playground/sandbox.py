@@ -1,0 +1,360 @@
+"""Run an edited view in a worker process of its own, never in the web server: under
+bubblewrap (``sandboxed``), or as a plain child process (``local``), with its limits, and
+read back what it reports.
+
+The server writes the job to the worker's stdin and keeps stdin open: when the server goes
+away the worker sees the end of it and exits (bubblewrap's ``--die-with-parent`` as
+well). The worker's report comes back on its stdout, capped, within the wall-clock limit;
+past either the worker is killed. docs/playground.md says what the sandbox allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from django.conf import settings
+
+from visualizer.server_process import BASE_DIR
+
+Mode = Literal["off", "local", "sandboxed"]
+# Where the worker's own code is: the project's two packages, nothing else of the checkout
+# (its var/ holds the database and the secret key).
+PACKAGES = ("tracer", "visualizer")
+# The largest report read from a worker (a trace of ten requests is far smaller).
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+# Of the worker's stderr, the end is kept for the server's log.
+STDERR_TAIL = 8 * 1024
+# Where the sandbox's scenario data (the file async-file reads) is found in it.
+SANDBOX_DATA_DIR = "/data"
+SAMPLE_FILE = "sample.bin"
+MB = 1024 * 1024
+# Where this server listens, comma-separated: set by visualizer/serve_asgi.py.
+LISTEN_ENV = "VISUALIZER_LISTEN_HOSTS"
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int
+    wall_seconds: int
+    memory_mb: int
+    file_mb: int
+    scratch_mb: int
+    threads: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            cpu_seconds=settings.PLAYGROUND_CPU_SECONDS,
+            wall_seconds=settings.PLAYGROUND_WALL_SECONDS,
+            memory_mb=settings.PLAYGROUND_MEMORY_MB,
+            file_mb=settings.PLAYGROUND_FILE_MB,
+            scratch_mb=settings.PLAYGROUND_SCRATCH_MB,
+            threads=settings.PLAYGROUND_THREADS,
+        )
+
+    def for_worker(self, mode: Mode) -> dict[str, int]:
+        """The worker's rlimits. RLIMIT_NPROC counts the user's tasks: in the sandbox's
+        own user namespace only its own, in local mode all of the user's, so there the
+        limit is what the user runs already plus the allowance (root is exempt either way;
+        the seccomp filter refuses new processes whoever runs it)."""
+        threads = self.threads + (user_tasks() if mode == "local" else 0)
+        return {
+            "cpu_seconds": self.cpu_seconds,
+            "memory_bytes": self.memory_mb * MB,
+            "file_bytes": self.file_mb * MB,
+            "open_files": 256,
+            "processes": threads,
+            "core_bytes": 0,
+        }
+
+
+def user_tasks() -> int:
+    """How many tasks (processes and threads) this user runs now, from /proc."""
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid == uid:
+                count += len(os.listdir(f"/proc/{entry.name}/task"))
+        except OSError:
+            continue
+    return count
+
+
+@dataclass(frozen=True)
+class ModeState:
+    mode: Mode
+    reason: str  # why this mode, said on the page
+
+
+def listening_on_loopback_only() -> bool:
+    """Whether this server listens on loopback addresses only (visualizer/serve_asgi.py
+    notes where it listens; a server started another way is not known to)."""
+    hosts = [host for host in os.environ.get(LISTEN_ENV, "").split(",") if host]
+    return bool(hosts) and all(_is_loopback(host) for host in hosts)
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def current_mode() -> ModeState:
+    """The playground's mode, from PLAYGROUND and what this machine and server allow."""
+    chosen = settings.PLAYGROUND
+    if chosen == "off":
+        return ModeState("off", "The playground is turned off on this server (PLAYGROUND=off).")
+    if chosen in ("", "sandboxed"):
+        problem = sandbox_problem()
+        if problem is None:
+            return ModeState("sandboxed", SANDBOXED_TEXT)
+        if chosen == "sandboxed":
+            return ModeState("off", f"The sandbox does not work on this server: {problem}")
+    if listening_on_loopback_only():
+        return ModeState("local", LOCAL_TEXT)
+    return ModeState(
+        "off",
+        "The playground is off: bubblewrap, which isolates edited code, is not available "
+        "here, and code is run without it only while the server listens on loopback only.",
+    )
+
+
+def playground_summary() -> str:
+    """One line for the server's start-up: the mode, and what to install for the sandbox
+    if it is missing."""
+    state = current_mode()
+    problem = sandbox_problem() if settings.PLAYGROUND != "off" else None
+    if state.mode == "sandboxed":
+        return "Playground (edited views): sandboxed, in bubblewrap."
+    install = f" For the sandbox: {problem}" if problem else ""
+    if state.mode == "local":
+        return f"Playground (edited views): local, NOT isolated (loopback only).{install}"
+    return f"Playground (edited views): off.{install}"
+
+
+SANDBOXED_TEXT = (
+    "Edited code runs in a sandbox (bubblewrap): a process of its own with no network "
+    "beyond its own upstream service, none of this server's files, a scratch folder as the "
+    "only place it can write, and limits on CPU time, memory, file size and threads."
+)
+LOCAL_TEXT = (
+    "Edited code runs in a process of its own with limits on CPU time, memory, file size "
+    "and threads, but NOT isolated: it can read your files and use your network. This is "
+    "allowed only because the server listens on loopback only (your own machine)."
+)
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """Why the sandbox cannot run here (None: it can), found by starting Python in it."""
+    bwrap = shutil.which(settings.PLAYGROUND_BWRAP)
+    if bwrap is None:
+        return f"{settings.PLAYGROUND_BWRAP} is not installed (Debian package bubblewrap)."
+    command = sandbox_command([sys.executable, "-P", "-c", "import django, daphne, tracer"])
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap could not start: {error}"
+    if done.returncode != 0:
+        return f"bubblewrap could not start Python: {done.stderr.decode(errors='replace')[-300:]}"
+    return None
+
+
+def _python_paths() -> list[Path]:
+    """What the interpreter needs: its installation and the virtual environment."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent}
+    paths = {path.resolve() for path in paths} | {Path(sys.prefix)}
+    return sorted(paths)
+
+
+def _secret_paths() -> list[Path]:
+    """What must never be seen in the sandbox: the data folder (database, secret key)."""
+    paths = [Path(settings.DATA_DIR).resolve()]
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        paths.append(Path(str(database["NAME"])).resolve().parent)
+    return paths
+
+
+def sandbox_command(command: list[str], limits: Limits | None = None) -> list[str]:
+    """bubblewrap around ``command``: read-only system and Python, the project's packages,
+    a tmpfs scratch folder as the only writable place, a new /proc and /dev, every
+    namespace of its own (no network but its own loopback), no capabilities, a clean
+    environment, killed when its parent dies."""
+    limits = limits or Limits.from_settings()
+    arguments = [shutil.which(settings.PLAYGROUND_BWRAP) or settings.PLAYGROUND_BWRAP]
+    arguments += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        top = Path("/") / name
+        if top.is_symlink():
+            arguments += ["--symlink", os.readlink(top), str(top)]
+        elif top.is_dir():
+            arguments += ["--ro-bind", str(top), str(top)]
+    bound: list[Path] = []
+    for path in [*_python_paths(), *(BASE_DIR / package for package in PACKAGES)]:
+        if not any(path.is_relative_to(done) for done in bound):
+            arguments += ["--ro-bind", str(path), str(path)]
+            bound.append(path)
+    for secret in _secret_paths():
+        # Should the data folder sit inside a folder bound above, it is hidden.
+        if any(secret.is_relative_to(path) for path in bound):
+            arguments += ["--tmpfs", str(secret)]
+    sample = Path(settings.DATA_DIR) / SAMPLE_FILE
+    if sample.is_file():
+        arguments += ["--ro-bind", str(sample), f"{SANDBOX_DATA_DIR}/{SAMPLE_FILE}"]
+    arguments += ["--dev", "/dev", "--proc", "/proc"]
+    arguments += ["--size", str(limits.scratch_mb * MB), "--tmpfs", "/tmp"]
+    arguments += ["--unshare-all", "--hostname", "playground", "--die-with-parent"]
+    arguments += ["--new-session", "--cap-drop", "ALL", "--chdir", "/tmp", "--clearenv"]
+    for name, value in worker_environment(Path("/tmp")).items():
+        arguments += ["--setenv", name, value]
+    return [*arguments, "--", *command]
+
+
+def worker_environment(scratch: Path) -> dict[str, str]:
+    """All the environment a worker gets: none of the server's own (its SECRET_KEY,
+    DATABASE_URL, DATA_DIR…)."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(BASE_DIR),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "LANG": "C.UTF-8",
+        # One malloc arena per thread would reserve 64 MB of address space each.
+        "MALLOC_ARENA_MAX": "2",
+    }
+
+
+WORKER = ["-P", "-m", "visualizer.playground.worker"]
+
+
+@dataclass
+class WorkerResult:
+    """What a worker did: how it ended, and what it reported."""
+
+    returncode: int | None
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    timed_out: bool = False
+    output_too_large: bool = False
+    stderr: str = ""
+    seconds: float = 0.0
+
+
+def run_worker(job: dict[str, Any], mode: Mode, limits: Limits) -> WorkerResult:
+    """Run one job in a worker and wait for it (blocking: call it off the event loop)."""
+    if mode == "off":
+        raise ValueError("the playground is off")
+    ensure_sample_file()
+    job = {**job, "limits": limits.for_worker(mode), "seccomp": True}
+    scratch: str | None = None
+    if mode == "sandboxed":
+        job["data_dir"] = SANDBOX_DATA_DIR
+        command = sandbox_command([sys.executable, *WORKER], limits)
+        options: dict[str, Any] = {"env": {}, "cwd": "/"}
+    else:
+        scratch = tempfile.mkdtemp(prefix="playground-")
+        job["data_dir"] = str(settings.DATA_DIR)
+        command = [sys.executable, *WORKER]
+        options = {"env": worker_environment(Path(scratch)), "cwd": scratch}
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            **options,
+        )
+        result = _collect(process, json.dumps(job).encode() + b"\n", limits.wall_seconds)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _collect(process: subprocess.Popen[bytes], job: bytes, wall_seconds: float) -> WorkerResult:
+    assert process.stdin and process.stdout and process.stderr
+    result = WorkerResult(returncode=None)
+    deadline = time.monotonic() + wall_seconds
+    output = bytearray()
+    errors = bytearray()
+    try:
+        process.stdin.write(job)
+        process.stdin.flush()
+    except BrokenPipeError:
+        pass
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, output)
+        selector.register(process.stderr, selectors.EVENT_READ, errors)
+        open_streams = 2
+        while open_streams:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                result.timed_out = True
+                break
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    open_streams -= 1
+                    continue
+                buffer: bytearray = key.data
+                buffer += chunk
+                if buffer is errors and len(errors) > STDERR_TAIL:
+                    del errors[:-STDERR_TAIL]
+            if len(output) > MAX_OUTPUT_BYTES:
+                result.output_too_large = True
+                break
+    if result.timed_out or result.output_too_large:
+        _kill(process)
+    process.stdin.close()
+    try:
+        result.returncode = process.wait(5)
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        result.returncode = process.wait()
+    process.stdout.close()
+    process.stderr.close()
+    result.stderr = errors.decode(errors="replace")
+    for line in bytes(output).splitlines():
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(report, dict):
+            result.reports.append(report)
+    return result
+
+
+def ensure_sample_file() -> None:
+    """The file async-file reads: made by this server, once (the worker, whose file size
+    is limited, could not; the sandbox sees it read-only)."""
+    if not (Path(settings.DATA_DIR) / SAMPLE_FILE).is_file():
+        from visualizer.scenarios.scenario_views import sample_file
+
+        sample_file()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill the worker. Under bubblewrap the worker's namespace ends with it: every
+    process in it is killed."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
