@@ -55,6 +55,6 @@ def run_in_lab(page: Page, scenario: str | None, requests: int, delay_ms: int) -
     Run. Choosing the scenario resets the pause question: None keeps the one chosen."""
     if scenario is not None:
         page.get_by_label("Scenario").select_option(scenario)
-    page.get_by_label("Concurrent requests").fill(str(requests))
-    page.get_by_label("I/O delay (ms)").fill(str(delay_ms))
+    page.get_by_label("Concurrent requests", exact=True).fill(str(requests))
+    page.get_by_label("I/O delay (ms)", exact=True).fill(str(delay_ms))
     page.get_by_role("button", name="Run").click()

@@ -47,8 +47,8 @@ def test_a_long_runs_rows_stay_in_step_order_while_pages_step_away_join_and_foll
     page.evaluate(WATCH_ROWS)
     # 20 requests that each compute for a while: about 200 steps over several seconds,
     # more than the table shows around one step (visualizer/traces/player.py, TABLE_WINDOW).
-    page.get_by_label("Concurrent requests").fill("20")
-    page.get_by_label("CPU work (primes below)").fill("150000")
+    page.get_by_label("Concurrent requests", exact=True).fill("20")
+    page.get_by_label("CPU work (primes below)", exact=True).fill("150000")
     page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_function("() => document.querySelectorAll('#rows tr').length > 60")
     recording = page.locator("#player").get_attribute("data-recording") or ""

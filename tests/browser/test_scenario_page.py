@@ -28,8 +28,8 @@ def row_numbers(page: Page) -> list[int]:
 
 def test_it_streams_rows_while_the_request_is_still_running(page, browser_server):
     open_scenario(page, browser_server, "async-io")
-    page.get_by_label("Concurrent requests").fill("2")
-    page.get_by_label("I/O delay (ms)").fill("3000")
+    page.get_by_label("Concurrent requests", exact=True).fill("2")
+    page.get_by_label("I/O delay (ms)", exact=True).fill("3000")
 
     page.get_by_role("button", name="Run", exact=True).click()
     # Both requests reach their await within a few hundred milliseconds (a fresh server's
@@ -63,7 +63,7 @@ def test_the_pages_own_work_never_stalls_the_runs_loop(page, browser_server):
     50-100 ms held by code of no traced request: the page's own work, not the view's."""
     for _ in range(3):
         open_scenario(page, browser_server, "async-io")
-        page.get_by_label("Concurrent requests").fill("4")
+        page.get_by_label("Concurrent requests", exact=True).fill("4")
         page.get_by_role("button", name="Run", exact=True).click()
         expect(page.locator("#run-status")).to_contain_text("Finished", timeout=30_000)
         recording = page.locator("#player").get_attribute("data-recording")
@@ -89,7 +89,7 @@ def test_the_pages_own_work_never_stalls_the_runs_loop(page, browser_server):
 
 def record_in_browser(page: Page, server, delay_ms: str = "50") -> str:
     open_scenario(page, server, "sync-io")
-    page.get_by_label("I/O delay (ms)").fill(delay_ms)
+    page.get_by_label("I/O delay (ms)", exact=True).fill(delay_ms)
     page.get_by_role("button", name="Run", exact=True).click()
     expect(page.locator("#run-status")).to_contain_text("Finished", timeout=10_000)
     return page.locator("#player").get_attribute("data-recording") or ""

@@ -28,6 +28,9 @@ class EditForm(RunForm):
     ) -> None:
         super().__init__(scenario, data, max_requests=MAX_EDITED_REQUESTS, initial=initial)
         self.prefix = PREFIX
+        # Named apart from the Run form's fields beside them (for screen readers too).
+        for field in self.fields.values():
+            field.label = f"{field.label}, edited run"
         self.fields["source"] = forms.CharField(
             label="The view's code",
             strip=False,
