@@ -198,6 +198,9 @@ def sandbox_command(command: list[str], limits: Limits | None = None) -> list[st
     limits = limits or Limits.from_settings()
     arguments = [shutil.which(settings.PLAYGROUND_BWRAP) or settings.PLAYGROUND_BWRAP]
     arguments += ["--ro-bind", "/usr", "/usr"]
+    # The scratch folder first: Python or the project may live under /tmp (a checkout made
+    # there), and a tmpfs mounted after their binds would hide them.
+    arguments += ["--size", str(limits.scratch_mb * MB), "--tmpfs", "/tmp"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
         if top.is_symlink():
@@ -217,7 +220,6 @@ def sandbox_command(command: list[str], limits: Limits | None = None) -> list[st
     if sample.is_file():
         arguments += ["--ro-bind", str(sample), f"{SANDBOX_DATA_DIR}/{SAMPLE_FILE}"]
     arguments += ["--dev", "/dev", "--proc", "/proc"]
-    arguments += ["--size", str(limits.scratch_mb * MB), "--tmpfs", "/tmp"]
     arguments += ["--unshare-all", "--hostname", "playground", "--die-with-parent"]
     arguments += ["--new-session", "--cap-drop", "ALL", "--chdir", "/tmp", "--clearenv"]
     for name, value in worker_environment(Path("/tmp")).items():
