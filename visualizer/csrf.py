@@ -22,16 +22,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseForbidden
 from django.middleware.csrf import CsrfViewMiddleware
 
+from visualizer.middleware import NativeMiddleware
 
-class CsrfMiddleware:
-    sync_capable = True
-    async_capable = True
+
+class CsrfMiddleware(NativeMiddleware):
     # Chosen per instance: Django wraps a sync process_view in sync_to_async when the
     # handler is async (and an async one in async_to_sync when it is not).
     process_view: Callable[..., Any]
@@ -41,12 +40,10 @@ class CsrfMiddleware:
             # The secret would be read from the session: a database query, which must
             # not run on the event loop.
             raise ImproperlyConfigured("visualizer.csrf.CsrfMiddleware needs CSRF_USE_SESSIONS off")
-        self.get_response = get_response
+        super().__init__(get_response)
         # Django's middleware, used for its checks only: its own __call__ is never called.
         self.checks = CsrfViewMiddleware(get_response)
-        self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
-            markcoroutinefunction(self)
             self.process_view = self._process_view_async
         else:
             self.process_view = self._process_view_sync

@@ -52,7 +52,10 @@ SECURITY_HEADERS = {
 }
 
 
-class SecurityHeadersMiddleware:
+class NativeMiddleware:
+    """Middleware that runs natively in both modes: async when the chain after it is (as
+    under ASGI), so Django calls it with no thread hop; its subclasses give ``__call__``."""
+
     sync_capable = True
     async_capable = True
 
@@ -62,6 +65,11 @@ class SecurityHeadersMiddleware:
         if self.async_mode:
             markcoroutinefunction(self)
 
+    def __call__(self, request: HttpRequest) -> Any:
+        raise NotImplementedError
+
+
+class SecurityHeadersMiddleware(NativeMiddleware):
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self._acall(request)

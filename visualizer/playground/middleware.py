@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
+from visualizer.middleware import NativeMiddleware
 from visualizer.playground.checks import MAX_SOURCE_BYTES
 
 # The form, url-encoded: the code (at most three bytes a byte, %XX) and a few small fields.
@@ -16,16 +15,7 @@ MAX_BODY_BYTES = 3 * MAX_SOURCE_BYTES + 8 * 1024
 EDIT_PATH_SUFFIX = "/edit/"
 
 
-class EditedCodeBodyLimit:
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
-
+class EditedCodeBodyLimit(NativeMiddleware):
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self._acall(request)
