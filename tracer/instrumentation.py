@@ -46,15 +46,18 @@ class TracedView:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-# Views registered for tracing, by code object. Registration only notes the view; the
-# instrumentation is applied by Instrumentation.enable().
-REGISTRY: dict[CodeType, TracedView] = {}
+# Views registered for tracing, by the identity of their code object: Python 3.13 hashes
+# a code object by its contents, anew at every lookup (microseconds for a long function),
+# and these lookups run on every request. The TracedView keeps the function, and with it
+# the code object and its id, alive. Registration only notes the view; the instrumentation
+# is applied by Instrumentation.enable().
+REGISTRY: dict[int, TracedView] = {}
 
 
 def register_view(function: Callable[..., Any], **info: Any) -> Callable[..., Any]:
     """Mark ``function`` for tracing and return it unchanged (a wrapper would change how
     Django classifies the view)."""
-    REGISTRY[function.__code__] = TracedView(function, info)
+    REGISTRY[id(function.__code__)] = TracedView(function, info)
     if _active is not None:
         _active.instrument(function.__code__)
     return function
@@ -63,8 +66,8 @@ def register_view(function: Callable[..., Any], **info: Any) -> Callable[..., An
 def traced_view_info(function: Any) -> dict[str, Any] | None:
     """What was registered with ``function``, or None if it is not traced."""
     code = getattr(function, "__code__", None)
-    view = REGISTRY.get(code) if isinstance(code, CodeType) else None
-    return view.info if view is not None else None
+    view = REGISTRY.get(id(code)) if isinstance(code, CodeType) else None
+    return view.info if view is not None and view.function.__code__ is code else None
 
 
 @dataclass
@@ -109,7 +112,10 @@ class Instrumentation:
         self.errors = 0
         self._tool_id: int | None = None
         self._instrumented: set[CodeType] = set()
-        self._await_texts: dict[tuple[CodeType, int], str] = {}
+        # The same, by id(code), for the checks that run on every exception in the process
+        # (see REGISTRY on hashing code objects).
+        self._instrumented_ids: set[int] = set()
+        self._await_texts: dict[tuple[int, int], str] = {}
         self._original_handle_run: Callable[[asyncio.Handle], None] | None = None
         # Event-loop threads seen serving requests, and the requests in flight on each.
         self._loop_threads: set[int] = set()
@@ -160,8 +166,8 @@ class Instrumentation:
         _monitoring.set_events(self._tool_id, GLOBAL_EVENTS)
         self.enabled = True
         _active = self
-        for code in list(REGISTRY):
-            self.instrument(code)
+        for view in list(REGISTRY.values()):
+            self.instrument(view.function.__code__)
         self._patch_handle_run()
         self.loop_clock.enable()
         self._enable_hops()
@@ -199,6 +205,7 @@ class Instrumentation:
             finally:
                 _monitoring.free_tool_id(tool_id)
                 self._instrumented.clear()
+                self._instrumented_ids.clear()
                 self._tool_id = None
                 self.enabled = False
                 _active = None
@@ -209,6 +216,7 @@ class Instrumentation:
         assert self._tool_id is not None
         _monitoring.set_local_events(self._tool_id, code, LOCAL_EVENTS)
         self._instrumented.add(code)
+        self._instrumented_ids.add(id(code))
 
     @property
     def instrumented(self) -> frozenset[CodeType]:
@@ -274,12 +282,12 @@ class Instrumentation:
     def _guarded_global(self, handler: Callable[..., None]) -> Callable[..., None]:
         """Like _guarded, for the process-wide events: anything not in a traced view's code
         returns at once."""
-        instrumented = self._instrumented
+        instrumented = self._instrumented_ids
 
         # Called on every exception anywhere in the process: the signature is spelled out
         # (RAISE, PY_UNWIND and PY_THROW all pass these three) so no tuple is packed.
         def callback(code: CodeType, offset: int, error: object) -> None:
-            if code not in instrumented:
+            if id(code) not in instrumented:
                 return
             request = current_request.get()
             if request is None:
@@ -512,7 +520,7 @@ class Instrumentation:
 
     def _await_text(self, code: CodeType, offset: int) -> str:
         """The source of the awaited expression at this yield, e.g. ``fetch_data(delay)``."""
-        key = (code, offset)
+        key = (id(code), offset)  # an instrumented code object, kept alive by REGISTRY
         text = self._await_texts.get(key)
         if text is None:
             text = _source_at(code, offset)
