@@ -9,14 +9,22 @@ conditions. Each request's full round trip is timed with ``time.perf_counter_ns`
 round's result is its on/off ratio of median latencies. The script prints every round and
 the median round against the target, a ratio of at most 1.05, and always exits 0.
 
+The traced server runs as the app runs it: a subject process streaming its events to the
+UI process (here, a mirror in this script), which stores them, so storing is not the traced
+process's work. ``--store-in-process`` measures a subject that stores its own recordings
+instead (``manage.py trace``, the lab's gunicorn workers): its archiver thread competes
+with the traced requests for the GIL.
+
 Run it from the repository root:
 
     uv run python bench/tracer_overhead.py [--rounds 3] [--requests 600] [--delay-ms 5]
+        [--store-in-process]
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import shutil
 import statistics
 import sys
@@ -28,6 +36,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import add_rounds_argument, check_rounds, machine, median_against_target
+from tracer.recorder import RecordingStore
+from tracer.sinks import EventMirror
+from visualizer.scenarios.subject import FEED_ENV, TOKEN_ENV
 from visualizer.server_process import DaphneServer
 
 WARM_UP_REQUESTS = 20
@@ -51,14 +62,22 @@ def p95(samples: list[float]) -> float:
 
 
 def run(
-    requests: int, path: str, data_dir: str, on_first: bool
+    requests: int, path: str, data_dir: str, on_first: bool, store_in_process: bool
 ) -> tuple[dict[str, list[float]], bool]:
     """One round: alternate requests between the two servers; return latencies and whether
     time ran out."""
     latencies: dict[str, list[float]] = {"off": [], "on": []}
-    # Subject processes on their own: the views' server, without a UI passing requests on.
+    # Subject processes: the views' server, without a UI passing requests on.
     off_env = {"TRACING_ENABLED": "false", "DATA_DIR": data_dir, "VISUALIZER_ROLE": "subject"}
     on_env = {**off_env, "TRACING_ENABLED": "true"}
+    mirrored: list[int] = []
+    if not store_in_process:
+        token = secrets.token_hex(16)
+        store = RecordingStore()
+        store.add_listener(lambda recording, event: mirrored.append(1))
+        mirror = EventMirror(store, token=token)
+        host, port = mirror.listen()
+        on_env |= {FEED_ENV: f"{host}:{port}", TOKEN_ENV: token}
     order = ["on", "off"] if on_first else ["off", "on"]
     envs = {"off": off_env, "on": on_env}
     with (
@@ -77,6 +96,8 @@ def run(
                 return latencies, True
             label = order[i % 2]
             latencies[label].append(timed_get(clients[label], path))
+    if not store_in_process and not mirrored:
+        sys.exit("error: the traced server streamed no events: nothing was traced")
     return latencies, False
 
 
@@ -85,16 +106,30 @@ def main() -> None:
     add_rounds_argument(parser)
     parser.add_argument("--requests", type=int, default=600, help="a round, split evenly")
     parser.add_argument("--delay-ms", type=int, default=5, help="upstream delay per request")
+    parser.add_argument(
+        "--store-in-process",
+        action="store_true",
+        help="the traced server stores its recordings itself, rather than streaming them",
+    )
     args = parser.parse_args()
     check_rounds(parser, args.rounds)
     path = f"/run/async-io/?delay_ms={args.delay_ms}"
     print(machine())
-    print(f"async-io scenario, delay_ms={args.delay_ms}, sequential, alternating off/on")
+    print(
+        f"async-io scenario, delay_ms={args.delay_ms}, sequential, alternating off/on; "
+        + (
+            "the traced server stores its recordings itself"
+            if args.store_in_process
+            else "the traced server streams its events to a UI-side mirror"
+        )
+    )
     ratios = []
     for round_number in range(1, args.rounds + 1):
         data_dir = tempfile.mkdtemp(prefix="tracer-overhead-")
         try:
-            latencies, stopped_early = run(args.requests, path, data_dir, round_number % 2 == 0)
+            latencies, stopped_early = run(
+                args.requests, path, data_dir, round_number % 2 == 0, args.store_in_process
+            )
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
         if min(len(samples) for samples in latencies.values()) < 2:
