@@ -70,8 +70,12 @@ def children(pid: int) -> dict[int, str]:
 
 
 def subject_pid(ui_pid: int) -> int | None:
-    """The UI's subject server (visualizer/scenarios/subject.py): its one Daphne child."""
-    return next((pid for pid, command in children(ui_pid).items() if "daphne" in command), None)
+    """The UI's subject server (visualizer/scenarios/subject.py): its one Daphne child, run
+    as ``python -m visualizer.serve_asgi`` (the lab's gunicorn servers are children too)."""
+    return next(
+        (pid for pid, command in children(ui_pid).items() if "visualizer.serve_asgi" in command),
+        None,
+    )
 
 
 def csrf_token(page: str) -> str:
