@@ -305,6 +305,9 @@ def report(soak: Soak, server_log: str, arguments: argparse.Namespace) -> bool:
     print(f"class frames delivered: {delivered}/{len(soak.sent) * len(soak.arrivals)}")
 
     after_warm_up = [sample for sample in soak.memory if sample[0] >= warm_up]
+    if len(after_warm_up) < 2:
+        # The soak stopped early (its errors below say why): no growth to tell.
+        after_warm_up = [(warm_up, None, None, 0)] * 2
     start, end = after_warm_up[0], after_warm_up[-1]
     middle = min(after_warm_up, key=lambda s: abs(s[0] - (start[0] + end[0]) / 2))
     print(f"\nRSS after warm-up ({warm_up:.0f} s), middle and end (MB), and growth:")
