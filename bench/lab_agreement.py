@@ -2,10 +2,13 @@
 
 Starts the app under Daphne, sends --requests concurrent requests to a scenario with its
 own client (plain sockets, connected beforehand, one thread a request, timing each from the
-moment its bytes go out to the last byte of the answer), fetches the
-recorded trace, and compares each request's duration in the trace (server: arrival to last
-byte) with the client's measurement, and the lab's wall time with the client's. Each of --rounds
-rounds is one such run (after one warm-up run); the median round decides.
+moment its bytes go out to the last byte of the answer) where the lab sends its requests:
+to the subject process that runs the views (visualizer/scenarios/subject.py), not through
+the UI's /run/ address, which passes each request on and so adds its own time. It fetches
+the recorded trace from the UI, and compares each request's duration in the trace
+(server: arrival to last byte) with the client's measurement, and the lab's wall time with
+the client's. Each of --rounds rounds is one such run (after one warm-up run); the median
+round decides.
 
     uv run python bench/lab_agreement.py [--rounds 3] [--scenario async-io] [--requests 20]
         [--delay-ms 300]
@@ -42,7 +45,24 @@ from bench.common import (  # noqa: E402
 )
 
 
-def send_all(host: str, port: int, path: str, count: int, delay_ms: int) -> dict[str, Any]:
+def subject_address(ui_pid: int, timeout: float = 30) -> tuple[str, int]:
+    """The host and port the UI's subject server listens on, from its command line
+    (``python -m visualizer.serve_asgi -b HOST -p PORT``)."""
+    from bench.load import children
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for command in children(ui_pid).values():
+            words = command.split()
+            if "visualizer.serve_asgi" in words and "-b" in words and "-p" in words:
+                return words[words.index("-b") + 1], int(words[words.index("-p") + 1])
+        time.sleep(0.2)
+    sys.exit("error: the UI started no subject server")
+
+
+def send_all(
+    host: str, port: int, path: str, count: int, delay_ms: int, ui_url: str
+) -> dict[str, Any]:
     """Send ``count`` requests at once on connections opened beforehand, one thread each,
     timing each from the moment its bytes go out to the last byte of the answer."""
     from tracer.django_integration import recording_header_value
@@ -82,7 +102,7 @@ def send_all(host: str, port: int, path: str, count: int, delay_ms: int) -> dict
     wall_ms = (time.perf_counter() - wall_started) * 1000
     if len(timings) != count:
         raise RuntimeError("some requests failed")
-    with httpx.Client(base_url=f"http://{host}:{port}", timeout=60) as client:
+    with httpx.Client(base_url=ui_url, timeout=60) as client:
         document = client.get(f"/recordings/{recording}.json").json()
     return {"document": document, "timings": timings, "wall_ms": wall_ms}
 
@@ -111,18 +131,18 @@ def main() -> None:
     worst, walls = [], []
     data_dir = tempfile.mkdtemp(prefix="lab-agreement-")
     try:
-        # The run's requests go to the UI's /run/ address from one client: the limits on
-        # requests there at once are set to let them all in.
-        room = str(arguments.requests)
-        env = {
-            "TRACING_ENABLED": "true",
-            "DATA_DIR": data_dir,
-            "LIMIT_VIEW_REQUESTS_PER_CLIENT": room,
-            "LIMIT_VIEW_REQUESTS": room,
-        }
+        env = {"TRACING_ENABLED": "true", "DATA_DIR": data_dir}
         with DaphneServer(env=env) as server:
-            host, port = server.base_url.removeprefix("http://").split(":")
-            run = (host, int(port), scenario.run_url, arguments.requests, arguments.delay_ms)
+            assert server.process is not None
+            host, port = subject_address(server.process.pid)
+            run = (
+                host,
+                port,
+                scenario.run_url,
+                arguments.requests,
+                arguments.delay_ms,
+                server.base_url,
+            )
             send_all(*run)  # warm-up: the server's first requests import code
             for round_number in range(1, arguments.rounds + 1):
                 round_worst, round_wall = compare(round_number, send_all(*run))
