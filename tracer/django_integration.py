@@ -55,6 +55,11 @@ RECORDING_HEADER = b"x-trace-recording"
 # A sender's own name for a request, kept in the trace so it can match its timings to it.
 CLIENT_REF_HEADER = b"x-trace-client-ref"
 RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Where stamp_daphne_arrivals() notes, in an HTTP scope's extensions, when Daphne had the
+# whole request (CLOCK_MONOTONIC ns).
+ARRIVAL_EXTENSION = "tracer.server_received_ns"
+# An arrival stamp older than this is not believed (a scope kept and replayed).
+MAX_ARRIVAL_AGE_NS = 60 * 1_000_000_000
 RECORDING_SALT = "tracer.recording"
 
 
@@ -167,7 +172,7 @@ class TraceRequests:
         if scope["type"] != "http" or not tracer.enabled:
             await self.app(scope, receive, send)
             return
-        arrival = _Arrival(scope, time.monotonic_ns())
+        arrival = _Arrival(scope, _received_ns(scope))
         reset = arrival.enter()
         arrival.watch_task(tracer)
 
@@ -181,6 +186,38 @@ class TraceRequests:
         finally:
             reset()
             arrival.leave(tracer)
+
+
+def stamp_daphne_arrivals() -> None:
+    """Have Daphne note in each HTTP scope when it had the whole request, before it starts
+    the application for it (idempotent). Under many requests at once the application is
+    called for each only when the event loop gets to it: without the stamp a request's
+    time would start then, not when it reached the server."""
+    from daphne.server import Server
+
+    original = Server.create_application
+    if getattr(original, "stamps_arrivals", False):
+        return
+
+    @functools.wraps(original)
+    def create_application(server: Server, protocol: Any, scope: dict[str, Any]) -> Any:
+        if scope.get("type") == "http":
+            scope.setdefault("extensions", {})[ARRIVAL_EXTENSION] = time.monotonic_ns()
+        return original(server, protocol, scope)
+
+    create_application.stamps_arrivals = True  # type: ignore[attr-defined]
+    Server.create_application = create_application
+
+
+def _received_ns(scope: dict[str, Any]) -> int:
+    """When the server had the request: Daphne's stamp if it made one, else now (the
+    application was just called with it)."""
+    now = time.monotonic_ns()
+    extensions = scope.get("extensions")
+    stamp = extensions.get(ARRIVAL_EXTENSION) if isinstance(extensions, dict) else None
+    if type(stamp) is int and 0 <= now - stamp <= MAX_ARRIVAL_AGE_NS:
+        return stamp
+    return now
 
 
 class TraceWSGIRequests:

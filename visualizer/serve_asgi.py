@@ -50,8 +50,11 @@ def main(arguments: list[str]) -> None:
     lifeline.watch_parent(lifeline.exit_now)
     # The playground's local mode is allowed only while the server listens on loopback.
     os.environ[LISTEN_ENV] = ",".join(listening_hosts(arguments))
+    from tracer.django_integration import stamp_daphne_arrivals
     from visualizer.asgi import application
 
+    # A traced request's time starts when Daphne had it, not when the loop got to it.
+    stamp_daphne_arrivals()
     application.start()
     CommandLineInterface().run([*arguments, APPLICATION])
 
