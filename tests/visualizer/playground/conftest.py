@@ -51,6 +51,17 @@ def playground_server(bubblewrap: None, server_data_dir: str) -> Iterator[Daphne
         yield server
 
 
+@pytest.fixture(scope="module")
+def lesson_server(bubblewrap: None, server_data_dir: str) -> Iterator[DaphneServer]:
+    """The same, with the playground's own limits: a worker's start alone can take 2-3 s
+    of CPU time where Python compiles every module it imports (no bytecode written, as
+    with PYTHONDONTWRITEBYTECODE), too close to the small limits above for code that is
+    not meant to reach them."""
+    env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}
+    with DaphneServer(env=env) as server:
+        yield server
+
+
 def post_edit(
     server: DaphneServer, slug: str, source: str, **fields: str
 ) -> tuple[httpx.Response, httpx.Response | None]:
