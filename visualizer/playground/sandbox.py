@@ -50,6 +50,8 @@ SAMPLE_FILE = "sample.bin"
 MB = 1024 * 1024
 # A worker's set-up (Python, Django, Daphne, its database), before its wall clock starts.
 SETUP_SECONDS = 60
+# How long a run waits for a warm worker being started (starting one takes milliseconds).
+START_WAIT = 5
 # Where this server listens, comma-separated: set by visualizer/serve_asgi.py.
 LISTEN_ENV = "VISUALIZER_LISTEN_HOSTS"
 
@@ -382,7 +384,12 @@ class WarmWorkers:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Told when a worker is added or a start asked for is done.
+        self._changed = threading.Condition(self._lock)
         self._ready: list[Worker] = []
+        # Starts asked for and not yet done: a run waits for one rather than start a
+        # second worker beside it (two set-ups at once take twice as long on 2 cores).
+        self._pending = 0
         self._wanted: queue.SimpleQueue[tuple[Mode, Limits] | None] = queue.SimpleQueue()
         self._starter: threading.Thread | None = None
         self._stopped = False
@@ -390,7 +397,8 @@ class WarmWorkers:
     def take(self, mode: Mode, limits: Limits) -> Worker | None:
         """A waiting worker for this mode and these limits, or None. Others are ended:
         they were started for settings no longer in force, or have died."""
-        with self._lock:
+        with self._changed:
+            self._changed.wait_for(lambda: self._ready or not self._pending, START_WAIT)
             ready, self._ready = self._ready, []
         found: Worker | None = None
         for worker in ready:
@@ -413,6 +421,7 @@ class WarmWorkers:
                     target=self._start_wanted, name="playground-warm-workers", daemon=True
                 )
                 self._starter.start()
+            self._pending += 1
         self._wanted.put((mode, limits))
 
     def wait_until_set_up(self, timeout: float) -> bool:
@@ -437,18 +446,26 @@ class WarmWorkers:
 
     def _start_wanted(self) -> None:
         while (wanted := self._wanted.get()) is not None:
-            mode, limits = wanted
-            while self.ready_count() < settings.PLAYGROUND_WARM_WORKERS:
-                try:
-                    worker = start_worker(mode, limits)
-                except OSError:
-                    logger.exception("could not start a warm playground worker")
-                    break
-                with self._lock:
-                    if self._stopped:
-                        worker.end()
-                        return
-                    self._ready.append(worker)
+            try:
+                self._start_for(*wanted)
+            finally:
+                with self._changed:
+                    self._pending -= 1
+                    self._changed.notify_all()
+
+    def _start_for(self, mode: Mode, limits: Limits) -> None:
+        while self.ready_count() < settings.PLAYGROUND_WARM_WORKERS:
+            try:
+                worker = start_worker(mode, limits)
+            except OSError:
+                logger.exception("could not start a warm playground worker")
+                return
+            with self._changed:
+                if self._stopped:
+                    worker.end()
+                    return
+                self._ready.append(worker)
+                self._changed.notify_all()
 
     def end_waiting(self) -> None:
         """End the workers waiting now (more are started by the next run)."""
