@@ -90,6 +90,7 @@ def _start_ui(runtime: Runtime) -> None:
     from django.conf import settings
 
     from tracer.django_integration import get_config
+    from visualizer.playground.sandbox import warm_workers
     from visualizer.request_limits import install_body_limit
     from visualizer.scenarios.subject import SubjectUnavailable, subject
     from visualizer.scenarios.upstream import upstream
@@ -102,6 +103,8 @@ def _start_ui(runtime: Runtime) -> None:
     if get_config()["ENABLED"]:
         # Stores the recordings mirrored from the subject.
         _start_archiver(runtime)
+    # Started by the first edited run; here only so that they stop with the rest.
+    runtime.started("playground workers", warm_workers.stop)
     runtime.started("subject", subject.stop)
     try:
         subject.start()

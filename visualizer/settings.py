@@ -237,6 +237,11 @@ PLAYGROUND_THREADS = env_int("PLAYGROUND_THREADS", 128)
 # Edited runs at once, per visitor and in all (each is a process of its own).
 PLAYGROUND_RUNS_PER_CLIENT = env_int("PLAYGROUND_RUNS_PER_CLIENT", 1)
 PLAYGROUND_RUNS = env_int("PLAYGROUND_RUNS", 2)
+# Workers started ahead, set up and waiting for a run's code (each used once, then
+# replaced): 0 starts each run's worker when it is asked for.
+PLAYGROUND_WARM_WORKERS = env_int("PLAYGROUND_WARM_WORKERS", 1)
+if not 0 <= PLAYGROUND_WARM_WORKERS <= 4:
+    raise ValueError(f"PLAYGROUND_WARM_WORKERS must be from 0 to 4, not {PLAYGROUND_WARM_WORKERS}")
 
 LOGGING = {
     "version": 1,

@@ -46,7 +46,30 @@
         editor.scrollIntoView({ line: line - 1, ch: 0 }, 80);
       });
     }
+    startSuggestions(editor);
     document.documentElement.classList.add("has-code-editor");
+  }
+
+  // A suggested edit's link loads its code into the editor, with no reload (without
+  // JavaScript, the link opens the page with that code in the textarea).
+  function startSuggestions(editor) {
+    const data = document.getElementById("edit-suggested-code");
+    const status = document.getElementById("suggestion-loaded");
+    if (!data) return;
+    const codes = JSON.parse(data.textContent);
+    const links = document.querySelectorAll("[data-suggestion]");
+    for (const link of links) {
+      link.addEventListener("click", (event) => {
+        const code = codes[link.dataset.suggestion];
+        if (typeof code !== "string") return;
+        event.preventDefault();
+        editor.setValue(code);
+        for (const other of links) other.removeAttribute("aria-current");
+        link.setAttribute("aria-current", "true");
+        if (status) status.textContent = link.dataset.loaded;
+        editor.focus();
+      });
+    }
   }
 
   if (document.readyState === "loading") {

@@ -87,7 +87,7 @@ print(json.dumps({"started": started, "children": children(),
         tmp_path,
     )
     started = seen["started"]
-    assert started["services"] == ["upstream", "archiver", "subject"]
+    assert started["services"] == ["upstream", "archiver", "playground workers", "subject"]
     assert len(started["children"]) == 1  # the subject process
     assert {"trace-archiver", "upstream-service"} <= set(started["threads"])
     assert seen["children"] == []

@@ -28,6 +28,12 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class EditLink:
+    url: str  # the scenario page, the edit's code in its editor
+    title: str  # the suggested edit's title
+
+
+@dataclass(frozen=True)
 class PracticeQuestion:
     slug: str  # url-safe and unique
     level: str  # one of LEVELS: the name of the file it is in
@@ -37,6 +43,8 @@ class PracticeQuestion:
     solution: tuple[str, ...]  # 2-5 steps
     mistakes: tuple[str, ...]  # the common mistakes the question targets, 1-3
     try_it: str = ""  # a page of this site that shows the answer on real runs, or ""
+    # The scenario page with a suggested edit's code in its editor.
+    edit: EditLink | None = None
     # The tests in tests/visualizer/learning/test_practice_truth.py that check its facts.
     checks: tuple[str, ...] = ()
 
@@ -47,7 +55,18 @@ BANK = files("visualizer.learning") / "practice_bank"
 # The rules test_practice.py also holds the bank to, kept here so a bad entry fails at load.
 CHOICES, SOLUTION_STEPS, MISTAKES = (3, 4), (2, 5), (1, 3)
 SLUG = re.compile(r"[a-z0-9-]+")
-QUESTION_KEYS = ("slug", "prompt", "hint", "solution", "mistakes", "try_it", "checks", "choice")
+QUESTION_KEYS = (
+    "slug",
+    "prompt",
+    "hint",
+    "solution",
+    "mistakes",
+    "try_it",
+    "edit",
+    "checks",
+    "choice",
+)
+EDIT_KEYS = ("scenario", "suggestion")
 CHOICE_KEYS = ("text", "correct", "why")
 
 
@@ -158,6 +177,25 @@ def _try_it(place: _Place, value: object) -> str:
     return _lab(slug, server=server, **numbers)
 
 
+def _edit(place: _Place, value: object) -> EditLink:
+    """``{ scenario = "x", suggestion = "y" }`` -> scenario x's page with its suggested edit
+    y in the editor (visualizer/playground/suggestions.py); an unknown one is an error."""
+    # Imported here: the suggestions read the scenarios' code, which needs Django set up.
+    from visualizer.playground.suggestions import get_suggestion, suggestion_problem
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    link = place.table("edit", value, EDIT_KEYS)
+    scenario = place.text("edit.scenario", place.get(link, "scenario", "edit.scenario"))
+    suggestion = place.text("edit.suggestion", place.get(link, "suggestion", "edit.suggestion"))
+    problem = suggestion_problem(scenario, suggestion)
+    if problem:
+        place.fail("edit", problem)
+    chosen = get_suggestion(SCENARIOS[scenario], suggestion)
+    assert chosen is not None
+    url = f"{_scenario(scenario)}?{urlencode({'suggestion': suggestion})}#edit"
+    return EditLink(url, chosen.title)
+
+
 def _checks(place: _Place, value: object) -> tuple[str, ...]:
     names = place.array("checks", value)
     for index, name in enumerate(names):
@@ -210,6 +248,7 @@ def _question(place: _Place, level: str, value: object) -> PracticeQuestion:
         solution=texts("solution", SOLUTION_STEPS),
         mistakes=texts("mistakes", MISTAKES),
         try_it=_try_it(place, table["try_it"]) if "try_it" in table else "",
+        edit=_edit(place, table["edit"]) if "edit" in table else None,
         checks=_checks(place, table["checks"]) if "checks" in table else (),
     )
 

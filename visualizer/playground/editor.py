@@ -10,6 +10,13 @@ from visualizer.playground.checks import ALLOWED_MODULES, Problem
 from visualizer.playground.editable import starting_code
 from visualizer.playground.forms import EditForm
 from visualizer.playground.sandbox import ModeState, current_mode
+from visualizer.playground.suggestions import (
+    Suggestion,
+    get_suggestion,
+    suggested_code,
+    suggestion_problem,
+    suggestions_for,
+)
 from visualizer.scenarios.catalog import Scenario
 from visualizer.traces.pages import RUN_DEFAULTS
 
@@ -30,6 +37,11 @@ class Editor:
     stopped: str = ""
     # The code shown is the code of the recording on the page (an edited run).
     edited: bool = False
+    # The scenario's suggested edits, and the one whose code is shown, if one is.
+    suggestions: tuple[Suggestion, ...] = ()
+    suggestion: Suggestion | None = None
+    # Why the suggested edit the address asked for is not shown.
+    suggestion_error: str = ""
 
     @property
     def view_name(self) -> str:
@@ -37,7 +49,15 @@ class Editor:
 
     @property
     def open(self) -> bool:
-        return bool(self.problems or self.stopped or self.edited)
+        return bool(
+            self.problems or self.stopped or self.edited or self.suggestion or self.suggestion_error
+        )
+
+    @property
+    def suggested_codes(self) -> dict[str, str]:
+        """Each suggested edit's code, for the enhanced editor to load without a reload."""
+        scenario = self.form.scenario
+        return {s.slug: suggested_code(scenario, s.slug) for s in self.suggestions}
 
     @property
     def allowed_modules(self) -> list[str]:
@@ -57,12 +77,26 @@ def editor_for(
     form: EditForm | None = None,
     problems: list[Problem] | None = None,
     stopped: str = "",
+    suggestion: str | None = None,
 ) -> Editor:
-    """The panel: for a recording of an edited run of this scenario, its code and errors;
+    """The panel: with ``suggestion`` (the address's ``?suggestion=``), that suggested
+    edit's code; for a recording of an edited run of this scenario, its code and errors;
     after a failed try, what was sent and what went wrong; else the scenario's own code."""
     edited = code is not None and code["view"] == scenario.view.__name__
+    chosen = get_suggestion(scenario, suggestion) if suggestion else None
+    suggestion_error = ""
+    if suggestion and chosen is None:
+        problem = suggestion_problem(scenario.slug, suggestion)
+        suggestion_error = f"Not loaded: {problem}. The code below is not changed."
+    if chosen is not None:
+        edited = False
     if form is None:
-        source = code["text"] if code is not None and edited else starting_code(scenario)
+        if chosen is not None:
+            source = suggested_code(scenario, chosen.slug)
+        elif code is not None and edited:
+            source = code["text"]
+        else:
+            source = starting_code(scenario)
         form = EditForm(scenario, initial={**RUN_DEFAULTS, "source": source})
     if problems is None and code is not None and edited:
         problems = [Problem(error["line"], error["message"]) for error in code["errors"]]
@@ -74,6 +108,9 @@ def editor_for(
         problems=[ProblemLine(p, _line(text, p.line)) for p in problems or []],
         stopped=stopped,
         edited=edited,
+        suggestions=suggestions_for(scenario),
+        suggestion=chosen,
+        suggestion_error=suggestion_error,
     )
 
 

@@ -14,14 +14,15 @@ from typing import Any
 
 from django.conf import settings
 
-from tracer.django_integration import get_config
 from tracer.events import CodeError, EditedCode, TraceDocument, trace_document
 from tracer.validation import TraceRejected, validate_trace
 from visualizer.limits import ConcurrencyLimit
 from visualizer.playground.checks import Problem, check_source
 from visualizer.playground.sandbox import (
+    SETUP_SECONDS,
     Limits,
     Mode,
+    OnReport,
     WorkerResult,
     current_mode,
     run_worker,
@@ -49,6 +50,8 @@ class EditedRun:
     stopped: str = ""
     # The document is what the worker streamed before it was stopped: cut off.
     partial: bool = False
+    # A warm worker ran it (started ahead and set up before the code came).
+    warm: bool = False
 
 
 @functools.cache
@@ -60,9 +63,8 @@ def edited_runs() -> ConcurrencyLimit:
 
 
 def job_for(scenario: Scenario, source: str, run: RunRequest, recording_id: str) -> dict[str, Any]:
-    """What the worker is told: the code, the view's name, the run, the tracer's
-    thresholds (the same as the server's own)."""
-    config = get_config()
+    """What the worker is told when the visitor runs code: the code, the view's name, the
+    run (the rest it was told at its start: visualizer/playground/sandbox.py)."""
     return {
         "source": source,
         "slug": scenario.slug,
@@ -72,17 +74,15 @@ def job_for(scenario: Scenario, source: str, run: RunRequest, recording_id: str)
         "params": run.params,
         "recording_id": recording_id,
         "timeout_seconds": settings.PLAYGROUND_WALL_SECONDS,
-        "tracer": {
-            "LOOP_BLOCK_THRESHOLD_MS": config["LOOP_BLOCK_THRESHOLD_MS"],
-            "BLOCKING_CALL_THRESHOLD_MS": config["BLOCKING_CALL_THRESHOLD_MS"],
-        },
-        "io_delay_ms": settings.SCENARIO_IO_DELAY_MS,
     }
 
 
-async def run_edited(scenario: Scenario, source: str, run: RunRequest) -> EditedRun:
+async def run_edited(
+    scenario: Scenario, source: str, run: RunRequest, on_report: OnReport | None = None
+) -> EditedRun:
     """Check the code; if it may run, run it in a worker and read what came of it.
-    PlaygroundOff if this server runs no code."""
+    PlaygroundOff if this server runs no code. ``on_report`` is given each of the worker's
+    reports as it comes (in the worker's thread; untrusted, unchecked)."""
     problems = check_source(source, scenario.view.__name__)
     if problems:
         return EditedRun(None, problems)
@@ -92,7 +92,7 @@ async def run_edited(scenario: Scenario, source: str, run: RunRequest) -> Edited
     limits = Limits.from_settings()
     recording_id = new_recording_id("pg")
     job = job_for(scenario, source, run, recording_id)
-    result = await asyncio.to_thread(run_worker, job, state.mode, limits)
+    result = await asyncio.to_thread(run_worker, job, state.mode, limits, on_report)
     return outcome(result, job, source, state.mode, limits)
 
 
@@ -130,7 +130,7 @@ def outcome(
         partial = document is not None
     if document is not None:
         document["code"] = edited_code(job, source, problems, stopped)
-    return EditedRun(document, problems, stopped, partial)
+    return EditedRun(document, problems, stopped, partial, warm=result.warm)
 
 
 def partial_document(header: object, events: list[object], job: dict[str, Any]) -> object:
@@ -236,6 +236,11 @@ def _hint(message: str, mode: Mode, limits: Limits) -> str:
 
 def _ending(result: WorkerResult, limits: Limits) -> list[str]:
     code = result.returncode
+    if result.timed_out and not result.set_up:
+        return [
+            f"The worker did not start within {SETUP_SECONDS} s (the server is busy); "
+            "nothing of the code ran."
+        ]
     if result.timed_out:
         return [
             f"It ran for more than {limits.wall_seconds} s of wall-clock time, the limit, "

@@ -13,14 +13,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
+import queue
+import select
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +33,8 @@ from typing import Any, Literal
 from django.conf import settings
 
 from visualizer.server_process import BASE_DIR
+
+logger = logging.getLogger(__name__)
 
 Mode = Literal["off", "local", "sandboxed"]
 # Where the worker's own code is: the project's two packages, nothing else of the checkout
@@ -41,6 +48,10 @@ STDERR_TAIL = 8 * 1024
 SANDBOX_DATA_DIR = "/data"
 SAMPLE_FILE = "sample.bin"
 MB = 1024 * 1024
+# A worker's set-up (Python, Django, Daphne, its database), before its wall clock starts.
+SETUP_SECONDS = 60
+# How long a run waits for a warm worker being started (starting one takes milliseconds).
+START_WAIT = 5
 # Where this server listens, comma-separated: set by visualizer/serve_asgi.py.
 LISTEN_ENV = "VISUALIZER_LISTEN_HOSTS"
 
@@ -256,56 +267,267 @@ class WorkerResult:
     output_too_large: bool = False
     stderr: str = ""
     seconds: float = 0.0
+    # The worker was started ahead and had set up before the job came.
+    warm: bool = False
+    # It said it had set up (the run's wall clock ran from then).
+    set_up: bool = False
 
 
-def run_worker(job: dict[str, Any], mode: Mode, limits: Limits) -> WorkerResult:
-    """Run one job in a worker and wait for it (blocking: call it off the event loop)."""
+# Each report of the worker, as it comes (the run's events stream while it runs).
+OnReport = Callable[[dict[str, Any]], object]
+
+
+@dataclass
+class Worker:
+    """A worker process, started and given its set-up: it waits for its job."""
+
+    process: subprocess.Popen[bytes]
+    mode: Mode
+    limits: Limits
+    # Local mode's scratch folder, removed once the worker has ended.
+    scratch: str | None
+
+    def set_up(self) -> bool:
+        """Whether it has set up (its "ready" is waiting to be read) or has ended."""
+        assert self.process.stdout is not None
+        readable, _, _ = select.select([self.process.stdout], [], [], 0)
+        return bool(readable) or self.process.poll() is not None
+
+    def end(self) -> None:
+        """Kill it if it still runs, and remove its scratch folder."""
+        if self.process.poll() is None:
+            _kill(self.process)
+            self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def worker_setup(mode: Mode) -> dict[str, Any]:
+    """The worker's first line: what every run needs, from this server's settings."""
+    from tracer.django_integration import get_config
+
+    config = get_config()
+    return {
+        "data_dir": SANDBOX_DATA_DIR if mode == "sandboxed" else str(settings.DATA_DIR),
+        "io_delay_ms": settings.SCENARIO_IO_DELAY_MS,
+        # The tracer's thresholds: the same as the server's own.
+        "tracer": {
+            "LOOP_BLOCK_THRESHOLD_MS": config["LOOP_BLOCK_THRESHOLD_MS"],
+            "BLOCKING_CALL_THRESHOLD_MS": config["BLOCKING_CALL_THRESHOLD_MS"],
+        },
+    }
+
+
+def start_worker(mode: Mode, limits: Limits) -> Worker:
+    """Start a worker and send it its set-up; it sets Django up and waits for its job."""
     if mode == "off":
         raise ValueError("the playground is off")
     ensure_sample_file()
-    job = {**job, "limits": limits.for_worker(mode), "seccomp": True}
     scratch: str | None = None
     if mode == "sandboxed":
-        job["data_dir"] = SANDBOX_DATA_DIR
         command = sandbox_command([sys.executable, *WORKER], limits)
         options: dict[str, Any] = {"env": {}, "cwd": "/"}
     else:
         scratch = tempfile.mkdtemp(prefix="playground-")
-        job["data_dir"] = str(settings.DATA_DIR)
         command = [sys.executable, *WORKER]
         options = {"env": worker_environment(Path(scratch)), "cwd": scratch}
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        **options,
+    )
+    worker = Worker(process, mode, limits, scratch)
+    assert process.stdin is not None
+    try:
+        process.stdin.write(json.dumps(worker_setup(mode)).encode() + b"\n")
+        process.stdin.flush()
+    except BrokenPipeError:
+        pass  # it ended already: its run says how
+    return worker
+
+
+def run_worker(
+    job: dict[str, Any], mode: Mode, limits: Limits, on_report: OnReport | None = None
+) -> WorkerResult:
+    """Run one job in a worker, a warm one if one waits, and wait for it (blocking: call
+    it off the event loop). ``on_report`` is given each report as it comes."""
+    worker = warm_workers.take(mode, limits)
+    warm = worker is not None
+    if worker is None:
+        worker = start_worker(mode, limits)
+    job = {**job, "limits": limits.for_worker(mode), "seccomp": True}
     started = time.monotonic()
     try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            **options,
+        result = _collect(
+            worker.process, json.dumps(job).encode() + b"\n", limits.wall_seconds, on_report
         )
-        result = _collect(process, json.dumps(job).encode() + b"\n", limits.wall_seconds)
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        worker.end()
+        # Replaced once this run is over, so that starting it does not slow the run.
+        warm_workers.fill(mode, limits)
     result.seconds = time.monotonic() - started
+    result.warm = warm
     return result
 
 
-def _collect(process: subprocess.Popen[bytes], job: bytes, wall_seconds: float) -> WorkerResult:
+class WarmWorkers:
+    """Workers started ahead (``PLAYGROUND_WARM_WORKERS`` of them, for the mode and limits
+    of the last run), each set up and waiting for a job, used once. Started by a thread of
+    their own, which lives as long as the server: bubblewrap's --die-with-parent ends a
+    sandbox when the thread that started it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Told when a worker is added or a start asked for is done.
+        self._changed = threading.Condition(self._lock)
+        self._ready: list[Worker] = []
+        # Starts asked for and not yet done: a run waits for one rather than start a
+        # second worker beside it (two set-ups at once take twice as long on 2 cores).
+        self._pending = 0
+        self._wanted: queue.SimpleQueue[tuple[Mode, Limits] | None] = queue.SimpleQueue()
+        self._starter: threading.Thread | None = None
+        self._stopped = False
+
+    def take(self, mode: Mode, limits: Limits) -> Worker | None:
+        """A waiting worker for this mode and these limits, or None. Others are ended:
+        they were started for settings no longer in force, or have died."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ready or not self._pending, START_WAIT)
+            ready, self._ready = self._ready, []
+        found: Worker | None = None
+        for worker in ready:
+            usable = worker.mode == mode and worker.limits == limits
+            if found is None and usable and worker.process.poll() is None:
+                found = worker
+            else:
+                worker.end()
+        return found
+
+    def fill(self, mode: Mode, limits: Limits) -> None:
+        """Start workers, off this thread, until as many as the setting asks for wait."""
+        if settings.PLAYGROUND_WARM_WORKERS <= 0 or mode == "off":
+            return
+        with self._lock:
+            if self._stopped:
+                return
+            if self._starter is None or not self._starter.is_alive():
+                self._starter = threading.Thread(
+                    target=self._start_wanted, name="playground-warm-workers", daemon=True
+                )
+                self._starter.start()
+            self._pending += 1
+        self._wanted.put((mode, limits))
+
+    def wait_until_set_up(self, timeout: float) -> bool:
+        """Wait until as many workers as the setting asks for wait, set up (a bench's
+        helper: a server never waits for them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                ready = [w for w in self._ready if w.process.poll() is None and w.set_up()]
+            if len(ready) >= settings.PLAYGROUND_WARM_WORKERS:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def ready_count(self) -> int:
+        return len(self.waiting())
+
+    def waiting(self) -> list[int]:
+        """The process ids of the workers waiting, alive."""
+        with self._lock:
+            return [w.process.pid for w in self._ready if w.process.poll() is None]
+
+    def _start_wanted(self) -> None:
+        while (wanted := self._wanted.get()) is not None:
+            try:
+                self._start_for(*wanted)
+            finally:
+                with self._changed:
+                    self._pending -= 1
+                    self._changed.notify_all()
+
+    def _start_for(self, mode: Mode, limits: Limits) -> None:
+        while self.ready_count() < settings.PLAYGROUND_WARM_WORKERS:
+            try:
+                worker = start_worker(mode, limits)
+            except OSError:
+                logger.exception("could not start a warm playground worker")
+                return
+            with self._changed:
+                if self._stopped:
+                    worker.end()
+                    return
+                self._ready.append(worker)
+                self._changed.notify_all()
+
+    def end_waiting(self) -> None:
+        """End the workers waiting now (more are started by the next run)."""
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for worker in ready:
+            worker.end()
+
+    def stop(self) -> None:
+        """End the waiting workers; none is started after (idempotent)."""
+        with self._lock:
+            self._stopped = True
+            ready, self._ready = self._ready, []
+        self._wanted.put(None)
+        for worker in ready:
+            worker.end()
+
+
+warm_workers = WarmWorkers()
+
+
+def _collect(
+    process: subprocess.Popen[bytes],
+    job: bytes,
+    wall_seconds: float,
+    on_report: OnReport | None = None,
+) -> WorkerResult:
+    """Send the job, then read the worker's reports as they come until it ends (or the
+    wall clock or the output cap stops it)."""
     assert process.stdin and process.stdout and process.stderr
     result = WorkerResult(returncode=None)
-    deadline = time.monotonic() + wall_seconds
-    output = bytearray()
+    # The wall clock runs from the worker's "ready" (a warm one's is waiting already);
+    # until then, its set-up has a limit of its own.
+    deadline = time.monotonic() + SETUP_SECONDS
+    line = bytearray()  # the report being read
+    read = 0
     errors = bytearray()
     try:
         process.stdin.write(job)
         process.stdin.flush()
     except BrokenPipeError:
         pass
+
+    def take(report_line: bytes) -> None:
+        try:
+            report = json.loads(report_line)
+        except ValueError:
+            return
+        if not isinstance(report, dict):
+            return
+        if report.get("kind") == "ready" and not result.set_up:
+            result.set_up = True
+            nonlocal deadline
+            deadline = time.monotonic() + wall_seconds
+            return
+        result.reports.append(report)
+        if on_report is not None:
+            on_report(report)
+
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ, output)
-        selector.register(process.stderr, selectors.EVENT_READ, errors)
+        selector.register(process.stdout, selectors.EVENT_READ, "out")
+        selector.register(process.stderr, selectors.EVENT_READ, "err")
         open_streams = 2
         while open_streams:
             left = deadline - time.monotonic()
@@ -317,14 +539,20 @@ def _collect(process: subprocess.Popen[bytes], job: bytes, wall_seconds: float) 
                 if not chunk:
                     selector.unregister(key.fileobj)
                     open_streams -= 1
-                    continue
-                buffer: bytearray = key.data
-                buffer += chunk
-                if buffer is errors and len(errors) > STDERR_TAIL:
+                elif key.data == "err":
+                    errors += chunk
                     del errors[:-STDERR_TAIL]
-            if len(output) > MAX_OUTPUT_BYTES:
+                else:
+                    read += len(chunk)
+                    *complete, rest = (bytes(line) + chunk).split(b"\n")
+                    line[:] = rest
+                    for report_line in complete:
+                        take(report_line)
+            if read > MAX_OUTPUT_BYTES:
                 result.output_too_large = True
                 break
+    if line and not (result.timed_out or result.output_too_large):
+        take(bytes(line))
     if result.timed_out or result.output_too_large:
         _kill(process)
     process.stdin.close()
@@ -333,16 +561,7 @@ def _collect(process: subprocess.Popen[bytes], job: bytes, wall_seconds: float) 
     except subprocess.TimeoutExpired:
         _kill(process)
         result.returncode = process.wait()
-    process.stdout.close()
-    process.stderr.close()
     result.stderr = errors.decode(errors="replace")
-    for line in bytes(output).splitlines():
-        try:
-            report = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(report, dict):
-            result.reports.append(report)
     return result
 
 

@@ -2,10 +2,12 @@
 run's requests, and report the trace. Never imported by the web server.
 
 ``visualizer/playground/sandbox.py`` starts it as ``python -m visualizer.playground.worker``
-inside bubblewrap (or, in local mode, as a plain child process) and writes its job, one
-JSON object, to its stdin. Before it reads a line of the visitor's code it sets its
-resource limits and installs its seccomp filter (visualizer/playground/seccomp.py), so
-everything after, Django's and Daphne's start included, runs under them. It has no
+inside bubblewrap (or, in local mode, as a plain child process) and writes two JSON
+lines to its stdin: the set-up (the server's settings), at once, and the job (the code and
+the run), when a visitor runs code, which for a worker started ahead is later (a warm
+worker: it sets Django up while it waits). Before it reads a line of the visitor's code it
+sets its resource limits and installs its seccomp filter (visualizer/playground/seccomp.py),
+so everything after, Daphne's start included, runs under them. It has no
 database of the app, no secret key of the app and no network beyond its own loopback: its
 Django settings are made here (a scratch SQLite database with the ORM scenarios' table, a
 key of its own), its upstream service runs in a thread of this process, and the requests
@@ -18,6 +20,7 @@ or when a limit kills it.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -90,12 +93,14 @@ class EventStream:
             self.reporter.send(self._queue.get())
 
 
-def apply_limits(limits: dict[str, int]) -> None:
+def apply_limits(limits: dict[str, int], already_used: int = 0) -> None:
     """The resource limits, soft and hard alike (the seccomp filter then forbids changing
-    them): CPU seconds (SIGXCPU at the soft limit, SIGKILL a second later), address space,
-    file size, open files, and (counted per user; root is exempt, which is why the
-    seccomp filter refuses new processes outright) processes and threads."""
-    cpu = limits["cpu_seconds"]
+    them): CPU seconds from now (SIGXCPU at the soft limit, SIGKILL a second later; the
+    kernel counts the process's CPU time since it started, ``already_used`` of it before
+    the run), address space, file size, open files, and (counted per user; root is
+    exempt, which is why the seccomp filter refuses new processes outright) processes and
+    threads."""
+    cpu = already_used + limits["cpu_seconds"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     for name, key in (
         (resource.RLIMIT_AS, "memory_bytes"),
@@ -122,7 +127,7 @@ def watch_stdin() -> None:
     threading.Thread(target=wait, name="stdin-lifeline", daemon=True).start()
 
 
-def configure_django(job: dict[str, Any], scratch: Path) -> None:
+def configure_django(setup: dict[str, Any], scratch: Path) -> None:
     from django.conf import settings
 
     settings.configure(
@@ -151,10 +156,10 @@ def configure_django(job: dict[str, Any], scratch: Path) -> None:
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         USE_TZ=True,
         TIME_ZONE="UTC",
-        DATA_DIR=Path(job["data_dir"]),
+        DATA_DIR=Path(setup["data_dir"]),
         UPSTREAM_URL="",
-        SCENARIO_IO_DELAY_MS=job["io_delay_ms"],
-        TRACER={**job["tracer"], "ENABLED": True},
+        SCENARIO_IO_DELAY_MS=setup["io_delay_ms"],
+        TRACER={**setup["tracer"], "ENABLED": True},
         TRUST_PROXY_HEADERS=False,
         LOGGING_CONFIG=None,
     )
@@ -283,15 +288,64 @@ async def send_the_requests(job: dict[str, Any], scenario: Any) -> Any:
     return with_client_timings(document, timings)
 
 
-def main() -> None:
-    reporter = Reporter()
+def read_line(reporter: Reporter, what: str) -> dict[str, Any]:
+    """One JSON line of stdin; the worker exits if the server closed it first."""
     raw = sys.stdin.buffer.readline(MAX_JOB_BYTES + 1)
+    if not raw:
+        os._exit(70)  # the server went away before it sent one
     if len(raw) > MAX_JOB_BYTES:
-        reporter.problem("start", "the job is too large")
+        reporter.problem("start", f"the {what} is too large")
         os._exit(2)
-    job = json.loads(raw)
-    watch_stdin()
-    apply_limits(job["limits"])
+    line: dict[str, Any] = json.loads(raw)
+    return line
+
+
+def set_up(setup: dict[str, Any], reporter: Reporter, scratch: Path) -> None:
+    """What every run needs, none of it the visitor's: Django, its scratch database, the
+    upstream service and the warm HTTP clients. A worker started ahead (a warm one,
+    visualizer/playground/sandbox.py) does this while it waits for its job."""
+    try:
+        configure_django(setup, scratch)
+        seed_database()
+        from visualizer.scenarios.scenario_views import warm_up_clients
+
+        # The HTTP clients' one-time costs, paid before the traced requests (as the
+        # subject's warm-up does).
+        warm_up_clients()
+        preload()
+    except Exception as error:
+        reporter.problem("start", f"the worker could not set up: {describe(error)}")
+        os._exit(2)
+
+
+# What serving the view and sending its requests import (serve_and_run, send_the_requests).
+PRELOADED = (
+    "daphne.endpoints",
+    "daphne.server",
+    "django.core.asgi",
+    "tracer.django_integration",
+    "visualizer.playground.sandbox_urls",
+    "visualizer.scenarios.catalog",
+    "visualizer.scenarios.runs",
+)
+
+
+def preload() -> None:
+    """Import what serving the view and sending its requests need, and build the ASGI
+    application once, before the job comes: where no bytecode is cached, compiling these
+    modules alone costs a second of CPU, which a warm worker pays while it waits."""
+    for name in PRELOADED:
+        importlib.import_module(name)
+    from django.core.asgi import get_asgi_application
+
+    get_asgi_application()
+
+
+def confine(job: dict[str, Any], reporter: Reporter) -> None:
+    """The job's limits and the seccomp filter, before any of its code is read. The CPU
+    limit counts from here: the set-up's CPU time is the worker's, not the run's."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    apply_limits(job["limits"], already_used=int(used.ru_utime + used.ru_stime))
     if job["seccomp"]:
         from visualizer.playground import seccomp
 
@@ -300,19 +354,21 @@ def main() -> None:
         except seccomp.SeccompUnavailable as error:
             reporter.problem("start", f"the seccomp filter could not be installed: {error}")
             os._exit(2)
+
+
+def main() -> None:
+    """Two lines come on stdin: the set-up (the server's settings, the same for every
+    run), then, when a visitor runs code, the job. Nothing of the visitor's is in the
+    process until the second."""
+    reporter = Reporter()
     scratch = Path(os.environ.get("TMPDIR") or "/tmp")
     path = scratch / FILE_NAME
-    try:
-        configure_django(job, scratch)
-        seed_database()
-        from visualizer.scenarios.scenario_views import warm_up_clients
-
-        # The HTTP clients' one-time costs, paid before the traced requests (as the
-        # subject's warm-up does).
-        warm_up_clients()
-    except Exception as error:
-        reporter.problem("start", f"the worker could not set up: {describe(error)}")
-        os._exit(2)
+    set_up(read_line(reporter, "set-up"), reporter, scratch)
+    # The server starts the run's wall clock here, not counting the set-up.
+    reporter.send({"kind": "ready"})
+    job = read_line(reporter, "job")
+    watch_stdin()
+    confine(job, reporter)
     errors = ViewErrors(reporter, path)
     for name in ("django.request", "django.security"):
         logging.getLogger(name).addHandler(errors)

@@ -49,13 +49,16 @@ def _scenario_or_404(slug: str) -> Scenario:
 
 @require_safe
 def scenario_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    """The player: a recording of the scenario at one step (?recording=…&step=N)."""
+    """The player: a recording of the scenario at one step (?recording=…&step=N); its
+    Edit this view panel with a suggested edit's code (?suggestion=…)."""
     scenario = _scenario_or_404(slug)
     options = PageOptions(request.GET)
     context = page_context(scenario, options)
     if request.htmx:
         return HttpResponse(render_to_string("traces/player.html#step_response", context, request))
-    context["editor"] = editor_for(scenario, context["edited_code"])
+    context["editor"] = editor_for(
+        scenario, context["edited_code"], suggestion=request.GET.get("suggestion")
+    )
     return render(request, "traces/player.html", context)
 
 

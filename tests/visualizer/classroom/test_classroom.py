@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import html
 import json
 import logging
 import re
@@ -11,6 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from tracer.validation import validate_trace
 from visualizer.classroom.models import ClassSession
 from visualizer.classroom.session import (
     DRIVE_COOKIE,
@@ -19,8 +22,12 @@ from visualizer.classroom.session import (
     normalize_code,
     start_session,
 )
+from visualizer.playground.sandbox import LISTEN_ENV
+from visualizer.playground.suggestions import suggested_code
 from visualizer.routing import websocket_application
+from visualizer.scenarios.catalog import SCENARIOS
 from visualizer.traces.library import load_examples
+from visualizer.traces.models import Trace
 
 EXAMPLE = "/scenarios/async-io/?recording=example-async-io-4-requests"
 ORIGIN = (b"origin", b"http://localhost")
@@ -291,3 +298,30 @@ def test_a_class_can_be_started_from_presenter_mode(client):
         form = re.search(r'<form class="([^"]*)" method="post" action="/class/start/"', html)
         assert form is not None, url
         assert "not-presenter" not in form[1]
+
+
+def test_a_follower_sees_the_instructors_edited_run_and_no_run_of_its_own(
+    examples, settings, monkeypatch
+):
+    # The playground runs code here (local mode: no bubblewrap needed to show a page).
+    settings.PLAYGROUND = "local"
+    monkeypatch.setenv(LISTEN_ENV, "127.0.0.1")
+    example = Trace.objects.get(recording_id="example-async-io-4-requests")
+    document = copy.deepcopy(dict(example.document()))
+    code = suggested_code(SCENARIOS["async-io"], "blocking-client")
+    document.update(id="pgfollowed1")
+    document["code"] = {"file": "edited_view.py", "view": "async_io", "text": code, "errors": []}
+    Trace.store(validate_trace(document), source=Trace.Source.RECORDED)
+    url = "/scenarios/async-io/?recording=pgfollowed1&step=2"
+    session, _ = start_session(url)
+
+    page = Client().get(f"/class/{session.code}/").content.decode()
+
+    assert "The edited code that ran" in page
+    assert html.escape("data = fetch_data_blocking(delay_ms)") in page
+    assert "You follow the class: the instructor edits and runs the code" in page
+    assert 'id="edit-form"' not in page and "Run the edited code" not in page
+    assert 'action="/scenarios/async-io/edit/"' not in page
+    # The instructor, on the same page, has the editor with that code.
+    own = Client().get(url).content.decode()
+    assert 'id="edit-form"' in own and "You follow the class" not in own

@@ -167,3 +167,37 @@ def test_it_refuses_a_file_that_is_not_a_level(tmp_path: Path):
 def test_it_refuses_an_empty_bank(tmp_path: Path):
     assert error(tmp_path).startswith(f"practice bank {tmp_path}: no questions")
     assert error(bank(tmp_path, easy="")) == "practice bank easy.toml: no [[question]] tables"
+
+
+def test_it_links_a_question_to_a_suggested_edit(tmp_path: Path):
+    text = QUESTION.replace(
+        "checks =", 'edit = { scenario = "async-cpu", suggestion = "to-thread" }\nchecks ='
+    )
+    (question,) = load_bank(bank(tmp_path, hard=text))
+    assert question.edit is not None
+    assert question.edit.url == "/scenarios/async-cpu/?suggestion=to-thread#edit"
+    assert question.edit.title == "Move the computing into asyncio.to_thread"
+
+
+@pytest.mark.parametrize(
+    ("link", "problem"),
+    [
+        (
+            '{ scenario = "async-cpu", suggestion = "faster" }',
+            "edit: no suggested edit 'faster' for async-cpu (its edits: to-thread)",
+        ),
+        (
+            '{ scenario = "async-quick", suggestion = "to-thread" }',
+            "edit: no scenario 'async-quick' (known: async-io, sync-io,",
+        ),
+        ('{ scenario = "async-cpu" }', "edit.suggestion: missing"),
+        ('{ scenario = "async-cpu", suggestion = "to-thread", lab = 1 }', "edit.lab: not a known"),
+        ('"async-cpu"', "edit: must be a table, not a string"),
+    ],
+)
+def test_it_names_the_file_and_question_of_a_link_to_an_unknown_edit(
+    tmp_path: Path, link: str, problem: str
+):
+    text = QUESTION.replace("checks =", f"edit = {link}\nchecks =")
+    message = error(bank(tmp_path, hard=text))
+    assert message.startswith(f"practice bank hard.toml, question 'q-one': {problem}"), message

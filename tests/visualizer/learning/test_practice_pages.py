@@ -85,6 +85,18 @@ def section(html: str, title_id: str) -> str:
     return html.split(f'id="{title_id}"', 1)[1].split("</section>", 1)[0]
 
 
+def test_a_question_linked_to_a_suggested_edit_links_to_its_code_after_the_answer():
+    question = next(q for q in QUESTIONS if q.edit is not None)
+    assert question.edit is not None
+    link = f'<a href="{escape(question.edit.url)}">Make the change in the view\'s code'
+    assert link not in Client().get(url(question)).content.decode()
+
+    html = answer(Client(), question, right_index(question))
+    assert f"{link} and run it: {escape(question.edit.title)}</a>" in html
+    # The link opens the scenario page with the edit's code in the editor.
+    assert Client().get(question.edit.url).status_code == 200
+
+
 def test_it_lists_every_question_under_all_three_levels():
     html = Client().get(reverse("practice")).content.decode()
 

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tracer import events
 from visualizer.playground.sandbox import sandbox_problem
+from visualizer.playground.worker import FILE_NAME
 from visualizer.server_process import DaphneServer
 
 # Small limits, so that the tests that reach them are quick.
@@ -49,6 +51,35 @@ def playground_server(bubblewrap: None, server_data_dir: str) -> Iterator[Daphne
     env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir, **LIMITS}
     with DaphneServer(env=env) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def lesson_server(bubblewrap: None, server_data_dir: str) -> Iterator[DaphneServer]:
+    """The same, with the playground's own limits: a worker's start alone can take 2-3 s
+    of CPU time where Python compiles every module it imports (no bytecode written, as
+    with PYTHONDONTWRITEBYTECODE), too close to the small limits above for code that is
+    not meant to reach them."""
+    env = {"TRACING_ENABLED": "true", "DATA_DIR": server_data_dir}
+    with DaphneServer(env=env) as server:
+        yield server
+
+
+def stalls_of_the_code(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The loop's stalls the edited code caused: the loop's thread was in it (the stall's
+    place, or a frame of its stack, is in the edited module) and it computed or waited
+    there. A stall whose cause is the GIL or a busy machine (``gil``, ``preempted``) is
+    not the code's, wherever the loop was; nor is one outside the code (a 30 ms wait in
+    the loop's own machinery, which a machine with other work on both cores can give)."""
+    return [
+        e
+        for e in document["events"]
+        if e["kind"] == events.LOOP_BLOCKED
+        and e.get("cause") in (events.CAUSE_COMPUTING, events.CAUSE_WAITING)
+        and (
+            str(e["file"]).endswith(f"/{FILE_NAME}")
+            or any(frame["file"].endswith(f"/{FILE_NAME}") for frame in e.get("stack", []))
+        )
+    ]
 
 
 def post_edit(

@@ -4,6 +4,7 @@ a run in local mode, and a worker's report read as untrusted."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import textwrap
 import pytest
 
 from tests.fixtures import VERSION_1_EXAMPLES
-from tracer import events
+from tests.visualizer.playground.conftest import stalls_of_the_code
 from visualizer.playground import sandbox
 from visualizer.playground.editable import starting_code
 from visualizer.playground.runs import PlaygroundOff, job_for, outcome, run_edited
@@ -164,8 +165,8 @@ def test_local_mode_runs_the_edited_view_with_the_same_filter(settings):
     blocking, awaiting = local_run(original, 2), local_run(fixed, 2)
 
     assert blocking.document is not None and awaiting.document is not None
-    assert events.LOOP_BLOCKED in [e["kind"] for e in blocking.document["events"]]
-    assert events.LOOP_BLOCKED not in [e["kind"] for e in awaiting.document["events"]]
+    assert len(stalls_of_the_code(blocking.document)) == 2
+    assert stalls_of_the_code(awaiting.document) == []
     assert awaiting.document["code"]["text"] == fixed
     forking = local_run(fixed.replace("await asyncio.sleep", '__import__("os").fork() or print'))
     assert forking.problems[0].message.startswith("PermissionError")
@@ -228,3 +229,66 @@ def test_run_edited_refuses_when_off(settings):
                 RunRequest(1, {}),
             )
         )
+
+
+@pytest.fixture
+def pool(monkeypatch, settings):
+    """A pool of its own for the test, one warm worker wanted."""
+    settings.PLAYGROUND_WARM_WORKERS = 1
+    fresh = sandbox.WarmWorkers()
+    monkeypatch.setattr(sandbox, "warm_workers", fresh)
+    yield fresh
+    fresh.stop()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_warm_worker_sets_up_ahead_runs_the_next_job_and_is_replaced(pool):
+    limits = Limits.from_settings()
+    pool.fill("local", limits)
+    assert pool.wait_until_set_up(120)
+    [first] = pool.waiting()
+
+    source = starting_code(SCENARIOS["async-sleep"])
+    job = job_for(SCENARIOS["async-sleep"], source, RunRequest(1, {"delay_ms": 10}), "pgwarm1")
+    result = run_worker(job, "local", limits)
+
+    assert result.warm and result.set_up
+    assert outcome(result, job, source, "local", limits).document is not None
+    assert not alive(first)  # used once
+    # Its replacement is started after the run, and waits set up.
+    assert pool.wait_until_set_up(120)
+    [second] = pool.waiting()
+    assert second != first
+    # A worker started for other limits is not used: it is ended.
+    other = dataclasses.replace(limits, cpu_seconds=limits.cpu_seconds + 1)
+    assert pool.take("local", other) is None
+    assert pool.waiting() == [] and not alive(second)
+
+
+def test_stopped_warm_workers_end_and_none_start_after(pool):
+    pool.fill("local", Limits.from_settings())
+    assert pool.wait_until_set_up(120)
+    [waiting] = pool.waiting()
+
+    pool.stop()
+
+    assert not alive(waiting)
+    pool.fill("local", Limits.from_settings())
+    assert pool.waiting() == []
+
+
+def test_without_warm_workers_each_run_starts_its_own(pool, settings):
+    settings.PLAYGROUND_WARM_WORKERS = 0
+    source = starting_code(SCENARIOS["async-sleep"])
+    job = job_for(SCENARIOS["async-sleep"], source, RunRequest(1, {"delay_ms": 10}), "pgcold1")
+    result = run_worker(job, "local", Limits.from_settings())
+
+    assert not result.warm and result.set_up and result.returncode == 0
+    assert pool.waiting() == []
