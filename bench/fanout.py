@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -40,10 +39,10 @@ from bench.common import (  # noqa: E402
     median_against_target,
 )
 from bench.load import EXAMPLE, start_class  # noqa: E402
+from visualizer.classroom.frames import FRAME_HEAD  # noqa: E402
 from visualizer.server_process import DaphneServer  # noqa: E402
 
 MAX_FOLLOWERS = 2000
-VERSION = re.compile(r'^\{"version": (\d+)')
 
 
 async def follower(
@@ -52,7 +51,7 @@ async def follower(
     async with connect(url, origin=Origin(origin), open_timeout=60, max_size=2**22) as socket:
         ready.set()
         async for message in socket:
-            match = VERSION.match(str(message))
+            match = FRAME_HEAD.match(str(message))
             if match:
                 arrivals.setdefault(int(match[1]), []).append(time.monotonic_ns())
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.db import DatabaseError, IntegrityError
 from django.http.cookie import parse_cookie
 from django.utils import timezone
 
+from visualizer.classroom.frames import followers_frame, status_frame
 from visualizer.classroom.models import ClassFollower, ClassSession
 from visualizer.classroom.session import (
     DRIVE_COOKIE,
@@ -50,7 +50,8 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         session = await database_sync_to_async(find_session)(self.code)
         await self.accept()
         if session is None:
-            # Accepted first, so that the page sees this code and stops trying.
+            # Accepted first, so that the page is told, and its socket stops trying.
+            await self.send(text_data=status_frame("This class session does not exist."))
             await self.close(code=4404)
             return
         cookies = parse_cookie(_header(self.scope, b"cookie"))
@@ -92,7 +93,7 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 logger.warning("class %s: could not count followers", self.code, exc_info=True)
             else:
                 if count != shown:
-                    await self.send(text_data=json.dumps({"followers": count}))
+                    await self.send(text_data=followers_frame(count))
                     shown = count
             await asyncio.sleep(COUNT_EVERY)
 
@@ -110,7 +111,7 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             url = followable_url(message.get("url"))
             frame = await database_sync_to_async(move_class)(self.code, url)
         except (MessageRejected, ValueError) as error:
-            await self.send(text_data=json.dumps({"error": str(error)}))
+            await self.send(text_data=status_frame(str(error)))
             return
         if frame is not None:
             await self.channel_layer.group_send(
@@ -118,8 +119,12 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
 
     async def class_state(self, message: dict[str, Any]) -> None:
-        """Called for each change of the instructor's page: pass the rendered frame on."""
+        """Called for each change of the instructor's page: pass the rendered frame on.
+        Once the class has ended the socket is closed (normally: the page does not
+        reconnect)."""
         await self.send(text_data=message["frame"])
+        if message.get("ended"):
+            await self.close()
 
 
 def be_present(session_id: int, channel: str) -> None:

@@ -20,10 +20,11 @@ from visualizer.classroom.session import (
 
 @dataclass(frozen=True)
 class ClassContext:
-    """``follow``: the session whose instructor this page follows (set by the follow
-    view); ``drive``: the live session this browser drives; ``rejoin``: a live session
-    this browser joined and left to explore; ``page``: whether a class can follow this
-    page; ``start_url``: this page, when a class could follow it and none is going on."""
+    """``follow``: the session whose instructor this page follows (the follow view puts
+    its own ``classroom`` in the page's context, which wins over this processor's);
+    ``drive``: the live session this browser drives; ``rejoin``: a live session this
+    browser joined and left to explore; ``page``: whether a class can follow this page;
+    ``start_url``: this page, when a class could follow it and none is going on."""
 
     follow: ClassSession | None = None
     drive: ClassSession | None = None
@@ -39,9 +40,6 @@ def classroom(request: HttpRequest) -> dict[str, Any]:
 
 
 def class_context(request: HttpRequest) -> ClassContext:
-    follow = getattr(request, "class_follow", None)
-    if follow is not None:
-        return ClassContext(follow=follow)
     try:
         followable = resolve(request.path_info).url_name in FOLLOWABLE
     except Resolver404:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from visualizer.classroom import views
+from visualizer.scenarios.views import no_websocket
 
 urlpatterns = [
     path("class/start/", views.class_start, name="class-start"),
@@ -10,4 +11,6 @@ urlpatterns = [
     path("class/<str:code>/card/", views.class_card, name="class-card"),
     path("class/<str:code>/end/", views.class_end, name="class-end"),
     path("join/", views.join_class, name="join"),
+    # The class socket's address (visualizer/routing.py), for templates to name.
+    path("ws/class/<str:slug>/", no_websocket, name="class-socket"),
 ]

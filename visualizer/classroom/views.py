@@ -1,19 +1,17 @@
 """Class sessions' pages: start one, show its join card, join, follow, end. The live part
-is the class WebSocket (class_consumer.py)."""
+is the class WebSocket (consumers.py)."""
 
 from __future__ import annotations
-
-import copy
-from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import resolve, reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from visualizer.classroom.context_processors import ClassContext
 from visualizer.classroom.models import ClassSession
 from visualizer.classroom.session import (
     COOKIE_AGE,
@@ -24,12 +22,12 @@ from visualizer.classroom.session import (
     group_name,
     join_qr_svg,
     normalize_code,
+    player_context_at,
     start_session,
 )
 from visualizer.http import HtmxHttpRequest
-from visualizer.lab.views import lab
-from visualizer.scenarios.views import scenario_page
-from visualizer.traces.views import trace_player
+from visualizer.lab.views import lab_context
+from visualizer.playground.editor import editor_for
 
 
 def _set_cookie(response: HttpResponse, request: HttpRequest, name: str, value: str) -> None:
@@ -83,13 +81,6 @@ def join_class(request: HttpRequest) -> HttpResponse:
     return redirect("class-follow", code=code)
 
 
-FOLLOW_VIEWS: dict[str, Callable[..., HttpResponse]] = {
-    "scenario": scenario_page,
-    "trace-player": trace_player,
-    "lab": lab,
-}
-
-
 @require_safe
 def class_follow(request: HtmxHttpRequest, code: str) -> HttpResponse:
     """The page the instructor shows now, as a follower sees it: the same page, which
@@ -97,19 +88,24 @@ def class_follow(request: HtmxHttpRequest, code: str) -> HttpResponse:
     session = get_object_or_404(ClassSession, code=code)
     if not session.live:
         return render(request, "classroom/join.html", {"ended": session}, status=410)
-    url = session.url
-    for _ in range(2):  # a trace of a known scenario is shown on its scenario's page
-        path, _, query = url.partition("?")
-        match = resolve(path)
-        follower = copy.copy(request)
-        follower.GET = QueryDict(query)
-        follower.class_follow = session  # type: ignore[attr-defined]
-        response = FOLLOW_VIEWS[match.url_name or ""](follower, **match.kwargs)
-        if response.status_code != 302:
-            break
-        url = response["Location"]
+    response = _followed_page(request, session)
     _set_cookie(response, request, FOLLOW_COOKIE, code)
     return response
+
+
+def _followed_page(request: HttpRequest, session: ClassSession) -> HttpResponse:
+    """The followed page, from the context its own view builds, with the class bar of a
+    follower (a trace of a known scenario is shown on its scenario's page)."""
+    follower = {"classroom": ClassContext(follow=session)}
+    path, _, query = session.url.partition("?")
+    if resolve(path).url_name == "lab":
+        return render(request, "lab/lab.html", {**lab_context(QueryDict(query)), **follower})
+    context = player_context_at(session.url)
+    if context is None:
+        raise Http404("The page this class follows is not on this server.")
+    if context["scenario"] is not None:
+        context["editor"] = editor_for(context["scenario"], context["edited_code"])
+    return render(request, "traces/player.html", {**context, **follower})
 
 
 @require_POST
@@ -124,7 +120,8 @@ def class_end(request: HttpRequest, code: str) -> HttpResponse:
     session.end()
     layer = get_channel_layer()
     if layer is not None:
-        message = {"type": "class.state", "frame": frame_for(session, None).text()}
+        frame = frame_for(session, None).text()
+        message = {"type": "class.state", "frame": frame, "ended": True}
         async_to_sync(layer.group_send)(group_name(code), message)
     response = redirect(session.url)
     response.delete_cookie(DRIVE_COOKIE)
