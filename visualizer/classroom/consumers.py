@@ -14,6 +14,14 @@ from django.utils import timezone
 
 from visualizer.classroom.frames import followers_frame, status_frame
 from visualizer.classroom.models import ClassFollower, ClassSession
+from visualizer.classroom.questions import (
+    STUDENT_COOKIE,
+    AnswerRefused,
+    answered_frame,
+    histogram_frame,
+    instructor_group,
+    record_answer,
+)
 from visualizer.classroom.session import (
     DRIVE_COOKIE,
     drive_cookie_secret,
@@ -26,8 +34,11 @@ from visualizer.traces.steps import whole_number
 
 logger = logging.getLogger(__name__)
 
-CLASS_ACTIONS = {"drive": {"action", "url"}}
+CLASS_ACTIONS = {"drive": {"action", "url"}, "answer": {"action", "question", "choice"}}
 COUNT_EVERY = 2  # seconds between follower counts sent to the instructor
+# Seconds between two drawings of the instructor's histogram while answers come in: the
+# first answer is drawn at once, a burst at most this often.
+HISTOGRAM_EVERY = 0.1
 
 
 class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -36,7 +47,11 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     code: str
     driver = False
     session_id: int | None = None
+    student: str | None = None
     presence_task: asyncio.Task[None] | None = None
+    histogram_task: asyncio.Task[None] | None = None
+    histogram_question: int | None = None
+    histogram_stale = False
 
     async def connect(self) -> None:
         """Join the class's group. A page that shows an older version than the session's
@@ -57,6 +72,9 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         cookies = parse_cookie(_header(self.scope, b"cookie"))
         self.driver = session.is_driver(drive_cookie_secret(cookies.get(DRIVE_COOKIE), self.code))
         self.session_id = session.pk
+        self.student = cookies.get(STUDENT_COOKIE)
+        if self.driver:
+            await self.channel_layer.group_add(instructor_group(self.code), self.channel_name)
         # A follower keeps its presence fresh; the instructor is told how many follow.
         presence = self._count_followers if self.driver else self._stay_present
         self.presence_task = asyncio.create_task(presence())
@@ -67,8 +85,14 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         if self.presence_task is not None:
             self.presence_task.cancel()
+        if self.histogram_task is not None:
+            self.histogram_task.cancel()
         if hasattr(self, "code"):
             await self.channel_layer.group_discard(group_name(self.code), self.channel_name)
+            if self.driver:
+                await self.channel_layer.group_discard(
+                    instructor_group(self.code), self.channel_name
+                )
         if not self.driver and self.session_id is not None:
             await database_sync_to_async(leave)(self.channel_name)
 
@@ -98,33 +122,83 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await asyncio.sleep(COUNT_EVERY)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Called for every message from a browser in the class: only the instructor's
-        "drive" is taken; anything else gets an error frame."""
+        """Called for every message from a browser in the class: the instructor's "drive"
+        and a follower's "answer" are taken; anything else gets an error frame."""
         try:
             message = parse_message(text_data, CLASS_ACTIONS)
-            if not self.driver:
-                client = self.scope.get("client") or ("?", 0)
-                logger.warning(
-                    "class %s: refused a drive message from a follower at %s", self.code, client[0]
-                )
-                raise MessageRejected("Only the instructor can drive this class.")
-            url = followable_url(message.get("url"))
-            frame = await database_sync_to_async(move_class)(self.code, url)
-        except (MessageRejected, ValueError) as error:
+            # htmx's ws-send adds the request headers it would have sent; they say nothing
+            # the connection does not know already.
+            if not isinstance(message.get("HEADERS", {}), dict):
+                raise MessageRejected("HEADERS must be an object.")
+            if message["action"] == "answer":
+                await self.answer(message)
+            else:
+                await self.drive(message)
+        except (MessageRejected, AnswerRefused, ValueError) as error:
             await self.send(text_data=status_frame(str(error)))
-            return
+
+    async def drive(self, message: dict[str, Any]) -> None:
+        if not self.driver:
+            client = self.scope.get("client") or ("?", 0)
+            logger.warning(
+                "class %s: refused a drive message from a follower at %s", self.code, client[0]
+            )
+            raise MessageRejected("Only the instructor can drive this class.")
+        url = followable_url(message.get("url"))
+        frame = await database_sync_to_async(move_class)(self.code, url)
         if frame is not None:
             await self.channel_layer.group_send(
                 group_name(self.code), {"type": "class.state", "frame": frame}
             )
 
+    async def answer(self, message: dict[str, Any]) -> None:
+        if self.driver or self.session_id is None:
+            raise MessageRejected("The instructor does not answer their own questions.")
+        question_id, frame = await database_sync_to_async(take_answer)(
+            self.session_id, self.student, message
+        )
+        await self.send(text_data=frame)
+        await self.channel_layer.group_send(
+            instructor_group(self.code), {"type": "class.answered", "question": question_id}
+        )
+
     async def class_state(self, message: dict[str, Any]) -> None:
-        """Called for each change of the instructor's page: pass the rendered frame on.
-        Once the class has ended the socket is closed (normally: the page does not
+        """Called for each change of the instructor's page (and each question asked,
+        closed or revealed, which only followers get): pass the rendered frame on. Once
+        the class has ended the socket is closed (normally: the page does not
         reconnect)."""
+        if message.get("followers_only") and self.driver:
+            return
         await self.send(text_data=message["frame"])
         if message.get("ended"):
             await self.close()
+
+    async def class_answered(self, message: dict[str, Any]) -> None:
+        """Called on the instructor's connections for each answer a follower gives: the
+        histogram is drawn again, at once for the first, then at most every
+        HISTOGRAM_EVERY seconds while answers keep coming."""
+        self.histogram_question = message["question"]
+        self.histogram_stale = True
+        if self.histogram_task is None or self.histogram_task.done():
+            self.histogram_task = asyncio.create_task(self._draw_histogram())
+
+    async def _draw_histogram(self) -> None:
+        # No await between the last check and the end: an answer that comes while this
+        # sleeps is drawn by this task, one that comes later starts a new one.
+        while self.histogram_stale and self.histogram_question is not None:
+            self.histogram_stale = False
+            try:
+                frame = await database_sync_to_async(histogram_frame)(self.histogram_question)
+            except DatabaseError:
+                logger.warning("class %s: could not count the answers", self.code, exc_info=True)
+            else:
+                await self.send(text_data=frame)
+            await asyncio.sleep(HISTOGRAM_EVERY)
+
+
+def take_answer(session_id: int, student: str | None, message: dict[str, Any]) -> tuple[int, str]:
+    question, label = record_answer(session_id, student, message)
+    return question.pk, answered_frame(question, label)
 
 
 def be_present(session_id: int, channel: str) -> None:
