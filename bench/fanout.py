@@ -8,7 +8,8 @@ the same followers. Each follower notes when each step's frame
 arrives; a step's latency is from the instructor sending it to a follower receiving it (one
 machine, one clock). The clients run in this process, on the same cores as the servers.
 
-Then the class answers a question: the instructor asks one (as its page's form does), each
+Then, once the last step has reached every follower, the class answers a question: the
+instructor asks one (as its page's form does), each
 follower answers once over its socket when the question reaches it, at a random moment
 within --answer-over-ms, and the instructor's socket notes each histogram it is sent. Every
 answer must be taken and counted (the last histogram counts them all); an answer's update
@@ -69,15 +70,18 @@ class Answers:
     over_ms: int
     sent: list[int] = field(default_factory=list)  # monotonic ns, one per answer
     taken: int = 0  # answers the server confirmed to their follower
+    confirmed_ms: list[float] = field(default_factory=list)  # sent to confirmed, each
     refused: list[str] = field(default_factory=list)
     counted: list[tuple[int, int]] = field(default_factory=list)  # (arrived ns, answers)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    tasks: set[asyncio.Task[int]] = field(default_factory=set)
 
-    async def answer(self, socket: ClientConnection, question: str) -> None:
+    async def answer(self, socket: ClientConnection, question: str) -> int:
         await asyncio.sleep(random.uniform(0, self.over_ms / 1000))
-        self.sent.append(time.monotonic_ns())
+        sent = time.monotonic_ns()
+        self.sent.append(sent)
         choice = random.choice(CHOICES)
         await socket.send(json.dumps({"action": "answer", "question": question, "choice": choice}))
+        return sent
 
 
 async def follower(
@@ -93,17 +97,20 @@ async def follower(
         url, origin=Origin(origin), additional_headers=headers, open_timeout=60, max_size=2**22
     ) as socket:
         ready.set()
+        answering: asyncio.Task[int] | None = None
         async for message in socket:
             text = str(message)
             match = FRAME_HEAD.match(text)
             if match:
                 arrivals.setdefault(int(match[1]), []).append(time.monotonic_ns())
             elif "Send my answer" in text and (asked := QUESTION.search(text)):
-                task = asyncio.create_task(answers.answer(socket, asked[1]))
-                answers.tasks.add(task)
-                task.add_done_callback(answers.tasks.discard)
+                answering = asyncio.create_task(answers.answer(socket, asked[1]))
+                answers.tasks.add(answering)
+                answering.add_done_callback(answers.tasks.discard)
             elif "Your answer:" in text:
                 answers.taken += 1
+                if answering is not None and answering.done():
+                    answers.confirmed_ms.append((time.monotonic_ns() - answering.result()) / 1e6)
             elif text.startswith('<p id="class-status"'):
                 answers.refused.append(text)
 
@@ -151,6 +158,12 @@ async def answering(
         f"{len(answers.refused)}, counted by the last histogram {last}; "
         f"{len(answers.counted)} histograms drawn"
     )
+    if answers.confirmed_ms:
+        confirmed = answers.confirmed_ms
+        print(
+            "answer confirmed to its follower, ms: "
+            f"p50 {percentile(confirmed, 50):.1f}, p95 {percentile(confirmed, 95):.1f}"
+        )
     for refusal in answers.refused[:3]:
         print(f"  refused: {refusal}")
     if not latencies:
@@ -206,6 +219,11 @@ async def run(
                 await asyncio.sleep(interval_ms / 1000)
             await asyncio.sleep(3)  # stragglers
             p99s.append(report_round(round_number, arrivals, sent, followers * steps))
+        # The class answers once the last step has reached everyone (or 30 s have
+        # passed): its figures are the answers', not those of frames still queued.
+        quiet = time.monotonic() + 30
+        while time.monotonic() < quiet and sum(version in a for a in arrivals) < followers:
+            await asyncio.sleep(0.2)
         histogram_p95 = await answering(servers[0], code, cookie, answers, followers)
     for task in tasks:
         task.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -13,14 +14,16 @@ from django.http.cookie import parse_cookie
 from django.utils import timezone
 
 from visualizer.classroom.frames import followers_frame, status_frame
-from visualizer.classroom.models import ClassFollower, ClassSession
+from visualizer.classroom.models import ClassAnswer, ClassFollower, ClassSession
 from visualizer.classroom.questions import (
     STUDENT_COOKIE,
     AnswerRefused,
+    AnswerSent,
+    LiveCount,
     answered_frame,
-    histogram_frame,
+    answered_message,
     instructor_group,
-    record_answer,
+    record_answers,
 )
 from visualizer.classroom.session import (
     DRIVE_COOKIE,
@@ -50,7 +53,7 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     student: str | None = None
     presence_task: asyncio.Task[None] | None = None
     histogram_task: asyncio.Task[None] | None = None
-    histogram_question: int | None = None
+    live_count: LiveCount | None = None
     histogram_stale = False
 
     async def connect(self) -> None:
@@ -154,13 +157,11 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def answer(self, message: dict[str, Any]) -> None:
         if self.driver or self.session_id is None:
             raise MessageRejected("The instructor does not answer their own questions.")
-        question_id, frame = await database_sync_to_async(take_answer)(
-            self.session_id, self.student, message
-        )
+        answer = await answer_writer().take(AnswerSent(self.session_id, self.student, message))
+        told = answered_message(answer)
+        frame = answered_frame(self.code, answer.question, answer.question.label_of(answer.choice))
         await self.send(text_data=frame)
-        await self.channel_layer.group_send(
-            instructor_group(self.code), {"type": "class.answered", "question": question_id}
-        )
+        await self.channel_layer.group_send(instructor_group(self.code), told)
 
     async def class_state(self, message: dict[str, Any]) -> None:
         """Called for each change of the instructor's page (and each question asked,
@@ -177,7 +178,10 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Called on the instructor's connections for each answer a follower gives: the
         histogram is drawn again, at once for the first, then at most every
         HISTOGRAM_EVERY seconds while answers keep coming."""
-        self.histogram_question = message["question"]
+        question = message["question"]
+        if self.live_count is None or self.live_count.question.pk != question:
+            self.live_count = await database_sync_to_async(LiveCount.read)(question)
+        self.live_count.add(message["answer"], message["choice"])
         self.histogram_stale = True
         if self.histogram_task is None or self.histogram_task.done():
             self.histogram_task = asyncio.create_task(self._draw_histogram())
@@ -185,20 +189,57 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _draw_histogram(self) -> None:
         # No await between the last check and the end: an answer that comes while this
         # sleeps is drawn by this task, one that comes later starts a new one.
-        while self.histogram_stale and self.histogram_question is not None:
+        while self.histogram_stale and self.live_count is not None:
             self.histogram_stale = False
-            try:
-                frame = await database_sync_to_async(histogram_frame)(self.histogram_question)
-            except DatabaseError:
-                logger.warning("class %s: could not count the answers", self.code, exc_info=True)
-            else:
-                await self.send(text_data=frame)
+            await self.send(text_data=self.live_count.frame())
             await asyncio.sleep(HISTOGRAM_EVERY)
 
 
-def take_answer(session_id: int, student: str | None, message: dict[str, Any]) -> tuple[int, str]:
-    question, label = record_answer(session_id, student, message)
-    return question.pk, answered_frame(question, label)
+class AnswerWriter:
+    """The answers of this process's followers, stored together: those that come while
+    a batch is being written go into the next, one transaction each (rather than a
+    connection and a transaction per answer, which a class answering at once would queue
+    up on the process's one database thread)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[AnswerSent, asyncio.Future[ClassAnswer]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def take(self, sent: AnswerSent) -> ClassAnswer:
+        """The answer stored; AnswerRefused if it is not taken."""
+        future: asyncio.Future[ClassAnswer] = asyncio.get_running_loop().create_future()
+        self.waiting.append((sent, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            outcomes: list[ClassAnswer | Exception]
+            try:
+                outcomes = [
+                    *await database_sync_to_async(record_answers)([sent for sent, _ in batch])
+                ]
+            except Exception as error:  # the database failed: each of them fails with it
+                outcomes = [error] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+
+# One writer per event loop (a server has one; tests start several).
+WRITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AnswerWriter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def answer_writer() -> AnswerWriter:
+    return WRITERS.setdefault(asyncio.get_running_loop(), AnswerWriter())
 
 
 def be_present(session_id: int, channel: str) -> None:

@@ -233,34 +233,88 @@ def _with_step(url: str, question: ClassQuestion) -> str:
     return f"{parts.path}?{query.urlencode()}"
 
 
-def record_answer(
-    session_id: int, student: str | None, values: Mapping[str, Any]
-) -> tuple[ClassQuestion, str]:
-    """Take a follower's answer (the fields ``question`` and ``choice``, as sent); returns
-    the question and the label of the choice. AnswerRefused says why one is not taken."""
-    if student is None or not STUDENT_ID.fullmatch(student):
+@dataclass(frozen=True)
+class AnswerSent:
+    """A follower's answer as it came: from which class and browser, and its fields."""
+
+    session_id: int
+    student: str | None
+    values: Mapping[str, Any]
+
+
+def record_answer(session_id: int, student: str | None, values: Mapping[str, Any]) -> ClassAnswer:
+    """Take a follower's answer (the fields ``question`` and ``choice``, as sent).
+    AnswerRefused says why one is not taken."""
+    (outcome,) = record_answers([AnswerSent(session_id, student, values)])
+    if isinstance(outcome, AnswerRefused):
+        raise outcome
+    return outcome
+
+
+def record_answers(sent: list[AnswerSent]) -> list[ClassAnswer | AnswerRefused]:
+    """Take answers that came together (a class answering at once), in one transaction:
+    the stored answer for each, or why it was refused (in the same order)."""
+    numbers = [_question_number(answer.values) for answer in sent]
+    questions = ClassQuestion.objects.in_bulk({n for n in numbers if n is not None})
+    students = {answer.student for answer in sent if answer.student}
+    answered = set(
+        ClassAnswer.objects.filter(question__in=questions, student__in=students).values_list(
+            "question_id", "student"
+        )
+    )
+    outcomes: list[ClassAnswer | AnswerRefused] = []
+    for answer, number in zip(sent, numbers, strict=True):
+        try:
+            question = questions.get(number) if number is not None else None
+            outcome = _checked(answer, number, question)
+            if (outcome.question_id, outcome.student) in answered:
+                raise AnswerRefused("You have already answered this question.")
+            answered.add((outcome.question_id, outcome.student))
+            outcomes.append(outcome)
+        except AnswerRefused as refusal:
+            outcomes.append(refusal)
+    taken = [outcome for outcome in outcomes if isinstance(outcome, ClassAnswer)]
+    try:
+        with transaction.atomic():
+            ClassAnswer.objects.bulk_create(taken)
+    except IntegrityError:
+        # The same browser answering on two server processes at once: one by one.
+        return [_stored_alone(outcome) for outcome in outcomes]
+    return outcomes
+
+
+def _question_number(values: Mapping[str, Any]) -> int | None:
+    number = values.get("question")
+    return whole_number(number) if isinstance(number, str) else None
+
+
+def _checked(sent: AnswerSent, number: int | None, question: ClassQuestion | None) -> ClassAnswer:
+    if sent.student is None or not STUDENT_ID.fullmatch(sent.student):
         raise AnswerRefused(
             "This browser has not joined the class: open the class's page (its join link) "
             "first, then answer."
         )
-    number = values.get("question")
-    question_id = whole_number(number) if isinstance(number, str) else None
-    if question_id is None:
+    if number is None:
         raise AnswerRefused("question must be the number of a question of this class.")
-    question = ClassQuestion.objects.filter(session_id=session_id, pk=question_id).first()
-    if question is None:
+    if question is None or question.session_id != sent.session_id:
         raise AnswerRefused("There is no such question in this class.")
     if question.status != ClassQuestion.Status.OPEN:
         raise AnswerRefused("This question is closed: answers are no longer taken.")
-    choice = values.get("choice")
+    choice = sent.values.get("choice")
     if not isinstance(choice, str) or choice not in question.choice_keys:
         raise AnswerRefused("Choose one of the answers offered.")
+    return ClassAnswer(question=question, student=sent.student, choice=choice)
+
+
+def _stored_alone(outcome: ClassAnswer | AnswerRefused) -> ClassAnswer | AnswerRefused:
+    if isinstance(outcome, AnswerRefused):
+        return outcome
     try:
         with transaction.atomic():
-            ClassAnswer.objects.create(question=question, student=student, choice=choice)
+            outcome.save(force_insert=True)
     except IntegrityError:
-        raise AnswerRefused("You have already answered this question.") from None
-    return question, question.label_of(choice)
+        return AnswerRefused("You have already answered this question.")
+    return outcome
 
 
 def answer_of(question: ClassQuestion, student: str | None) -> str | None:
@@ -302,10 +356,14 @@ class Histogram:
         return self.right_count / self.total * 100 if self.total else 0.0
 
 
-def histogram(question: ClassQuestion) -> Histogram:
-    counts = dict(
-        question.answers.values_list("choice").annotate(n=Count("pk")).values_list("choice", "n")
-    )
+def histogram(question: ClassQuestion, counts: Mapping[str, int] | None = None) -> Histogram:
+    """The answers to the question counted by choice (``counts``, else as stored)."""
+    if counts is None:
+        counts = dict(
+            question.answers.values_list("choice")
+            .annotate(n=Count("pk"))
+            .values_list("choice", "n")
+        )
     total = sum(counts.values())
     revealed = question.status == ClassQuestion.Status.REVEALED
     wrong_counts = [counts.get(key, 0) for key in question.choice_keys if key not in question.right]
@@ -324,17 +382,52 @@ def histogram(question: ClassQuestion) -> Histogram:
     return Histogram(question, bars, total)
 
 
+@dataclass
+class LiveCount:
+    """An instructor connection's count of one question's answers while they come: read
+    from the database once, then kept from the answers it hears of. Each answer is known
+    by its id, so one both read and heard of counts once."""
+
+    question: ClassQuestion
+    choices: dict[int, str]  # answer id -> choice
+
+    @classmethod
+    def read(cls, question_id: int) -> LiveCount:
+        question = ClassQuestion.objects.get(pk=question_id)
+        return cls(question, dict(question.answers.values_list("pk", "choice")))
+
+    def add(self, answer_id: int, choice: str) -> None:
+        self.choices[answer_id] = choice
+
+    def frame(self) -> str:
+        """The instructor's histogram, drawn without asking the database."""
+        counts: dict[str, int] = {}
+        for choice in self.choices.values():
+            counts[choice] = counts.get(choice, 0) + 1
+        counted = histogram(self.question, counts)
+        return render_to_string("classroom/question.html#results", {"histogram": counted})
+
+
 def instructor_group(code: str) -> str:
     """The instructor's connections to a class: they hear of each answer."""
     return f"class-{code}-instructor"
 
 
-def tell_instructor(code: str, question_id: int) -> None:
+def answered_message(answer: ClassAnswer) -> dict[str, Any]:
+    """What the instructor's connections hear of an answer (no name: its id and choice)."""
+    return {
+        "type": "class.answered",
+        "question": answer.question_id,
+        "answer": answer.pk,
+        "choice": answer.choice,
+    }
+
+
+def tell_instructor(code: str, answer: ClassAnswer) -> None:
     """From a view: a follower has answered (the instructor's histogram is drawn again)."""
     layer = get_channel_layer()
     if layer is not None:
-        message = {"type": "class.answered", "question": question_id}
-        async_to_sync(layer.group_send)(instructor_group(code), message)
+        async_to_sync(layer.group_send)(instructor_group(code), answered_message(answer))
 
 
 def question_frame(question: ClassQuestion) -> str:
@@ -351,15 +444,9 @@ def question_frame(question: ClassQuestion) -> str:
     return frame
 
 
-def answered_frame(question: ClassQuestion, label: str) -> str:
+def answered_frame(code: str, question: ClassQuestion, label: str) -> str:
     """What a follower who has just answered sees: their answer, and no form."""
-    context = {"question": question, "my_answer": label, "code": question.session.code}
+    context = {"question": question, "my_answer": label, "code": code}
     return render_to_string("classroom/question.html#follower", context) + render_to_string(
         "classroom/question.html#my_answer", context
     )
-
-
-def histogram_frame(question_id: int) -> str:
-    """The instructor's count of the answers so far."""
-    question = ClassQuestion.objects.get(pk=question_id)
-    return render_to_string("classroom/question.html#results", {"histogram": histogram(question)})

@@ -214,10 +214,10 @@ def class_answer(request: HttpRequest, code: str) -> HttpResponse:
     if not session.live:
         return render(request, "classroom/join.html", {"ended": session}, status=410)
     try:
-        question, _ = record_answer(session.pk, request.COOKIES.get(STUDENT_COOKIE), request.POST)
+        answer = record_answer(session.pk, request.COOKIES.get(STUDENT_COOKIE), request.POST)
     except AnswerRefused as error:
         return _followed_page(request, session, answer_error=str(error), status=400)
-    tell_instructor(code, question.pk)
+    tell_instructor(code, answer)
     return redirect("class-follow", code=code)
 
 

@@ -15,10 +15,13 @@ from tests.visualizer.classroom.frames import decode
 from visualizer.classroom.models import ClassAnswer, ClassQuestion, ClassSession
 from visualizer.classroom.questions import (
     STUDENT_COOKIE,
+    AnswerRefused,
+    AnswerSent,
     ask,
     close,
     histogram,
     offers_for,
+    record_answers,
 )
 from visualizer.classroom.session import DRIVE_COOKIE, start_session
 from visualizer.lab.predictions import OVERLAP_CHOICES, reveal
@@ -217,3 +220,34 @@ def test_a_prediction_needs_a_recording_to_be_revealed(examples):
     assert refused.status_code == 400 and "no recording" in refused.content.decode()
     question.refresh_from_db()
     assert question.status == ClassQuestion.Status.OPEN
+
+
+def test_answers_that_come_together_are_checked_each_and_stored_together(examples):
+    session, _ = start_session(f"{EXAMPLE}&step=1")
+    other, _ = start_session(f"{EXAMPLE}&step=1")
+    question = ask(session, "predict-overlap")
+    elsewhere = ask(other, "predict-overlap")
+
+    def sent(student: str, asked: ClassQuestion, choice: str) -> AnswerSent:
+        return AnswerSent(session.pk, student, {"question": str(asked.pk), "choice": choice})
+
+    outcomes = record_answers(
+        [
+            sent("student-aaaaaaaaaaaa", question, "together"),
+            sent("student-aaaaaaaaaaaa", question, "partly"),
+            sent("student-bbbbbbbbbbbb", elsewhere, "partly"),
+            sent("short", question, "partly"),
+            sent("student-cccccccccccc", question, "partly"),
+        ]
+    )
+    refused = [str(o) if isinstance(o, AnswerRefused) else o.choice for o in outcomes]
+    assert refused == [
+        "together",
+        "You have already answered this question.",
+        "There is no such question in this class.",
+        refused[3],
+        "partly",
+    ]
+    assert "has not joined the class" in refused[3]
+    assert sorted(question.answers.values_list("choice", flat=True)) == ["partly", "together"]
+    assert not elsewhere.answers.exists()
