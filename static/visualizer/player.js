@@ -79,9 +79,16 @@
     return lastStepShown() < markerStep();
   }
 
+  // This page's own socket is the live run's (#live); a class page has the class's too
+  // (classroom.js), whose frames are not the run's.
+  const fromLive = (event) => event.target.id === "live";
+  let liveMessage = false; // while htmx swaps in a message of the live run
+  document.addEventListener("htmx:wsBeforeMessage", function (event) { liveMessage = fromLive(event); });
+
   // Live rows are placed here, not swapped in by htmx. A page that is not following a live
   // run keeps its own step: live messages then only add rows to the recording it shows.
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    if (!liveMessage) return;
     const id = event.detail.target.id;
     if (id === "rows") {
       event.detail.shouldSwap = false;
@@ -94,6 +101,8 @@
   });
 
   document.addEventListener("htmx:wsAfterMessage", function (event) {
+    liveMessage = false;
+    if (!fromLive(event)) return;
     // Only frames that carry the marker end a step (a row frame comes before it).
     if (String(event.detail.message).indexOf('id="live-marker"') < 0) return;
     const marker = byId("live-marker");
@@ -107,6 +116,7 @@
   });
 
   document.addEventListener("htmx:wsOpen", function (event) {
+    if (!fromLive(event)) return;
     byId("connection").hidden = true;
     // The server sends a snapshot of the recording named in the socket's URL; a run started
     // since then is asked for by name.
@@ -115,7 +125,7 @@
       event.detail.socketWrapper.send(JSON.stringify({ action: "sync", recording: pageRecording() }));
     }
   });
-  document.addEventListener("htmx:wsClose", function () { byId("connection").hidden = false; });
+  document.addEventListener("htmx:wsClose", function (event) { if (fromLive(event)) byId("connection").hidden = false; });
 
   document.addEventListener("submit", function (event) {
     if (event.target.id === "run-form") { stopPlaying(); setFollowing(true); }

@@ -53,9 +53,18 @@ from visualizer.traces.time_went import time_went
 @require_safe
 def lab(request: HtmxHttpRequest) -> HttpResponse:
     """The lab: the run form, and the results of one run (or two, side by side)."""
+    context = lab_context(request.GET)
+    if request.htmx and request.htmx.target == "pause-question":
+        return render(request, "lab/lab.html#pause_question", context)
+    return render(request, "lab/lab.html", context)
+
+
+def lab_context(query: QueryDict) -> dict[str, Any]:
+    """The lab page's context for this query: the form, and the runs it names with what
+    each measured (Http404 for a recording this server does not have)."""
     runs: list[dict[str, Any]] = []
     for key in ("recording", "compare"):
-        recording_id = request.GET.get(key, "")
+        recording_id = query.get(key, "")
         if not recording_id:
             continue
         document = trace_document(recording_id)
@@ -76,7 +85,7 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
             }
         )
     prediction = None
-    predictions = [request.GET.get(name) for name in PREDICTIONS]
+    predictions = [query.get(name) for name in PREDICTIONS]
     if runs and any(predictions):
         overlap, wall, pause = predictions
         prediction = reveal(
@@ -86,21 +95,18 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
             pause,
         )
     # The form starts as the URL sets it up, else as the run shown was set up.
-    values: Mapping[str, Any] = request.GET
-    if runs and "scenario" not in request.GET:
+    values: Mapping[str, Any] = query
+    if runs and "scenario" not in query:
         values = setup_of(runs[0]["document"])
     scenario = get_scenario(values.get("scenario") or "")
-    presenter, theme = display_options(request.GET)
-    kept = {key: request.GET.get(key) for key in request.GET if key not in ("presenter", "theme")}
-    context = {
-        **_lab_form_context(request.GET.get("recording", ""), scenario, values),
+    presenter, theme = display_options(query)
+    kept = {key: query.get(key) for key in query if key not in ("presenter", "theme")}
+    return {
+        **_lab_form_context(query.get("recording", ""), scenario, values),
         **view_option_links(kept, presenter=presenter, theme=theme),
         "runs": runs,
         "prediction": prediction,
     }
-    if request.htmx and request.htmx.target == "pause-question":
-        return render(request, "lab/lab.html#pause_question", context)
-    return render(request, "lab/lab.html", context)
 
 
 PREDICTIONS = ("predict_overlap", "predict_wall_ms", "predict_pause")
