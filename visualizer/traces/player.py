@@ -19,7 +19,13 @@ from visualizer.traces.narration import (
     flow_node,
     narration,
 )
-from visualizer.traces.sources import TraceSource, edited_code_of, pictures, trace_context
+from visualizer.traces.sources import (
+    TraceSource,
+    edited_code_of,
+    per_trace,
+    pictures,
+    trace_context,
+)
 from visualizer.traces.steps import (
     NOT_SET,
     UNKNOWN,
@@ -29,6 +35,7 @@ from visualizer.traces.steps import (
     tracker_variables,
     variable_tracker,
 )
+from visualizer.traces.time_strip import Lanes, TimeStrip, lanes_of, step_times, time_strip
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class PlayerState:
     tracker_columns: list[TrackerColumn] = field(default_factory=list)
     tracker_variables: list[str] = field(default_factory=list)
     picture: LoopPicture | None = None  # the event loop and the threads at this step
+    strip: TimeStrip | None = None  # the recording's time axis, this step's instant marked
     # The recording is a run of edited code (the playground): ``source`` is that code.
     edited: bool = False
 
@@ -139,8 +147,26 @@ def player_state(
         tracker_columns=columns,
         tracker_variables=tracker_variables(columns),
         picture=pictures.read(source, lambda picture: loop_picture(picture, index)),
+        strip=strip_at(source, current.event["t_ns"]),
         edited=edited_code_of(source) is not None,
     )
+
+
+@per_trace
+def _strip_parts(source: TraceSource) -> tuple[Lanes | None, list[tuple[int, int]]]:
+    """A recording's lanes and its steps' times, read once per trace (and length). A run
+    still going on is drawn up to its latest step."""
+    document = source.document()
+    events = document["events"]
+    going_on = any(request["finished_ns"] is None for request in document["requests"])
+    now = max((event["t_ns"] for event in events), default=None) if going_on else None
+    return lanes_of(document, now_ns=now), step_times(events)
+
+
+def strip_at(source: TraceSource, t_ns: int) -> TimeStrip | None:
+    """The time strip of the recording with the instant ``t_ns`` marked."""
+    lanes, times = _strip_parts(source)
+    return time_strip(lanes, times=times, at_ns=t_ns) if lanes is not None else None
 
 
 NOTHING_YET = (

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from tests.fixtures import VERSION_1_EXAMPLES
-from visualizer.lab.metrics import lab_metrics, timeline
+from visualizer.lab.metrics import lab_metrics
 from visualizer.lab.predictions import reveal
+from visualizer.traces.time_strip import lanes_of, time_strip
 
 EXAMPLES = VERSION_1_EXAMPLES
 
@@ -54,7 +55,9 @@ def test_it_adds_up_the_loop_stalls_and_sees_one_request_at_a_time():
 
 def test_the_timeline_has_a_lane_per_request_the_loop_and_each_thread():
     document = example("sync-io-4-requests")
-    lanes, length_ms = timeline(document)
+    found = lanes_of(document)
+    assert found is not None
+    lanes, length_ms = time_strip(found).lanes, found.length_ns / 1e6
 
     labels = [lane.label for lane in lanes]
     assert labels[:4] == [f"r{i} GET /run/sync-io/?delay_ms=300" for i in range(1, 5)]
@@ -100,13 +103,16 @@ def test_the_timeline_of_a_run_going_on_ends_its_open_phases_now():
         request["finished_ns"] = None
     now = suspended["t_ns"] + 100_000_000
 
-    lanes, length_ms = timeline(document, now_ns=now)
+    found = lanes_of(document, now_ns=now)
+    assert found is not None
+    lanes = time_strip(found).lanes
 
     phases = [segment.phase for segment in lanes[0].segments]
     assert phases[-1] == "suspended"
     assert lanes[0].segments[-1].left + lanes[0].segments[-1].width == pytest.approx(100)
-    assert length_ms == pytest.approx((now - document["requests"][0]["received_ns"]) / 1e6)
-    assert timeline(document) == ([], 0.0)  # nothing finished: no figures yet
+    start = min(r.get("client_sent_ns") or r["received_ns"] for r in document["requests"])
+    assert found.length_ns == now - start
+    assert lanes_of(document) is None  # nothing finished: no figures yet
 
 
 def test_a_lab_run_is_followed_live_from_the_page(traced_server):
@@ -133,7 +139,7 @@ def test_a_lab_run_is_followed_live_from_the_page(traced_server):
 
     assert seen_suspended_while_running
     assert results.status_code == 200
-    assert results.text.count('<li class="lane">') >= 8 + 1
+    assert results.text.count('<li class="lane lane-request">') == 8
     assert no_js.status_code == 302 and no_js.headers["location"] == polled.headers["HX-Redirect"]
 
 
@@ -200,7 +206,7 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     )
 
     assert expected in text
-    assert text.count('<li class="lane">') >= 6 + 1
+    assert text.count('<li class="lane lane-request">') == 6
     stored = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
     assert all(r["client_done_ns"] >= r["finished_ns"] for r in stored["requests"])
     assert all(0 < r["tracer_ns"] < r["duration_ns"] for r in stored["requests"])
@@ -351,12 +357,12 @@ def test_the_progress_panel_can_draw_only_the_first_lanes():
     for index in range(60):
         progress.client[f"c{index}"] = (now - 100_000_000, 0)
 
-    everything = progress_context(progress)["live"]
-    first = progress_context(progress, max_requests=40)["live"]
-    assert sum(lane.kind == "request" for lane in everything["lanes"]) == 60
-    assert sum(lane.kind == "request" for lane in first["lanes"]) == 40
-    assert first["hidden"] == 20 and everything["hidden"] == 0
-    assert first["lanes"][-1].kind == "loop"  # the event loop's lane is still drawn
+    everything = progress_context(progress)["live"]["strip"]
+    first = progress_context(progress, max_requests=40)["live"]["strip"]
+    assert sum(lane.kind == "request" for lane in everything.lanes) == 60
+    assert sum(lane.kind == "request" for lane in first.lanes) == 40
+    assert first.hidden == 20 and everything.hidden == 0
+    assert first.lanes[-1].kind == "loop"  # the event loop's lane is still drawn
 
 
 @pytest.mark.django_db
