@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from visualizer.learning.quiz import quiz_for
+from visualizer.learning.quiz import hidden_parts, quiz_for
 from visualizer.learning.transcript import build_transcript
 from visualizer.scenarios.catalog import get_scenario
 from visualizer.traces.sources import find_source, trace_context
@@ -31,6 +31,8 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         raw = request.GET.get(f"q-{question.key}")
         chosen = int(raw) if question.is_right(raw) is not None and raw else None
         answered.append({"question": question, "chosen": chosen, "right": question.is_right(raw)})
+    # Until a question is answered, what would give its answer away is not shown.
+    hidden = hidden_parts(questions, {item["question"].key: item["chosen"] for item in answered})
     events = source.request_events(focus, source.total) if focus else []
     received = source.received_ns({focus}) if focus else {}
     # A long trace's tables are cut to their start and the steps the questions are about.
@@ -57,6 +59,7 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
             for name in tracker_variables(columns)
         ],
         "presenter": request.GET.get("presenter") == "1",
+        "hidden": hidden,
     }
     return render(request, "learning/quiz.html", context)
 
