@@ -27,12 +27,14 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         raise Http404("No such trace.")
     focus, questions = quiz_for(source)
     answered = []
+    chosen_by_key: dict[str, int | None] = {}
     for question in questions:
         raw = request.GET.get(f"q-{question.key}")
         chosen = int(raw) if question.is_right(raw) is not None and raw else None
+        chosen_by_key[question.key] = chosen
         answered.append({"question": question, "chosen": chosen, "right": question.is_right(raw)})
     # Until a question is answered, what would give its answer away is not shown.
-    hidden = hidden_parts(questions, {item["question"].key: item["chosen"] for item in answered})
+    hidden = hidden_parts(questions, chosen_by_key)
     events = source.request_events(focus, source.total) if focus else []
     received = source.received_ns({focus}) if focus else {}
     # A long trace's tables are cut to their start and the steps the questions are about.
