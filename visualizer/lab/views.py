@@ -18,7 +18,7 @@ from visualizer.classroom.session import DRIVE_COOKIE, driven_class, mirror_lab_
 from visualizer.http import HtmxASGIRequest, HtmxHttpRequest
 from visualizer.lab.forms import MAX_LAB_REQUESTS, LabForm
 from visualizer.lab.metrics import lab_metrics
-from visualizer.lab.predictions import OVERLAP_CHOICES, pause_choices, reveal
+from visualizer.lab.predictions import OVERLAP_CHOICES, pause_choices, pause_question, reveal
 from visualizer.lab.runs import (
     RUNNING,
     LabRun,
@@ -137,6 +137,7 @@ def _lab_form_context(
         # after a refused run, with what was sent and each problem beside its field.
         "lab_form": bound or LabForm(scenario, initial=form),
         "pause_choices": pause_choices(scenario),
+        "pause_question": pause_question(scenario),
         "recording": recording,
         "overlap_choices": OVERLAP_CHOICES,
         "max_requests": MAX_LAB_REQUESTS,

@@ -213,13 +213,17 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     assert "Time in the tracer itself" in text and "not recorded" not in text
     assert "You expected 100 ms" in text
     assert "You expected them to run all at the same time" in text
-    assert "You expected the view to pause nowhere: <strong>right</strong>" in text
+    # sync-io is a plain def view: the question is where its thread waits, and it waits at
+    # its blocking call, not nowhere.
+    assert "Where does the view&#x27;s thread wait?" in text
+    assert "You expected the view's thread to wait nowhere: <strong>not quite</strong>" in text
+    call = next(e for e in stored["events"] if e["kind"] == "call.blocking")
+    assert f"Its thread waited at line {call['line']} (in <code>fetch_data_blocking</code>" in text
     assert "Key moments" in text and "Django checks what kind of view it has" in text
     # The form is set up as this run was, ready to run again.
     assert number_input(text, "requests") == {"min": "1", "max": "200", "value": "6"}
     assert number_input(text, "delay_ms") == {"min": "0", "max": "10000", "value": "100"}
     assert f'value="{server}" checked' in text
-    assert "It never paused at an await." in text
 
 
 def test_the_reveal_comes_from_the_trace():
@@ -230,6 +234,7 @@ def test_the_reveal_comes_from_the_trace():
     assert threads.wall_error_percent == pytest.approx(
         (1200 - threads.wall_ms) / threads.wall_ms * 100
     )
+    assert threads.wall_comparison == f"{1200 / threads.wall_ms:.1f}x faster than you expected"
 
     cpu = reveal(example("async-cpu-4-requests"), "one-by-one", None)
     assert cpu.overlap == "one-by-one" and cpu.overlap_right is True
@@ -257,7 +262,9 @@ def test_where_the_view_paused_comes_from_the_trace():
     assert reveal(document, None, None, "none").pause_right is False
     assert reveal(document, None, None, str(line + 1)).pause_right is False
 
-    never = reveal(example("sync-io-4-requests"), None, None, "none")
+    # An async view that only computes never pauses (a plain def view's "pause" is where
+    # its thread waits: test_a_plain_def_views_pause_is_where_its_thread_waits).
+    never = reveal(example("async-cpu-4-requests"), None, None, "none")
     assert never.pauses == [] and never.pause_right is True
 
     # Move the pause in the trace, and the right answer moves with it.
@@ -387,3 +394,37 @@ def test_the_lab_has_presenter_mode_and_themes_that_keep_the_run_shown():
 def test_a_lab_run_keeps_presenter_mode_and_theme_in_its_results(traced_server):
     page, _ = post_lab_run(traced_server, requests="2", delay_ms="10", presenter="1", theme="dark")
     assert 'class="presenter" data-theme="dark"' in page
+
+
+def test_the_wall_time_score_reads_the_right_way_round():
+    took = reveal(example("async-io-4-requests"), None, None).wall_ms
+
+    def said(predicted_ms: int) -> str | None:
+        return reveal(example("async-io-4-requests"), None, predicted_ms).wall_comparison
+
+    assert said(round(took * 12.4)) == "12x faster than you expected"
+    assert said(round(took / 2.5)) == "2.5x slower than you expected"
+    assert said(round(took * 1.05)) == "about what you expected"
+    assert said(0) == "you expected no time at all"
+    assert reveal(example("async-io-4-requests"), None, None).wall_comparison is None
+
+
+def test_a_plain_def_views_pause_is_where_its_thread_waits():
+    from visualizer.lab.predictions import pause_choices, pause_question
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    sync = reveal(example("sync-io-4-requests"), None, None, "none")
+    waits = [e for e in example("sync-io-4-requests")["events"] if e["kind"] == "call.blocking"]
+    assert sync.sync_view and sync.pause_right is False
+    assert [pause.line for pause in sync.pauses] == sorted({e["line"] for e in waits})
+    assert sync.pauses[0].awaiting == "fetch_data_blocking" and sync.pauses[0].waited
+    assert reveal(example("sync-io-4-requests"), None, None, str(waits[0]["line"])).pause_right
+
+    # An async view that computes (its slow call holds the loop, it never waits in a thread)
+    # does not pause anywhere; one that awaits pauses at its await.
+    cpu = reveal(example("async-cpu-4-requests"), None, None, "none")
+    assert not cpu.sync_view and cpu.pauses == [] and cpu.pause_right
+    assert not reveal(example("async-io-4-requests"), None, None).sync_view
+    assert pause_question(SCENARIOS["sync-io"]).startswith("Where does the view's thread wait?")
+    assert pause_question(SCENARIOS["async-io"]) == "Where does the view pause?"
+    assert pause_choices(SCENARIOS["sync-io"])["none"] == "nowhere: its thread never waits"
