@@ -9,7 +9,7 @@ from django.views.decorators.http import require_safe
 from visualizer.learning.quiz import hidden_parts, quiz_for
 from visualizer.learning.transcript import build_transcript
 from visualizer.scenarios.catalog import get_scenario
-from visualizer.traces.sources import find_source, trace_context
+from visualizer.traces.sources import find_source, run_start_of, trace_context
 from visualizer.traces.steps import NOT_SET, step_rows, tracker_variables, variable_tracker
 
 # The quiz's tables show at most this many steps and tracker columns (and those the
@@ -51,7 +51,7 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         "focus": focus,
         "answered": answered,
         "checked": any(item["chosen"] is not None for item in answered),
-        "rows": step_rows(shown, received, context=trace_context(source)),
+        "rows": step_rows(shown, received, run_start_of(source), trace_context(source)),
         "rows_left_out": len(events) - len(shown),
         "quiz_rows": QUIZ_ROWS,
         "total_rows": len(events),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracer import events as kinds
-from visualizer.traces.narration import ms
+from visualizer.traces.narration import ms, plural
 
 PHASE_LABELS = {
     "waiting": "waiting to be served",
@@ -270,7 +270,7 @@ class TimeStrip:
             said.append(f"This step is at {self.marker_at} since the run began.")
         said += [lane.sentence for lane in self.lanes]
         if self.hidden:
-            said.append(f"{self.hidden} more requests are not drawn.")
+            said.append(f"{plural(self.hidden, 'more request')} not drawn.")
         return said
 
 

@@ -258,7 +258,7 @@ def test_the_quiz_hides_what_gives_its_answers_away_until_they_are_answered():
 
     # Unanswered, the table shows neither the actions (where the view pauses, who hands it
     # to which thread) nor the threads, and the tracker (the value asked) is not shown.
-    assert execution_header(blank) == ["Step", "Time since its request arrived"]
+    assert execution_header(blank) == ["Step", "Since the run began", "Since its request arrived"]
     assert "Variable tracker of request" not in blank
     assert 'id="quiz-hidden"' in blank
     handoff = next(
@@ -270,6 +270,13 @@ def test_the_quiz_hides_what_gives_its_answers_away_until_they_are_answered():
     )
     # Answering the pause question alone leaves the actions hidden: the thread question's
     # answer is in them too.
-    assert execution_header(pause_only) == ["Step", "Time since its request arrived"]
-    assert execution_header(done) == ["Step", "Action", "Thread", "Time since its request arrived"]
+    unanswered = ["Step", "Since the run began", "Since its request arrived"]
+    assert execution_header(pause_only) == unanswered
+    assert execution_header(done) == [
+        "Step",
+        "Action",
+        "Thread",
+        "Since the run began",
+        "Since its request arrived",
+    ]
     assert "Variable tracker of request" in done and 'id="quiz-hidden"' not in done
