@@ -124,7 +124,8 @@
   document.addEventListener("click", function (event) {
     const target = event.target.closest("button, a");
     if (!target) return;
-    if (target.dataset.stepControl || target.dataset.stripStep) { setFollowing(false); stopPlaying(); }
+    if (target.dataset.stepControl) setFollowing(false);
+    if (target.dataset.stripStep) { setFollowing(false); stopPlaying(); }
     // Presenter mode and theme links keep the recording and the step shown now (a run
     // recorded since the page loaded is not in the links the server rendered; the address
     // has the step: htmx pushes each step, and a followed live run replaces it).
