@@ -135,6 +135,7 @@
     const target = event.target.closest("button, a");
     if (!target) return;
     if (target.dataset.stepControl) setFollowing(false);
+    if (target.dataset.stripStep) { setFollowing(false); stopPlaying(); }
     // Presenter mode and theme links keep the recording and the step shown now (a run
     // recorded since the page loaded is not in the links the server rendered; the address
     // has the step: htmx pushes each step, and a followed live run replaces it).
@@ -214,9 +215,9 @@
     }
     const active = document.activeElement;
     if (forPlayer(event) && active && player() && player().contains(active)) {
-      focusedControl = active.dataset.stepControl
-        ? '[data-step-control="' + active.dataset.stepControl + '"]'
-        : (active.id ? "#" + active.id : null);
+      if (active.dataset.stripStep) focusedControl = ".strip-positions a[tabindex='0']";
+      else if (active.dataset.stepControl) focusedControl = '[data-step-control="' + active.dataset.stepControl + '"]';
+      else focusedControl = active.id ? "#" + active.id : null;
     }
   });
   function restoreFocus() {
@@ -274,8 +275,24 @@
   document.addEventListener("htmx:afterSwap", updatePlayButton);
   document.addEventListener("htmx:oobAfterSwap", updatePlayButton);
 
+  // The time strip is one stop for Tab: its arrow keys move along it (Enter opens the step
+  // at that time), as the keys of a slider would.
+  function moveOnStrip(event) {
+    const position = event.target.closest(".strip-positions a");
+    const moves = { ArrowLeft: -1, ArrowRight: 1, Home: -Infinity, End: Infinity };
+    if (!position || !(event.key in moves)) return false;
+    event.preventDefault();
+    const links = Array.from(position.parentElement.querySelectorAll("a"));
+    const index = Math.max(0, Math.min(links.length - 1, links.indexOf(position) + moves[event.key]));
+    position.tabIndex = -1;
+    links[index].tabIndex = 0;
+    links[index].focus();
+    return true;
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (moveOnStrip(event)) return;
     const field = event.target.closest("input, select, textarea, button, a, [contenteditable]");
     const keys = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
     if (keys[event.key]) {
