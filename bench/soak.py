@@ -56,9 +56,9 @@ from bench.load import (  # noqa: E402
     start_class,
     subject_pid,
 )
+from visualizer.classroom.frames import FRAME_HEAD  # noqa: E402
 from visualizer.server_process import DaphneServer  # noqa: E402
 
-VERSION = re.compile(r'^\{"version": (\d+)')
 EXAMPLE_STEPS = 20  # the instructor cycles through the example's first steps
 # A scenario whose view answers 500 by design: Django refuses its ORM call.
 REFUSED_BY_DESIGN = {"async-orm-sync": "SynchronousOnlyOperation"}
@@ -168,7 +168,7 @@ async def follower(url: str, origin: str, arrivals: dict[int, float], soak: Soak
                     if soak.connected == len(soak.arrivals):
                         soak.all_connected.set()
                 async for message in socket:
-                    if found := VERSION.match(str(message)):
+                    if found := FRAME_HEAD.match(str(message)):
                         shown = max(shown, int(found[1]))
                         arrivals.setdefault(int(found[1]), time.monotonic())
         except (ConnectionClosed, InvalidStatus, OSError, TimeoutError) as error:

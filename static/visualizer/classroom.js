@@ -1,98 +1,95 @@
-// Class sessions: the instructor's page reports where it is; a follower's page moves with
-// it, until the student chooses to explore on their own.
+// Class sessions, on htmx's WebSocket extension: the class bar holds the class socket
+// (ws-connect) and htmx swaps each frame's elements in by id. This file decides which
+// frames a page takes, reports the instructor's page, and lets a follower explore on
+// their own.
 (function () {
   "use strict";
-  const body = document.body;
-  const drive = body.dataset.classDrive;
-  const follow = body.dataset.classFollow;
-  if (!drive && !follow) return;
+  const byId = (id) => document.getElementById(id);
+  const bar = byId("class-bar");
+  if (!bar || !bar.hasAttribute("ws-connect")) return;
+  const drive = bar.dataset.classDrive;
+  const follow = bar.dataset.classFollow;
   const code = drive || follow;
-  let version = Number(body.dataset.classVersion || 0);
-  let socket = null;
-  let retries = 0;
+  const RECONNECTS = [1006, 1011, 1012, 1013]; // the close codes htmx reconnects after
+  let socket = null; // the extension's socket, while it is open
+  let retries = 0; // reconnections tried here since the socket was last open
   let lastSent = null;
   let detached = false;
   let ended = false;
 
-  const byId = (id) => document.getElementById(id);
   const here = () => location.pathname + location.search;
+  const fromClass = (event) => event.target === bar;
   function say(text) { const status = byId("class-status"); if (status) status.textContent = text; }
 
-  function socketUrl() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const path = "/ws/class/" + encodeURIComponent(code) + "/";
-    return scheme + location.host + path + (follow ? "?v=" + version : "");
+  document.addEventListener("htmx:wsOpen", function (event) {
+    if (!fromClass(event)) return;
+    socket = event.detail.socketWrapper;
+    lastSent = null;
+    retries = 0;
+    if (follow && !detached) say("Following class " + code + ": this page moves with the instructor's.");
+    if (drive) { say(""); report(); } // the bar already says the class follows
+  });
+  // htmx reconnects after a dropped connection (1006) or a server that is restarting
+  // (1011-1013); any other close but the class's end (1000) or an unknown class (4404),
+  // such as a server shutting down (1001), is retried here, with the same kind of backoff.
+  document.addEventListener("htmx:wsClose", function (event) {
+    if (!fromClass(event)) return;
+    socket = null;
+    const closed = event.detail.event.code;
+    if (ended || closed === 1000 || closed === 4404) return;
+    say("Connection to the class lost; reconnecting…");
+    if (!RECONNECTS.includes(closed)) {
+      retries = Math.min(retries + 1, 6);
+      setTimeout(event.detail.socketWrapper.reconnect, Math.random() * 1000 * 2 ** retries);
+    }
+  });
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    if (fromClass(event) && !takes(firstElement(String(event.detail.message)))) event.preventDefault();
+  });
+
+  // A frame's first element says what it is: a move (#class-move), the instructor's lab
+  // run (#lab-live), or a line for the bar.
+  function firstElement(message) {
+    const tag = /^<[^>]*>/.exec(message);
+    if (!tag) return null;
+    const template = document.createElement("template");
+    template.innerHTML = tag[0];
+    return template.content.firstElementChild;
   }
 
-  function connect() {
-    socket = new WebSocket(socketUrl());
-    socket.addEventListener("open", function () {
-      retries = 0;
-      lastSent = null;
-      if (follow && !detached) say("Following class " + code + ": this page moves with the instructor's.");
-      if (drive) { say(""); report(); } // the bar already says the class follows
-    });
-    socket.addEventListener("message", function (event) { receive(JSON.parse(event.data)); });
-    socket.addEventListener("close", function (event) {
-      if (ended) return;
-      if (event.code === 4404) { say("This class session does not exist."); return; }
-      say("Connection to the class lost; reconnecting…");
-      retries = Math.min(retries + 1, 5);
-      setTimeout(connect, 250 + Math.random() * 250 * 2 ** retries);
-    });
+  function takes(head) {
+    if (!head) return true;
+    if (head.id === "lab-live") {
+      // Never over a run of the student's own (a panel that is neither empty nor mirrored).
+      const live = byId("lab-live");
+      const free = live && (live.dataset.mirrored === "true" || !live.children.length);
+      return Boolean(follow && !detached && free);
+    }
+    if (head.id !== "class-move") return true;
+    const shown = byId("class-move");
+    const version = Number(head.dataset.classVersion);
+    // Our own move, or one this page shows already.
+    if (drive || !shown || version <= Number(shown.dataset.classVersion)) return false;
+    if (head.dataset.action === "end") { ended = true; return true; }
+    if (detached) {
+      shown.dataset.classVersion = String(version);
+      say("Exploring on your own. The instructor has moved on.");
+      return false;
+    }
+    if (head.dataset.action === "load") {
+      location.replace("/class/" + encodeURIComponent(code) + "/");
+      return false;
+    }
+    return true; // a step of this page: the player partial, as a step link's answer
   }
 
   // The instructor: report the page whenever its URL changes (a step, a live run, another
   // page), at most a few times a second.
   function report() {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
     const url = here();
-    if (url === lastSent) return;
+    if (!socket || url === lastSent) return;
     lastSent = url;
     socket.send(JSON.stringify({ action: "drive", url: url }));
-  }
-
-  function receive(frame) {
-    if (frame.error) { say(frame.error); return; }
-    if (frame.followers !== undefined) {
-      const count = byId("class-followers");
-      if (count) count.textContent = frame.followers === 1 ? "1 student connected" : frame.followers + " students connected";
-      return;
-    }
-    if (frame.action === "progress") { // the instructor's lab run, as it goes
-      const live = byId("lab-live");
-      // Never over a run of the student's own (a panel that is neither empty nor mirrored).
-      const free = live && (live.dataset.mirrored === "true" || !live.children.length);
-      if (follow && !detached && free) swap(frame.html);
-      return;
-    }
-    if (drive || frame.version <= version) return; // our own move, or already shown
-    version = frame.version;
-    if (frame.action === "end") {
-      ended = true;
-      say("The class has ended; this page stays as it is.");
-      socket.close();
-      return;
-    }
-    if (detached) { say("Exploring on your own. The instructor has moved on."); return; }
-    if (frame.action === "load") { location.replace("/class/" + encodeURIComponent(code) + "/"); return; }
-    swap(frame.html);
-  }
-
-  // The same partial a step link's answer holds: #player replaced, the announcer filled.
-  function swap(html) {
-    const template = document.createElement("template");
-    template.innerHTML = html;
-    for (const element of Array.from(template.content.children)) {
-      const existing = element.id && byId(element.id);
-      if (!existing) continue;
-      if (element.getAttribute("hx-swap-oob") === "innerHTML") {
-        existing.innerHTML = element.innerHTML;
-      } else {
-        existing.replaceWith(element);
-        htmx.process(element);
-      }
-    }
   }
 
   function detach() {
@@ -120,5 +117,4 @@
     }, true);
   }
   if (drive) setInterval(report, 150);
-  connect();
 })();

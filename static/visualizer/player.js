@@ -79,9 +79,16 @@
     return lastStepShown() < markerStep();
   }
 
+  // This page's own socket is the live run's (#live); a class page has the class's too
+  // (classroom.js), whose frames are not the run's.
+  const fromLive = (event) => event.target.id === "live";
+  let liveMessage = false; // while htmx swaps in a message of the live run
+  document.addEventListener("htmx:wsBeforeMessage", function (event) { liveMessage = fromLive(event); });
+
   // Live rows are placed here, not swapped in by htmx. A page that is not following a live
   // run keeps its own step: live messages then only add rows to the recording it shows.
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    if (!liveMessage) return;
     const id = event.detail.target.id;
     if (id === "rows") {
       event.detail.shouldSwap = false;
@@ -94,6 +101,8 @@
   });
 
   document.addEventListener("htmx:wsAfterMessage", function (event) {
+    liveMessage = false;
+    if (!fromLive(event)) return;
     // Only frames that carry the marker end a step (a row frame comes before it).
     if (String(event.detail.message).indexOf('id="live-marker"') < 0) return;
     const marker = byId("live-marker");
@@ -107,6 +116,7 @@
   });
 
   document.addEventListener("htmx:wsOpen", function (event) {
+    if (!fromLive(event)) return;
     byId("connection").hidden = true;
     // The server sends a snapshot of the recording named in the socket's URL; a run started
     // since then is asked for by name.
@@ -115,7 +125,7 @@
       event.detail.socketWrapper.send(JSON.stringify({ action: "sync", recording: pageRecording() }));
     }
   });
-  document.addEventListener("htmx:wsClose", function () { byId("connection").hidden = false; });
+  document.addEventListener("htmx:wsClose", function (event) { if (fromLive(event)) byId("connection").hidden = false; });
 
   document.addEventListener("submit", function (event) {
     if (event.target.id === "run-form") { stopPlaying(); setFollowing(true); }
@@ -125,6 +135,7 @@
     const target = event.target.closest("button, a");
     if (!target) return;
     if (target.dataset.stepControl) setFollowing(false);
+    if (target.dataset.stripStep) { setFollowing(false); stopPlaying(); }
     // Presenter mode and theme links keep the recording and the step shown now (a run
     // recorded since the page loaded is not in the links the server rendered; the address
     // has the step: htmx pushes each step, and a followed live run replaces it).
@@ -204,9 +215,9 @@
     }
     const active = document.activeElement;
     if (forPlayer(event) && active && player() && player().contains(active)) {
-      focusedControl = active.dataset.stepControl
-        ? '[data-step-control="' + active.dataset.stepControl + '"]'
-        : (active.id ? "#" + active.id : null);
+      if (active.dataset.stripStep) focusedControl = ".strip-positions a[tabindex='0']";
+      else if (active.dataset.stepControl) focusedControl = '[data-step-control="' + active.dataset.stepControl + '"]';
+      else focusedControl = active.id ? "#" + active.id : null;
     }
   });
   function restoreFocus() {
@@ -264,8 +275,24 @@
   document.addEventListener("htmx:afterSwap", updatePlayButton);
   document.addEventListener("htmx:oobAfterSwap", updatePlayButton);
 
+  // The time strip is one stop for Tab: its arrow keys move along it (Enter opens the step
+  // at that time), as the keys of a slider would.
+  function moveOnStrip(event) {
+    const position = event.target.closest(".strip-positions a");
+    const moves = { ArrowLeft: -1, ArrowRight: 1, Home: -Infinity, End: Infinity };
+    if (!position || !(event.key in moves)) return false;
+    event.preventDefault();
+    const links = Array.from(position.parentElement.querySelectorAll("a"));
+    const index = Math.max(0, Math.min(links.length - 1, links.indexOf(position) + moves[event.key]));
+    position.tabIndex = -1;
+    links[index].tabIndex = 0;
+    links[index].focus();
+    return true;
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (moveOnStrip(event)) return;
     const field = event.target.closest("input, select, textarea, button, a, [contenteditable]");
     const keys = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
     if (keys[event.key]) {

@@ -109,3 +109,53 @@ def test_a_follower_watches_the_instructors_lab_run_then_sees_its_results(
     finally:
         for context in contexts:
             context.close()
+
+
+def test_the_class_answers_a_question_and_the_instructor_sees_the_histogram(
+    browser: Browser, browser_server
+):
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(4)]
+    instructor, *students = [context.new_page() for context in contexts]
+    try:
+        code = start_class(instructor, browser_server.base_url + EXAMPLE)
+        for student in students:
+            student.goto(f"{browser_server.base_url}/class/{code}/")
+            expect(student.locator("#class-status")).to_contain_text(f"Following class {code}")
+        expect(instructor.locator("#class-followers")).to_have_text("3 students connected")
+
+        instructor.get_by_label("Ask the class").select_option("predict-overlap")
+        instructor.get_by_role("button", name="Ask", exact=True).click()
+        expect(instructor.locator("#class-histogram")).to_contain_text("0 answers")
+
+        choices = ["all at the same time", "all at the same time", "one after another"]
+        for student, choice in zip(students, choices, strict=True):
+            question = student.locator("#class-question")
+            expect(question).to_contain_text("How will they run?")  # came over the socket
+            question.get_by_label(choice).check()
+            question.get_by_role("button", name="Send my answer").click()
+            expect(student.locator("#class-my-answer")).to_have_text(f"Your answer: {choice}.")
+            expect(question.get_by_role("button", name="Send my answer")).to_have_count(0)
+
+        counted = instructor.locator("#class-histogram")
+        expect(counted).to_have_attribute("data-answers", "3")  # live, no reload
+        expect(counted.locator('[data-choice="together"] .bar-count')).to_have_text("2")
+        expect(counted.locator('[data-choice="one-by-one"] .bar-count')).to_have_text("1")
+        expect(counted).not_to_contain_text("right")
+
+        instructor.get_by_role("button", name="Reveal the answer").click()
+        right = instructor.locator("#class-histogram .bar.right")
+        expect(right).to_have_count(1)
+        right_key = right.get_attribute("data-choice")
+        picked = {"together": 2, "one-by-one": 1}.get(right_key or "", 0)
+        share = f"3 answers: {picked} right ({round(picked / 3 * 100)} %)"
+        expect(instructor.locator("#class-histogram")).to_contain_text(share)
+        answer_step = step_of(instructor).inner_text()
+        for student in students:
+            expect(student.locator("#class-histogram")).to_contain_text(share)
+            expect(student.locator("#class-histogram .bar.right")).to_have_attribute(
+                "data-choice", right_key or ""
+            )
+            expect(step_of(student)).to_have_text(answer_step)
+    finally:
+        for context in contexts:
+            context.close()

@@ -14,11 +14,15 @@ pytestmark = pytest.mark.browser
 
 def test_it_shows_the_timeline_while_the_run_goes_on_then_the_results(page: Page, browser_server):
     page.goto(f"{browser_server.base_url}/lab/?scenario=sync-io")
-    pause = page.get_by_label("Where does the view pause?")
-    expect(pause).to_contain_text("fetch_data_blocking(delay_ms)")
+    pause = page.locator("#predict-pause")
+    expect(page.get_by_label("Where does the view's thread wait?")).to_contain_text(
+        "fetch_data_blocking(delay_ms)"
+    )
     page.get_by_label("Scenario").select_option("async-io")
     # The pause question now offers the lines of the async view.
-    expect(pause).to_contain_text("await fetch_data(delay_ms)")
+    expect(page.get_by_label("Where does the view pause?")).to_contain_text(
+        "await fetch_data(delay_ms)"
+    )
     line = pause.locator("option", has_text="await fetch_data(delay_ms)").get_attribute("value")
     pause.select_option(line)
     page.get_by_label("How long will all the requests take, in ms?").fill("2000")

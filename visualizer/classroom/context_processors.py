@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject
 
-from visualizer.classroom.models import ClassSession
+from visualizer.classroom.models import ClassQuestion, ClassSession
+from visualizer.classroom.questions import (
+    Histogram,
+    Offer,
+    answer_of,
+    current_question,
+    histogram,
+    offers_for,
+)
 from visualizer.classroom.session import (
     DRIVE_COOKIE,
     FOLLOW_COOKIE,
@@ -20,16 +28,55 @@ from visualizer.classroom.session import (
 
 @dataclass(frozen=True)
 class ClassContext:
-    """``follow``: the session whose instructor this page follows (set by the follow
-    view); ``drive``: the live session this browser drives; ``rejoin``: a live session
-    this browser joined and left to explore; ``page``: whether a class can follow this
-    page; ``start_url``: this page, when a class could follow it and none is going on."""
+    """``follow``: the session whose instructor this page follows (the follow view puts
+    its own ``classroom`` in the page's context, which wins over this processor's);
+    ``drive``: the live session this browser drives; ``rejoin``: a live session this
+    browser joined and left to explore; ``page``: whether a class can follow this page;
+    ``start_url``: this page, when a class could follow it and none is going on."""
 
     follow: ClassSession | None = None
     drive: ClassSession | None = None
     rejoin: ClassSession | None = None
     page: bool = False
     start_url: str = ""
+    # The question put to the class now (visualizer/classroom/questions.py): its answers
+    # counted, the questions the instructor may ask instead, and this follower's answer.
+    question: ClassQuestion | None = None
+    histogram: Histogram | None = None
+    offers: list[Offer] = field(default_factory=list)
+    my_answer: str | None = None
+    answer_error: str = ""
+
+
+def follower_context(
+    session: ClassSession, student: str | None, answer_error: str = ""
+) -> ClassContext:
+    """The class bar of a page that follows ``session``, for the browser ``student``."""
+    question = current_question(session)
+    return ClassContext(
+        follow=session,
+        question=question,
+        histogram=histogram(question) if question is not None else None,
+        my_answer=answer_of(question, student) if question is not None else None,
+        answer_error=answer_error,
+    )
+
+
+def driver_context(session: ClassSession, page: bool) -> ClassContext:
+    """The class bar of the instructor's page: the question asked and its answers, or
+    the questions that can be asked on the page the class shows."""
+    if not page:
+        return ClassContext(drive=session)
+    question = current_question(session)
+    counted = histogram(question) if question is not None else None
+    asking = counted is None or counted.revealed
+    return ClassContext(
+        drive=session,
+        page=page,
+        question=question,
+        histogram=counted,
+        offers=offers_for(session.url) if asking else [],
+    )
 
 
 def classroom(request: HttpRequest) -> dict[str, Any]:
@@ -39,9 +86,6 @@ def classroom(request: HttpRequest) -> dict[str, Any]:
 
 
 def class_context(request: HttpRequest) -> ClassContext:
-    follow = getattr(request, "class_follow", None)
-    if follow is not None:
-        return ClassContext(follow=follow)
     try:
         followable = resolve(request.path_info).url_name in FOLLOWABLE
     except Resolver404:
@@ -51,7 +95,7 @@ def class_context(request: HttpRequest) -> ClassContext:
         code = drive.split(":", 1)[0]
         session = ClassSession.objects.filter(code=code, ended_at=None).first()
         if session is not None and session.is_driver(drive_cookie_secret(drive, code)):
-            return ClassContext(drive=session, page=followable)
+            return driver_context(session, followable)
     joined = request.COOKIES.get(FOLLOW_COOKIE, "")
     if joined:
         session = ClassSession.objects.filter(code=joined, ended_at=None).first()

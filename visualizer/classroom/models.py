@@ -88,3 +88,54 @@ class ClassFollower(models.Model):
         fresh = timezone.now() - timedelta(seconds=cls.FRESH)
         cls.objects.filter(session_id=session_id, seen_at__lt=fresh).delete()
         return cls.objects.filter(session_id=session_id).count()
+
+
+class ClassQuestion(models.Model):
+    """A question the instructor put to the class on the page it shows, and what the
+    class answered. Its right answer is known when it is asked (a quiz question on a
+    recording) or read from the recording the class shows at the reveal (a prediction
+    before a run)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"  # no more answers; not revealed yet
+        REVEALED = "revealed"
+
+    session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="questions")
+    kind = models.CharField(max_length=40)  # visualizer/classroom/questions.py
+    prompt = models.CharField(max_length=1000)
+    choices = models.JSONField()  # [[key, label], ...] in the order shown
+    url = models.CharField(max_length=2000)  # the page it was asked on
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    right = models.JSONField(default=list)  # keys of the right choices
+    explanation = models.TextField(blank=True)
+    step = models.PositiveIntegerField(null=True, blank=True)  # the step that shows the answer
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.prompt
+
+    @property
+    def choice_keys(self) -> list[str]:
+        return [key for key, _ in self.choices]
+
+    def label_of(self, key: str) -> str:
+        return str(dict(self.choices).get(key, key))
+
+
+class ClassAnswer(models.Model):
+    """One follower's answer to a question: one per follower (their browser's
+    ``class-student`` cookie) per question, and no name."""
+
+    question = models.ForeignKey(ClassQuestion, on_delete=models.CASCADE, related_name="answers")
+    student = models.CharField(max_length=64)
+    choice = models.CharField(max_length=40)
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "student"], name="one_answer_each")
+        ]
+
+    def __str__(self) -> str:
+        return self.choice

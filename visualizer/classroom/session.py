@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import secrets
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +21,12 @@ from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 
+from visualizer.classroom.frames import Frame
 from visualizer.classroom.models import ClassSession
 from visualizer.lab.runs import LabProgress, progress_context
 from visualizer.scenarios.catalog import get_scenario
 from visualizer.traces.pages import PageOptions, page_context
-from visualizer.traces.sources import find_source
+from visualizer.traces.sources import TraceSource, find_source
 
 # No 0/O, 1/I/L: codes are read off a projector.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -93,21 +92,6 @@ def followable_url(url: object) -> str:
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
-@dataclass(frozen=True)
-class Frame:
-    """What followers get when the instructor's page changes."""
-
-    version: int
-    url: str
-    action: str  # "swap" (same page, new step), "load" (another page) or "end"
-    html: str = ""
-
-    def text(self) -> str:
-        return json.dumps(
-            {"version": self.version, "url": self.url, "action": self.action, "html": self.html}
-        )
-
-
 def frame_for(session: ClassSession, previous_url: str | None) -> Frame:
     """Render the session's current state once, for all its followers. A step of the page
     they already show is swapped in; anything else (another page, presenter mode or theme
@@ -131,28 +115,40 @@ def _same_page(previous: str | None, current: str) -> bool:
     return all(old.get(name) == new.get(name) for name in keep)
 
 
-def step_html(url: str) -> str | None:
-    """The player of a scenario or trace page at this URL, as htmx swaps it in (the same
-    partial as a step link's answer); None for pages that have no player."""
+def player_context_at(url: str) -> dict[str, Any] | None:
+    """What the scenario page or the trace player (as its scenario's page, when the
+    scenario is known) puts in its template for this URL; None for a page without a
+    player, or whose scenario or trace this server does not know (their views answer
+    404). A recording named in a scenario page's query but not found is said on the page,
+    as that view says it."""
     parts = urlsplit(url)
     match = resolve(parts.path)
     options = PageOptions(QueryDict(parts.query))
-    context: dict[str, Any]
+    source: TraceSource | None = None
     if match.url_name == "scenario":
         scenario = get_scenario(match.kwargs["slug"])
-        source = find_source(options.recording_id) if options.recording_id else None
-        if scenario is None or (options.recording_id and source is None):
-            # Not here (a live run recorded by another server process): followers load
-            # the page instead, from whichever process has it.
+        if scenario is None:
             return None
-        context = page_context(scenario, options, source=source)
+        source = find_source(options.recording_id) if options.recording_id else None
     elif match.url_name == "trace-player":
-        source = find_source(match.kwargs["recording_id"])
+        options.recording_id = match.kwargs["recording_id"]
+        source = find_source(options.recording_id)
         if source is None:
             return None
-        options.recording_id = match.kwargs["recording_id"]
-        context = page_context(get_scenario(source.scenario_slug), options, source=source)
+        scenario = get_scenario(source.scenario_slug)
     else:
+        return None
+    return page_context(scenario, options, source=source)
+
+
+def step_html(url: str) -> str | None:
+    """The player of a scenario or trace page at this URL, as htmx swaps it in (the same
+    partial as a step link's answer); None for pages that have no player, or whose
+    recording is not here (a live run recorded by another server process: followers then
+    load the page instead, from whichever process has it)."""
+    context = player_context_at(url)
+    asked = PageOptions(QueryDict(urlsplit(url).query)).recording_id
+    if context is None or (asked and not context["recording_id"]):
         return None
     return render_to_string("traces/player.html#step_response", context)
 
@@ -172,8 +168,7 @@ async def mirror_lab_run(progress: LabProgress, code: str) -> None:
         return
     while await database_sync_to_async(_follows_the_lab)(code):
         html = await asyncio.to_thread(_mirrored_panel, progress)
-        frame = json.dumps({"action": "progress", "html": html})
-        await layer.group_send(group_name(code), {"type": "class.state", "frame": frame})
+        await layer.group_send(group_name(code), {"type": "class.state", "frame": html})
         if progress.finished:
             return
         await asyncio.wait([progress.task], timeout=MIRROR_EVERY)
@@ -183,7 +178,8 @@ async def mirror_lab_run(progress: LabProgress, code: str) -> None:
 
 def _mirrored_panel(progress: LabProgress) -> str:
     context = progress_context(progress, max_requests=MIRROR_LANES)
-    return render_to_string("lab/lab.html#progress", {**context, "mirrored": True})
+    # Stripped: a class frame starts with the element that says what it is (classroom.js).
+    return render_to_string("lab/lab.html#progress", {**context, "mirrored": True}).strip()
 
 
 def _follows_the_lab(code: str) -> bool:

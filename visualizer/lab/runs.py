@@ -21,7 +21,6 @@ from django.urls import reverse
 from tracer.django_integration import get_tracer
 from tracer.events import Event, TraceDocument
 from visualizer.lab.forms import NUMBER_DEFAULTS, SERVERS, LabForm
-from visualizer.lab.metrics import PHASE_LABELS, timeline
 from visualizer.scenarios.catalog import Scenario
 from visualizer.scenarios.runs import (
     ClientTimings,
@@ -36,6 +35,7 @@ from visualizer.traces.models import Trace
 from visualizer.traces.narration import plural
 from visualizer.traces.run_state import tracked_run
 from visualizer.traces.steps import whole_number
+from visualizer.traces.time_strip import lanes_of, time_strip
 
 logger = logging.getLogger(__name__)
 
@@ -308,14 +308,9 @@ def progress_context(progress: LabProgress, max_requests: int | None = None) -> 
     """What the lab page's progress panel shows: the run's lanes up to now (the first
     ``max_requests`` requests' lanes only, if given, with the loop's and threads')."""
     now = time.monotonic_ns()
-    lanes, length_ms = timeline(progress.document(), now_ns=now)
-    requests = [lane for lane in lanes if lane.kind == "request"]
-    hidden = 0
-    if max_requests is not None and len(requests) > max_requests:
-        hidden = len(requests) - max_requests
-        lanes = requests[:max_requests] + [lane for lane in lanes if lane.kind != "request"]
+    lanes = lanes_of(progress.document(), now_ns=now)
+    strip = time_strip(lanes, max_requests=max_requests) if lanes is not None else None
     return {
         "progress": progress,
-        "live": {"lanes": lanes, "length_ms": length_ms, "hidden": hidden},
-        "phases": PHASE_LABELS,
+        "live": {"strip": strip, "length_ms": lanes.length_ns / 1e6 if lanes else 0.0},
     }

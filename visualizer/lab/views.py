@@ -17,8 +17,8 @@ from tracer.django_integration import RECORDING_ID
 from visualizer.classroom.session import DRIVE_COOKIE, driven_class, mirror_lab_run
 from visualizer.http import HtmxASGIRequest, HtmxHttpRequest
 from visualizer.lab.forms import MAX_LAB_REQUESTS, LabForm
-from visualizer.lab.metrics import PHASE_LABELS, lab_metrics, timeline
-from visualizer.lab.predictions import OVERLAP_CHOICES, pause_choices, reveal
+from visualizer.lab.metrics import lab_metrics
+from visualizer.lab.predictions import OVERLAP_CHOICES, pause_choices, pause_question, reveal
 from visualizer.lab.runs import (
     RUNNING,
     LabRun,
@@ -47,36 +47,59 @@ from visualizer.traces.run_state import interrupted, open_run
 from visualizer.traces.steps import (
     whole_number,
 )
+from visualizer.traces.time_strip import lanes_of, step_times, time_strip
 from visualizer.traces.time_went import time_went
 
 
 @require_safe
 def lab(request: HtmxHttpRequest) -> HttpResponse:
     """The lab: the run form, and the results of one run (or two, side by side)."""
+    context = lab_context(request.GET)
+    if request.htmx and request.htmx.target == "pause-question":
+        return render(request, "lab/lab.html#pause_question", context)
+    return render(request, "lab/lab.html", context)
+
+
+def lab_context(query: QueryDict) -> dict[str, Any]:
+    """The lab page's context for this query: the form, and the runs it names with what
+    each measured (Http404 for a recording this server does not have)."""
     runs: list[dict[str, Any]] = []
     for key in ("recording", "compare"):
-        recording_id = request.GET.get(key, "")
+        recording_id = query.get(key, "")
         if not recording_id:
             continue
         document = trace_document(recording_id)
         if document is None:
             raise Http404(f"No recording {recording_id} on this server.")
-        lanes, length_ms = timeline(document)
         runs.append(
             {
                 "document": document,
                 "interrupted": interrupted(recording_id),
                 "metrics": lab_metrics(document),
-                "lanes": lanes,
-                "length_ms": length_ms,
+                "lanes": lanes_of(document),
                 "moments": key_moments(
                     document["events"], document["requests"], context_of_document(document)
                 ),
                 "time_went": time_went(document),
             }
         )
+    # Side by side, the runs' timelines share one axis: the longer run's.
+    axis_ns = max((run["lanes"].length_ns for run in runs if run["lanes"]), default=None)
+    for run in runs:
+        lanes = run["lanes"]
+        run["length_ms"] = lanes.length_ns / 1e6 if lanes else 0.0
+        run["strip"] = (
+            time_strip(
+                lanes,
+                axis_ns=axis_ns,
+                times=step_times(run["document"]["events"]),
+                max_requests=None,
+            )
+            if lanes
+            else None
+        )
     prediction = None
-    predictions = [request.GET.get(name) for name in PREDICTIONS]
+    predictions = [query.get(name) for name in PREDICTIONS]
     if runs and any(predictions):
         overlap, wall, pause = predictions
         prediction = reveal(
@@ -86,21 +109,18 @@ def lab(request: HtmxHttpRequest) -> HttpResponse:
             pause,
         )
     # The form starts as the URL sets it up, else as the run shown was set up.
-    values: Mapping[str, Any] = request.GET
-    if runs and "scenario" not in request.GET:
+    values: Mapping[str, Any] = query
+    if runs and "scenario" not in query:
         values = setup_of(runs[0]["document"])
     scenario = get_scenario(values.get("scenario") or "")
-    presenter, theme = display_options(request.GET)
-    kept = {key: request.GET.get(key) for key in request.GET if key not in ("presenter", "theme")}
-    context = {
-        **_lab_form_context(request.GET.get("recording", ""), scenario, values),
+    presenter, theme = display_options(query)
+    kept = {key: query.get(key) for key in query if key not in ("presenter", "theme")}
+    return {
+        **_lab_form_context(query.get("recording", ""), scenario, values),
         **view_option_links(kept, presenter=presenter, theme=theme),
         "runs": runs,
         "prediction": prediction,
     }
-    if request.htmx and request.htmx.target == "pause-question":
-        return render(request, "lab/lab.html#pause_question", context)
-    return render(request, "lab/lab.html", context)
 
 
 PREDICTIONS = ("predict_overlap", "predict_wall_ms", "predict_pause")
@@ -123,8 +143,8 @@ def _lab_form_context(
         # after a refused run, with what was sent and each problem beside its field.
         "lab_form": bound or LabForm(scenario, initial=form),
         "pause_choices": pause_choices(scenario),
+        "pause_question": pause_question(scenario),
         "recording": recording,
-        "phases": PHASE_LABELS,
         "overlap_choices": OVERLAP_CHOICES,
         "max_requests": MAX_LAB_REQUESTS,
     }

@@ -29,6 +29,9 @@ class QuizQuestion:
     answer: int  # index of the right choice
     explanation: str
     step: int  # the step the answer is about
+    # The parts of the page that would give the answer away, hidden until it is answered:
+    # "action" and "thread" (columns of the execution table), "tracker".
+    gives_away: frozenset[str] = frozenset()
 
     def is_right(self, raw: str | None) -> bool | None:
         """None: not answered (or not a choice)."""
@@ -130,6 +133,7 @@ def pause_question(
         answer,
         explanation,
         step,
+        frozenset({"action"}),  # the action says where the view pauses
     )
 
 
@@ -156,14 +160,30 @@ def value_question(
     event = next(e for e in events if e["seq"] == column.step)
     return QuizQuestion(
         "value",
-        f"In the variable tracker of request {focus}: what does {name} hold after step "
-        f"{column.step}?",
+        f"Request {focus}'s view has run step {column.step}"
+        f"{f' (line {event_line})' if (event_line := _line_of(events, column.step)) else ''}: "
+        f"what does {name} hold after it? (The variable tracker shows it once you answer.)",
         choices,
         answer,
         f"The tracker's column \"{column.label}\" shows {name} = {right}: the view's "
         f"variables as recorded at step {column.step} ({describe(event, context)[0]}).",
         column.step,
+        frozenset({"tracker"}),
     )
+
+
+def _line_of(events: list[Event], seq: int) -> int | None:
+    return next((e["line"] for e in events if e["seq"] == seq), None)
+
+
+def hidden_parts(questions: list[QuizQuestion], answers: dict[str, int | None]) -> set[str]:
+    """The parts of the page that would give away an answer not yet given."""
+    return {
+        part
+        for question in questions
+        if answers.get(question.key) is None
+        for part in question.gives_away
+    }
 
 
 def _value_text(value: str) -> str:
@@ -255,6 +275,7 @@ def waiting_question(
                 f"could run on the loop until {stall['held_by'] or 'that code'} finished; request "
                 f"{culprit} was the one running.",
                 stall["seq"],
+                frozenset({"action"}),  # the stall's action names whom it held up
             )
     queued = _queued_behind(focus, events, requests, source, context)
     if queued is not None:
@@ -281,4 +302,5 @@ def waiting_question(
         answer,
         how,
         handoff["seq"] if handoff else started["seq"],
+        frozenset({"action", "thread"}),  # the hand-off's action names the thread too
     )

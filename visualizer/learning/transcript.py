@@ -3,6 +3,7 @@ by screen readers and printers) or as a Markdown download."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from tracer import events as kinds
@@ -13,7 +14,7 @@ from visualizer.traces.moments import KeyMoment, key_moments
 from visualizer.traces.narration import TraceContext, context_of_document, plural
 from visualizer.traces.player import narrate
 from visualizer.traces.sources import TraceSource
-from visualizer.traces.steps import step_rows
+from visualizer.traces.steps import run_start_ns, step_rows
 from visualizer.traces.time_went import TimeWent, time_went
 
 # The page shows this many steps; the Markdown download has them all.
@@ -27,6 +28,18 @@ class TranscriptStep:
     at_ms: float | None  # since its request arrived
     thread: str
     text: str
+    run_ms: float | None = None  # since the run began
+
+    @property
+    def where(self) -> str:
+        """When and where the step happened: on the run's clock, on its request's own, and
+        the thread."""
+        told = [f"{self.run_ms:.1f} ms since the run began"] if self.run_ms is not None else []
+        if self.request:
+            own = f"{self.at_ms:.1f} ms after it arrived" if self.at_ms is not None else ""
+            told.append(f"{self.request}{', ' + own if own else ''}")
+        told.append(f"on {self.thread}")
+        return "; ".join(told)
 
 
 @dataclass
@@ -58,23 +71,28 @@ class Transcript:
                 ]
             lines += [f"- {bar.sentence}" for bar in self.time_went.bars]
             if self.time_went.more:
-                lines.append(f"- and {self.time_went.more} more requests")
+                lines.append(f"- and {plural(self.time_went.more, 'more request')}")
             lines.append("")
         lines += ["## Every step", ""]
         for step in self.steps:
-            where = f" ({step.request}, {_at(step)}, {step.thread})" if step.request else ""
-            lines.append(f"{step.number}. {step.text}{where}")
+            lines.append(f"{step.number}. {step.text} ({step.where})")
         return "\n".join(lines) + "\n"
 
 
-def _at(step: TranscriptStep) -> str:
-    return f"+{step.at_ms:.1f} ms" if step.at_ms is not None else "-"
+def recorded_on(recorded_at: object) -> str:
+    """The document's ``recorded_at`` (ISO 8601) as a person writes a date and time."""
+    try:
+        when = datetime.datetime.fromisoformat(str(recorded_at))
+    except ValueError:
+        return "at a time the trace does not tell"
+    zone = " UTC" if when.utcoffset() == datetime.timedelta(0) else ""
+    return f"on {when.day} {when:%B %Y} at {when:%H:%M}{zone}"
 
 
 def build_transcript(source: TraceSource) -> Transcript:
     document = source.document()
     scenario = get_scenario(source.scenario_slug)
-    title = f"Transcript: {scenario.title if scenario else 'recording'} ({source.recording_id})"
+    title = f"Transcript: {scenario.title if scenario else 'a recording'}"
     metrics = lab_metrics(document)
     server = document.get("server") or {}
     context = context_of_document(document)
@@ -91,7 +109,7 @@ def build_transcript(source: TraceSource) -> Transcript:
         f"{plural(requests, 'request')} to "
         f"{scenario.run_url if scenario else 'the traced views'}, on "
         f"{str(server.get('interface', '?')).upper()} ({server.get('software') or 'unknown'}), "
-        f"recorded {document.get('recorded_at', '')}.",
+        f"recorded {recorded_on(document.get('recorded_at'))}.",
         f"{len(document['events'])} steps; {took}{loop}; {_threads(document, context)}.",
     ]
     transcript = Transcript(
@@ -103,7 +121,8 @@ def build_transcript(source: TraceSource) -> Transcript:
     )
     received = {r["id"]: r["received_ns"] for r in document["requests"]}
     history: dict[str | None, list[Event]] = {}
-    for step in step_rows(document["events"], received, context=context):
+    run_start = run_start_ns(document["requests"])
+    for step in step_rows(document["events"], received, run_start, context=context):
         so_far = history.setdefault(step.request, [])
         so_far.append(step.event)
         transcript.steps.append(
@@ -113,6 +132,7 @@ def build_transcript(source: TraceSource) -> Transcript:
                 step.since_request_ms,
                 step.thread,
                 narrate(step, so_far, context),
+                step.since_run_ms,
             )
         )
     return transcript

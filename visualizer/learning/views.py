@@ -6,10 +6,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from visualizer.learning.quiz import quiz_for
+from visualizer.learning.quiz import hidden_parts, quiz_for
 from visualizer.learning.transcript import build_transcript
 from visualizer.scenarios.catalog import get_scenario
-from visualizer.traces.sources import find_source, trace_context
+from visualizer.traces.sources import find_source, run_start_of, trace_context
 from visualizer.traces.steps import NOT_SET, step_rows, tracker_variables, variable_tracker
 
 # The quiz's tables show at most this many steps and tracker columns (and those the
@@ -27,10 +27,14 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         raise Http404("No such trace.")
     focus, questions = quiz_for(source)
     answered = []
+    chosen_by_key: dict[str, int | None] = {}
     for question in questions:
         raw = request.GET.get(f"q-{question.key}")
         chosen = int(raw) if question.is_right(raw) is not None and raw else None
+        chosen_by_key[question.key] = chosen
         answered.append({"question": question, "chosen": chosen, "right": question.is_right(raw)})
+    # Until a question is answered, what would give its answer away is not shown.
+    hidden = hidden_parts(questions, chosen_by_key)
     events = source.request_events(focus, source.total) if focus else []
     received = source.received_ns({focus}) if focus else {}
     # A long trace's tables are cut to their start and the steps the questions are about.
@@ -47,7 +51,7 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
         "focus": focus,
         "answered": answered,
         "checked": any(item["chosen"] is not None for item in answered),
-        "rows": step_rows(shown, received, context=trace_context(source)),
+        "rows": step_rows(shown, received, run_start_of(source), trace_context(source)),
         "rows_left_out": len(events) - len(shown),
         "quiz_rows": QUIZ_ROWS,
         "total_rows": len(events),
@@ -57,6 +61,7 @@ def trace_quiz(request: HttpRequest, recording_id: str) -> HttpResponse:
             for name in tracker_variables(columns)
         ],
         "presenter": request.GET.get("presenter") == "1",
+        "hidden": hidden,
     }
     return render(request, "learning/quiz.html", context)
 

@@ -26,6 +26,7 @@ from visualizer.traces.sources import (
     edited_code_of,
     find_source,
     per_trace,
+    run_start_of,
     trace_context,
 )
 from visualizer.traces.steps import step_rows
@@ -250,7 +251,7 @@ def render_live_rows(document: TraceDocument, seqs: list[int]) -> str:
     source = DocumentSource(document)
     events = [source.events[seq - 1] for seq in seqs]
     received = source.received_ns({e["request"] for e in events if e["request"]})
-    rows = step_rows(events, received, source.first_received_ns(), trace_context(source))
+    rows = step_rows(events, received, run_start_of(source), trace_context(source))
     slug = source.scenario_slug
     context = {
         "new_rows": rows,

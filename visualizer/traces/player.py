@@ -19,7 +19,14 @@ from visualizer.traces.narration import (
     flow_node,
     narration,
 )
-from visualizer.traces.sources import TraceSource, edited_code_of, pictures, trace_context
+from visualizer.traces.sources import (
+    TraceSource,
+    edited_code_of,
+    per_trace,
+    pictures,
+    run_start_of,
+    trace_context,
+)
 from visualizer.traces.steps import (
     NOT_SET,
     UNKNOWN,
@@ -29,6 +36,7 @@ from visualizer.traces.steps import (
     tracker_variables,
     variable_tracker,
 )
+from visualizer.traces.time_strip import Lanes, TimeStrip, lanes_of, step_times, time_strip
 
 
 @dataclass(frozen=True)
@@ -61,12 +69,29 @@ class PlayerState:
     narration: str
     flow: list[FlowNode]
     source: list[list[SourceLine]]
-    tracker_request: str | None = None
+    tracker_request: str | None = None  # the request the flow and the tracker follow
     tracker_columns: list[TrackerColumn] = field(default_factory=list)
     tracker_variables: list[str] = field(default_factory=list)
     picture: LoopPicture | None = None  # the event loop and the threads at this step
+    strip: TimeStrip | None = None  # the recording's time axis, this step's instant marked
     # The recording is a run of edited code (the playground): ``source`` is that code.
     edited: bool = False
+
+    @property
+    def source_note(self) -> str:
+        """Which request the code panel's marked line is, said under its title."""
+        if self.current is None:
+            return ""
+        request = self.current.request
+        line = next((line for block in self.source for line in block if line.current), None)
+        if request is None:
+            return "This step is not one request's: no line of the view is marked."
+        if line is None:
+            return (
+                f"{request} is not in the view's code at this step (it is in the server's "
+                "or Django's)."
+            )
+        return f"▶ line {line.number}: where {request} is at this step."
 
     @property
     def tracker_rows(self) -> list[tuple[str, list[tuple[str, bool]]]]:
@@ -120,7 +145,7 @@ def player_state(
     events = source.events_between(index - TABLE_WINDOW, index + TABLE_WINDOW)
     received = source.received_ns({e["request"] for e in events if e["request"]})
     context = trace_context(source)
-    rows = step_rows(events, received, source.first_received_ns(), context)
+    rows = step_rows(events, received, run_start_of(source), context)
     current = next(row for row in rows if row.number == index)
     request = current.request or source.first_request()
     history = source.request_events(request, index) if request else []
@@ -139,8 +164,26 @@ def player_state(
         tracker_columns=columns,
         tracker_variables=tracker_variables(columns),
         picture=pictures.read(source, lambda picture: loop_picture(picture, index)),
+        strip=strip_at(source, current.event["t_ns"]),
         edited=edited_code_of(source) is not None,
     )
+
+
+@per_trace
+def _strip_parts(source: TraceSource) -> tuple[Lanes | None, list[tuple[int, int]]]:
+    """A recording's lanes and its steps' times, read once per trace (and length). A run
+    still going on is drawn up to its latest step."""
+    document = source.document()
+    events = document["events"]
+    going_on = any(request["finished_ns"] is None for request in document["requests"])
+    now = max((event["t_ns"] for event in events), default=None) if going_on else None
+    return lanes_of(document, now_ns=now), step_times(events)
+
+
+def strip_at(source: TraceSource, t_ns: int) -> TimeStrip | None:
+    """The time strip of the recording with the instant ``t_ns`` marked."""
+    lanes, times = _strip_parts(source)
+    return time_strip(lanes, times=times, at_ns=t_ns) if lanes is not None else None
 
 
 NOTHING_YET = (

@@ -15,6 +15,7 @@ from tracer.events import EditedCode, Event, JSONObject, RequestSummary, TraceDo
 from tracer.picture import Picture
 from visualizer.traces.models import Trace, TraceEvent, TraceRequest
 from visualizer.traces.narration import CONTEXT_KINDS, TraceContext, context_of
+from visualizer.traces.steps import run_start_ns
 
 
 class TraceSource(Protocol):
@@ -161,6 +162,12 @@ def edited_code_of(source: TraceSource) -> EditedCode | None:
         code: EditedCode | None = source.trace.header.get("code")
         return code
     return None
+
+
+@per_trace
+def run_start_of(source: TraceSource) -> int | None:
+    """When the recording's run began (steps.run_start_ns), read once per trace."""
+    return run_start_ns(source.requests())
 
 
 @per_trace

@@ -4,6 +4,7 @@ tracker. The CLI prints them as text; the pages render the same rows as HTML.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tracer import events as kinds
@@ -24,7 +25,8 @@ class Step:
     action: str
     awaited: str
     blocking: str
-    since_request_ms: float | None
+    since_request_ms: float | None  # since its own request arrived (None: no request's step)
+    since_run_ms: float | None  # since the run began, the same clock for every step
     thread: str
     line: int | None
     event: Event
@@ -41,24 +43,28 @@ def whole_number(raw: object) -> int | None:
 def steps_from_trace(document: TraceDocument) -> list[Step]:
     """One step per recorded event, in recorded order."""
     received = {request["id"]: request["received_ns"] for request in document["requests"]}
-    return step_rows(document["events"], received, context=context_of_document(document))
+    return step_rows(
+        document["events"],
+        received,
+        run_start_ns(document["requests"]),
+        context=context_of_document(document),
+    )
 
 
 def step_rows(
     events: list[Event],
     received: dict[str, int],
-    first_received: int | None = None,
+    run_start: int | None = None,
     context: TraceContext | None = None,
 ) -> list[Step]:
-    """Steps for these events (numbered by their seq); times count from each event's
-    request's arrival (from the first arrival of the trace for events of no request).
-    ``context``: the trace's, which the texts depend on."""
-    if first_received is None:
-        first_received = min(received.values(), default=None)
+    """Steps for these events (numbered by their seq), with two clocks: since the run began
+    (``run_start``: the first request sent, run_start_ns) for every step, and since the
+    step's own request arrived for the steps of a request. ``context``: the trace's, which
+    the texts depend on."""
     steps = []
     for event in events:
         request = event["request"]
-        origin = received.get(request, first_received) if request else first_received
+        arrived = received.get(request) if request else None
         action, awaited, blocking = describe(event, context)
         steps.append(
             Step(
@@ -68,15 +74,26 @@ def step_rows(
                 action=action,
                 awaited=awaited,
                 blocking=blocking,
-                since_request_ms=(event["t_ns"] - origin) / 1_000_000
-                if origin is not None
-                else None,
+                since_request_ms=_ms_between(arrived, event["t_ns"]),
+                since_run_ms=_ms_between(run_start, event["t_ns"]),
                 thread=event["thread"],
                 line=event["line"],
                 event=event,
             )
         )
     return steps
+
+
+def _ms_between(start: int | None, end: int) -> float | None:
+    return (end - start) / 1_000_000 if start is not None else None
+
+
+def run_start_ns(requests: Iterable[Mapping[str, object]]) -> int | None:
+    """When the run began: its first request sent by the client (or, without the client's
+    times, taken by the server). The one clock of a whole run."""
+    fields = ("client_sent_ns", "received_ns")
+    times = [t for r in requests for name in fields if type(t := r.get(name)) is int]
+    return min(times, default=None)
 
 
 def describe(event: Event, context: TraceContext | None = None) -> tuple[str, str, str]:
@@ -140,15 +157,15 @@ def render_text(document: TraceDocument, width: int = 60) -> str:
         f", {plural(len(document['requests']), 'request')})"
     ]
     table: list[tuple[str, ...]] = [
-        ("Step", "Req", "Time", "Action", "Awaits", "Blocking behaviour")
+        ("Step", "Req", "Run time", "Req time", "Action", "Awaits", "Blocking behaviour")
     ]
     for step in steps:
-        time_text = f"{step.since_request_ms:.1f} ms" if step.since_request_ms is not None else ""
         table.append(
             (
                 str(step.number),
                 step.request or "",
-                time_text,
+                f"{step.since_run_ms:.1f} ms" if step.since_run_ms is not None else "",
+                f"{step.since_request_ms:.1f} ms" if step.since_request_ms is not None else "",
                 step.action,
                 step.awaited,
                 step.blocking,
@@ -172,7 +189,12 @@ def render_text(document: TraceDocument, width: int = 60) -> str:
                 )
             )
         lines += _format_table(rows, 36)
-    lines += ["", "* the value changed in that step"]
+    lines += [
+        "",
+        "Run time: since the run began (its first request sent); Req time: since the step's "
+        "request arrived.",
+        "* the value changed in that step",
+    ]
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from tests.visualizer.classroom.frames import decode
 from tracer.validation import validate_trace
 from visualizer.classroom.models import ClassSession
 from visualizer.classroom.session import (
@@ -55,7 +56,7 @@ async def joined(communicator: WebsocketCommunicator) -> WebsocketCommunicator:
 async def next_frame(communicator: WebsocketCommunicator) -> dict:
     """The next frame that is not a follower count (the instructor gets those too)."""
     while True:
-        frame = json.loads(await communicator.receive_from())
+        frame = decode(await communicator.receive_from())
         if "followers" not in frame:
             return frame
 
@@ -69,14 +70,14 @@ async def test_the_instructor_sees_how_many_follow(examples, monkeypatch):
     monkeypatch.setattr("visualizer.classroom.consumers.COUNT_EVERY", 0.05)
     session, secret = await sync_to_async(start_session)(EXAMPLE)
     instructor = await joined(socket(session.code, secret=secret))
-    assert json.loads(await instructor.receive_from()) == {"followers": 0}
+    assert decode(await instructor.receive_from()) == {"followers": 0}
 
     followers = [await joined(socket(session.code, version=session.version)) for _ in range(2)]
-    counts = [json.loads(await instructor.receive_from(timeout=3))["followers"]]
+    counts = [decode(await instructor.receive_from(timeout=3))["followers"]]
     while counts[-1] != 2:
-        counts.append(json.loads(await instructor.receive_from(timeout=3))["followers"])
+        counts.append(decode(await instructor.receive_from(timeout=3))["followers"])
     await followers[0].disconnect()
-    assert json.loads(await instructor.receive_from(timeout=3)) == {"followers": 1}
+    assert decode(await instructor.receive_from(timeout=3)) == {"followers": 1}
     for communicator in (instructor, followers[1]):
         await communicator.disconnect()
 
@@ -111,7 +112,7 @@ async def test_followers_get_the_instructors_step_and_only_the_instructor_drives
     assert await follower.receive_nothing()  # up to date: nothing to send
 
     await drive(instructor, f"{EXAMPLE}&step=2")
-    frame = json.loads(await follower.receive_from())
+    frame = decode(await follower.receive_from())
     assert frame["version"] == session.version + 1
     assert frame["action"] == "swap"
     assert 'id="player"' in frame["html"] and "<strong>2</strong>" in frame["html"]
@@ -119,17 +120,17 @@ async def test_followers_get_the_instructors_step_and_only_the_instructor_drives
 
     with caplog.at_level(logging.WARNING, logger="visualizer.classroom.consumers"):
         await drive(follower, f"{EXAMPLE}&step=5")
-        refused = json.loads(await follower.receive_from())
-    assert refused == {"error": "Only the instructor can drive this class."}
+        refused = decode(await follower.receive_from())
+    assert refused == {"status": "Only the instructor can drive this class."}
     assert "refused a drive message" in caplog.text
     stored = await ClassSession.objects.aget(pk=session.pk)
     assert stored.url.endswith("step=2") and stored.version == session.version + 1
 
     # Another page (here, presenter mode) is loaded rather than swapped.
     await drive(instructor, f"{EXAMPLE}&step=2&presenter=1")
-    assert json.loads(await follower.receive_from())["action"] == "load"
+    assert decode(await follower.receive_from())["action"] == "load"
     await drive(instructor, "/lab/")
-    assert json.loads(await follower.receive_from())["action"] == "load"
+    assert decode(await follower.receive_from())["action"] == "load"
     for communicator in (instructor, follower):
         await communicator.disconnect()
 
@@ -144,7 +145,7 @@ async def test_a_follower_who_reconnects_lands_on_the_current_step(examples):
 
     # The follower's page showed version 1; it missed three moves while away.
     follower = await joined(socket(session.code, version=session.version))
-    frame = json.loads(await follower.receive_from())
+    frame = decode(await follower.receive_from())
     assert frame["version"] == session.version + 3
     # The page is loaded again at the current step (the server cannot know which page
     # the follower shows, so it does not swap a step into it).
@@ -172,9 +173,9 @@ async def test_bad_messages_get_an_error_and_change_nothing(examples):
     for message, expected in cases:
         await instructor.send_to(text_data=message)
         answer = await next_frame(instructor)
-        assert expected in answer.get("error", ""), (message, answer)
+        assert expected in answer.get("status", ""), (message, answer)
     await drive(wrong_secret, "/lab/")
-    assert "Only the instructor" in json.loads(await wrong_secret.receive_from())["error"]
+    assert "Only the instructor" in decode(await wrong_secret.receive_from())["status"]
     assert (await ClassSession.objects.aget(pk=session.pk)).version == session.version
     for communicator in (instructor, wrong_secret):
         await communicator.disconnect()
@@ -189,6 +190,7 @@ async def test_it_refuses_cross_origin_and_unknown_classes(examples):
     unknown = socket("NOSUCH")
     connected, _ = await unknown.connect()
     assert connected
+    assert decode(await unknown.receive_from()) == {"status": "This class session does not exist."}
     assert await unknown.receive_output() == {"type": "websocket.close", "code": 4404}
 
 
@@ -235,7 +237,9 @@ def test_a_student_joins_by_code_and_follows_the_instructors_page(examples):
     assert f'data-class-version="{session.version}"' in page
     assert "<strong>3</strong>" in page  # the instructor's step
     assert "Explore on my own" in page
-    assert "ws-connect" not in page  # the class socket drives this page, not the run's
+    # The class socket drives this page, not the run's.
+    assert f'ws-connect="/ws/class/{session.code}/?v={session.version}"' in page
+    assert "/ws/scenarios/" not in page
     assert followed.cookies[FOLLOW_COOKIE].value == session.code
 
     # Exploring on their own, they are offered to follow again.
@@ -282,8 +286,8 @@ async def test_a_lab_run_is_not_shown_to_a_class_that_has_ended_or_left_the_lab(
     progress.task = never_done
 
     mirror = asyncio.create_task(mirror_lab_run(progress, session.code))
-    frame = json.loads(await follower.receive_from())
-    assert frame["action"] == "progress" and 'data-mirrored="true"' in frame["html"]
+    frame = decode(await follower.receive_from())
+    assert 'data-mirrored="true"' in frame["progress"]
 
     await sync_to_async(session.end)()
     await asyncio.wait_for(mirror, timeout=5)  # stops on its own

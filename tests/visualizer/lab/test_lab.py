@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from tests.fixtures import VERSION_1_EXAMPLES
-from visualizer.lab.metrics import lab_metrics, timeline
+from visualizer.lab.metrics import lab_metrics
 from visualizer.lab.predictions import reveal
+from visualizer.traces.time_strip import lanes_of, time_strip
 
 EXAMPLES = VERSION_1_EXAMPLES
 
@@ -54,7 +55,9 @@ def test_it_adds_up_the_loop_stalls_and_sees_one_request_at_a_time():
 
 def test_the_timeline_has_a_lane_per_request_the_loop_and_each_thread():
     document = example("sync-io-4-requests")
-    lanes, length_ms = timeline(document)
+    found = lanes_of(document)
+    assert found is not None
+    lanes, length_ms = time_strip(found).lanes, found.length_ns / 1e6
 
     labels = [lane.label for lane in lanes]
     assert labels[:4] == [f"r{i} GET /run/sync-io/?delay_ms=300" for i in range(1, 5)]
@@ -100,13 +103,16 @@ def test_the_timeline_of_a_run_going_on_ends_its_open_phases_now():
         request["finished_ns"] = None
     now = suspended["t_ns"] + 100_000_000
 
-    lanes, length_ms = timeline(document, now_ns=now)
+    found = lanes_of(document, now_ns=now)
+    assert found is not None
+    lanes = time_strip(found).lanes
 
     phases = [segment.phase for segment in lanes[0].segments]
     assert phases[-1] == "suspended"
     assert lanes[0].segments[-1].left + lanes[0].segments[-1].width == pytest.approx(100)
-    assert length_ms == pytest.approx((now - document["requests"][0]["received_ns"]) / 1e6)
-    assert timeline(document) == ([], 0.0)  # nothing finished: no figures yet
+    start = min(r.get("client_sent_ns") or r["received_ns"] for r in document["requests"])
+    assert found.length_ns == now - start
+    assert lanes_of(document) is None  # nothing finished: no figures yet
 
 
 def test_a_lab_run_is_followed_live_from_the_page(traced_server):
@@ -133,7 +139,7 @@ def test_a_lab_run_is_followed_live_from_the_page(traced_server):
 
     assert seen_suspended_while_running
     assert results.status_code == 200
-    assert results.text.count('<li class="lane">') >= 8 + 1
+    assert results.text.count('<li class="lane lane-request">') == 8
     assert no_js.status_code == 302 and no_js.headers["location"] == polled.headers["HX-Redirect"]
 
 
@@ -200,20 +206,24 @@ def test_a_lab_run_through_the_page(traced_server, server, expected):
     )
 
     assert expected in text
-    assert text.count('<li class="lane">') >= 6 + 1
+    assert text.count('<li class="lane lane-request">') == 6
     stored = httpx.get(f"{traced_server.base_url}/traces/{recording}/export.json").json()
     assert all(r["client_done_ns"] >= r["finished_ns"] for r in stored["requests"])
     assert all(0 < r["tracer_ns"] < r["duration_ns"] for r in stored["requests"])
     assert "Time in the tracer itself" in text and "not recorded" not in text
     assert "You expected 100 ms" in text
     assert "You expected them to run all at the same time" in text
-    assert "You expected the view to pause nowhere: <strong>right</strong>" in text
+    # sync-io is a plain def view: the question is where its thread waits, and it waits at
+    # its blocking call, not nowhere.
+    assert "Where does the view&#x27;s thread wait?" in text
+    assert "You expected the view's thread to wait nowhere: <strong>not quite</strong>" in text
+    call = next(e for e in stored["events"] if e["kind"] == "call.blocking")
+    assert f"Its thread waited at line {call['line']} (in <code>fetch_data_blocking</code>" in text
     assert "Key moments" in text and "Django checks what kind of view it has" in text
     # The form is set up as this run was, ready to run again.
     assert number_input(text, "requests") == {"min": "1", "max": "200", "value": "6"}
     assert number_input(text, "delay_ms") == {"min": "0", "max": "10000", "value": "100"}
     assert f'value="{server}" checked' in text
-    assert "It never paused at an await." in text
 
 
 def test_the_reveal_comes_from_the_trace():
@@ -224,6 +234,7 @@ def test_the_reveal_comes_from_the_trace():
     assert threads.wall_error_percent == pytest.approx(
         (1200 - threads.wall_ms) / threads.wall_ms * 100
     )
+    assert threads.wall_comparison == f"{1200 / threads.wall_ms:.1f}x faster than you expected"
 
     cpu = reveal(example("async-cpu-4-requests"), "one-by-one", None)
     assert cpu.overlap == "one-by-one" and cpu.overlap_right is True
@@ -251,7 +262,9 @@ def test_where_the_view_paused_comes_from_the_trace():
     assert reveal(document, None, None, "none").pause_right is False
     assert reveal(document, None, None, str(line + 1)).pause_right is False
 
-    never = reveal(example("sync-io-4-requests"), None, None, "none")
+    # An async view that only computes never pauses (a plain def view's "pause" is where
+    # its thread waits: test_a_plain_def_views_pause_is_where_its_thread_waits).
+    never = reveal(example("async-cpu-4-requests"), None, None, "none")
     assert never.pauses == [] and never.pause_right is True
 
     # Move the pause in the trace, and the right answer moves with it.
@@ -351,12 +364,12 @@ def test_the_progress_panel_can_draw_only_the_first_lanes():
     for index in range(60):
         progress.client[f"c{index}"] = (now - 100_000_000, 0)
 
-    everything = progress_context(progress)["live"]
-    first = progress_context(progress, max_requests=40)["live"]
-    assert sum(lane.kind == "request" for lane in everything["lanes"]) == 60
-    assert sum(lane.kind == "request" for lane in first["lanes"]) == 40
-    assert first["hidden"] == 20 and everything["hidden"] == 0
-    assert first["lanes"][-1].kind == "loop"  # the event loop's lane is still drawn
+    everything = progress_context(progress)["live"]["strip"]
+    first = progress_context(progress, max_requests=40)["live"]["strip"]
+    assert sum(lane.kind == "request" for lane in everything.lanes) == 60
+    assert sum(lane.kind == "request" for lane in first.lanes) == 40
+    assert first.hidden == 20 and everything.hidden == 0
+    assert first.lanes[-1].kind == "loop"  # the event loop's lane is still drawn
 
 
 @pytest.mark.django_db
@@ -381,3 +394,37 @@ def test_the_lab_has_presenter_mode_and_themes_that_keep_the_run_shown():
 def test_a_lab_run_keeps_presenter_mode_and_theme_in_its_results(traced_server):
     page, _ = post_lab_run(traced_server, requests="2", delay_ms="10", presenter="1", theme="dark")
     assert 'class="presenter" data-theme="dark"' in page
+
+
+def test_the_wall_time_score_reads_the_right_way_round():
+    took = reveal(example("async-io-4-requests"), None, None).wall_ms
+
+    def said(predicted_ms: int) -> str | None:
+        return reveal(example("async-io-4-requests"), None, predicted_ms).wall_comparison
+
+    assert said(round(took * 12.4)) == "12x faster than you expected"
+    assert said(round(took / 2.5)) == "2.5x slower than you expected"
+    assert said(round(took * 1.05)) == "about what you expected"
+    assert said(0) == "you expected no time at all"
+    assert reveal(example("async-io-4-requests"), None, None).wall_comparison is None
+
+
+def test_a_plain_def_views_pause_is_where_its_thread_waits():
+    from visualizer.lab.predictions import pause_choices, pause_question
+    from visualizer.scenarios.catalog import SCENARIOS
+
+    sync = reveal(example("sync-io-4-requests"), None, None, "none")
+    waits = [e for e in example("sync-io-4-requests")["events"] if e["kind"] == "call.blocking"]
+    assert sync.sync_view and sync.pause_right is False
+    assert [pause.line for pause in sync.pauses] == sorted({e["line"] for e in waits})
+    assert sync.pauses[0].awaiting == "fetch_data_blocking" and sync.pauses[0].waited
+    assert reveal(example("sync-io-4-requests"), None, None, str(waits[0]["line"])).pause_right
+
+    # An async view that computes (its slow call holds the loop, it never waits in a thread)
+    # does not pause anywhere; one that awaits pauses at its await.
+    cpu = reveal(example("async-cpu-4-requests"), None, None, "none")
+    assert not cpu.sync_view and cpu.pauses == [] and cpu.pause_right
+    assert not reveal(example("async-io-4-requests"), None, None).sync_view
+    assert pause_question(SCENARIOS["sync-io"]).startswith("Where does the view's thread wait?")
+    assert pause_question(SCENARIOS["async-io"]) == "Where does the view pause?"
+    assert pause_choices(SCENARIOS["sync-io"])["none"] == "nowhere: its thread never waits"

@@ -236,3 +236,47 @@ def test_the_transcript_says_where_each_requests_time_went():
     for request in document["requests"]:
         assert f"- {request['id']} (arrived at " in markdown
     assert transcript.time_went.verdict.sentences[0] in markdown
+
+
+def execution_header(page: str) -> list[str]:
+    head = re.search(r'<table class="execution">.*?<thead>(.*?)</thead>', page, re.S)
+    assert head
+    return re.findall(r'<th scope="col">([^<]*)</th>', head[1])
+
+
+@pytest.mark.django_db
+def test_the_quiz_hides_what_gives_its_answers_away_until_they_are_answered():
+    load_examples()
+    url = "/traces/example-sync-io-4-requests/quiz/"
+    asked = questions(example("sync-io-4-requests"))
+    assert {"pause", "value", "thread"} <= set(asked)
+    all_answered = {f"q-{key}": 0 for key in asked}
+
+    blank = Client().get(url).content.decode()
+    pause_only = Client().get(url, {"q-pause": 0}).content.decode()
+    done = Client().get(url, all_answered).content.decode()
+
+    # Unanswered, the table shows neither the actions (where the view pauses, who hands it
+    # to which thread) nor the threads, and the tracker (the value asked) is not shown.
+    assert execution_header(blank) == ["Step", "Since the run began", "Since its request arrived"]
+    assert "Variable tracker of request" not in blank
+    assert 'id="quiz-hidden"' in blank
+    handoff = next(
+        e for e in example("sync-io-4-requests")["events"] if e["kind"] == "thread.handoff"
+    )
+    assert (
+        handoff["to_thread"]
+        not in re.search(r'<table class="execution">.*?</table>', blank, re.S)[0]
+    )
+    # Answering the pause question alone leaves the actions hidden: the thread question's
+    # answer is in them too.
+    unanswered = ["Step", "Since the run began", "Since its request arrived"]
+    assert execution_header(pause_only) == unanswered
+    assert execution_header(done) == [
+        "Step",
+        "Action",
+        "Thread",
+        "Since the run began",
+        "Since its request arrived",
+    ]
+    assert "Variable tracker of request" in done and 'id="quiz-hidden"' not in done
