@@ -72,6 +72,8 @@ class _Sent:
     thread_samples: int = 0
     dropped: int = 0
     changed: float = field(default_factory=time.monotonic)
+    # Every request had ended when last compared: nothing more changes until a new event.
+    settled: bool = False
 
 
 class StreamSink:
@@ -184,6 +186,7 @@ class StreamSink:
             if item[0] == "event":
                 _, recording, event = item
                 sent = self._watch(recording, out)
+                sent.settled = False
                 if len(recording.requests) != sent.request_count:
                     self._changes(sent, out)
                 out.append(_line({"type": "event", "recording": recording.id, "event": event}))
@@ -221,7 +224,7 @@ class StreamSink:
     def _all_changes(self, out: list[bytes]) -> None:
         now = time.monotonic()
         for sent in list(self._sent.values()):
-            if now - sent.changed < WATCH_SECONDS:
+            if not sent.settled and now - sent.changed < WATCH_SECONDS:
                 self._changes(sent, out)
 
     def _changes(self, sent: _Sent, out: list[bytes]) -> None:
@@ -229,6 +232,9 @@ class StreamSink:
         if they changed since last sent."""
         recording = sent.recording
         requests = list(recording.requests)
+        # A request that has ended records nothing more (RequestTrace.end), so once all
+        # have, this comparison is the last until the recording gets another event.
+        sent.settled = bool(requests) and all(request.ended for request in requests)
         summaries = [request.summary() for request in requests]
         samples = len(recording.thread_samples)
         dropped = recording.dropped_events

@@ -220,6 +220,34 @@ def test_a_mirror_holds_what_the_sink_recorded_after_a_flush():
         sink.close()
 
 
+def test_a_recording_whose_requests_ended_is_sent_again_when_it_grows():
+    # The sink stops comparing a recording once all its requests have ended; an event of a
+    # request added later must bring the mirror up to date again.
+    recorded, mirrored = RecordingStore(), RecordingStore()
+    mirror = EventMirror(mirrored)
+    sink = StreamSink(mirror.listen())
+    sink.attach(recorded)
+    sink.start()
+    try:
+        assert mirror.wait_for_sink(0, 10)
+        recording = recorded.get_or_create("run1")
+        for number in range(2):
+            request = recording.new_request("GET", "/run/async-io/", time.monotonic_ns())
+            request.ended = False
+            request.emit(events.view_started(request.origin(location=(None, None, 1)), 1))
+            assert mirror.flush(10)
+            # Changed after its last event, then ended: the mirror gets the final figures.
+            request.status, request.finished_ns = 200, time.monotonic_ns()
+            request.tracer_ns = 1234
+            request.end()
+            assert mirror.flush(10)
+            document = mirrored.get("run1").document()
+            assert len(document["requests"]) == number + 1
+            assert document == recording.document()
+    finally:
+        sink.close()
+
+
 def test_a_mirror_hears_only_a_sink_that_gives_its_token():
     mirror = EventMirror(RecordingStore(), token="right")
     stranger = StreamSink(mirror.listen(), token="wrong").start()
