@@ -7,10 +7,13 @@ import argparse
 import os
 import platform
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
+from typing import Any
 
 MIN_ROUNDS = 3
+# The times of a request that tile() moves with its copy.
+SHIFTED = ("received_ns", "finished_ns", "client_sent_ns", "client_done_ns")
 PACKAGES = ("Django", "channels", "daphne", "django-htmx", "playwright")
 
 
@@ -58,3 +61,38 @@ def median_against_target(
         f"{target:g}{unit}: {'met' if met else 'NOT met'}"
     )
     return met
+
+
+def tile(document: Mapping[str, Any], events: int) -> dict[str, Any]:
+    """Repeat a recorded run, one copy after another (new request ids, times shifted,
+    sequence renumbered), until the document holds ``events`` events."""
+    requests: list[dict[str, Any]] = []
+    out_events: list[dict[str, Any]] = []
+    span = max(e["t_ns"] for e in document["events"]) - min(
+        r["received_ns"] for r in document["requests"]
+    )
+    copy = 0
+    while len(out_events) < events:
+        shift = copy * (span + 1_000_000)
+        names = {}
+        for request in document["requests"]:
+            names[request["id"]] = f"r{len(requests) + 1}"
+            moved = {**request, "id": names[request["id"]]}
+            for name in SHIFTED:
+                if isinstance(moved.get(name), int):
+                    moved[name] += shift
+            if "loop_steps" in moved:
+                moved["loop_steps"] = [[t + shift for t in step] for step in moved["loop_steps"]]
+            requests.append(moved)
+        for event in document["events"]:
+            if len(out_events) == events:
+                break
+            moved = {**event, "seq": len(out_events) + 1, "t_ns": event["t_ns"] + shift}
+            moved["request"] = names.get(event["request"]) if event["request"] else None
+            for name in ("started_ns", "called_ns"):
+                if name in moved:
+                    moved[name] += shift
+            out_events.append(moved)
+        copy += 1
+    used = {e["request"] for e in out_events}
+    return {**document, "requests": [r for r in requests if r["id"] in used], "events": out_events}

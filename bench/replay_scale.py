@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,53 +38,8 @@ from bench.common import (  # noqa: E402
     check_rounds,
     machine,
     median_against_target,
+    tile,
 )
-
-
-def tile(document: Mapping[str, Any], events: int) -> dict[str, Any]:
-    """Repeat the recorded requests until the document holds ``events`` events (as JSON,
-    for the importer)."""
-    requests: list[dict[str, Any]] = []
-    out_events: list[dict[str, Any]] = []
-    span = max(e["t_ns"] for e in document["events"]) - min(
-        r["received_ns"] for r in document["requests"]
-    )
-    copy = 0
-    while len(out_events) < events:
-        shift = copy * (span + 1_000_000)
-        names = {}
-        for request in document["requests"]:
-            names[request["id"]] = f"r{len(requests) + 1}"
-            requests.append(
-                {
-                    **request,
-                    "id": names[request["id"]],
-                    "received_ns": request["received_ns"] + shift,
-                    "finished_ns": request["finished_ns"] + shift,
-                    # The client's times move too: each copy's requests are sent in its own run.
-                    **{
-                        name: request[name] + shift
-                        for name in ("client_sent_ns", "client_done_ns")
-                        if type(request.get(name)) is int
-                    },
-                }
-            )
-        for event in document["events"]:
-            if len(out_events) == events:
-                break
-            moved = {**event, "seq": len(out_events) + 1, "t_ns": event["t_ns"] + shift}
-            moved["request"] = names.get(event["request"]) if event["request"] else None
-            if "started_ns" in moved:
-                moved["started_ns"] += shift
-            out_events.append(moved)
-        copy += 1
-    used = {e["request"] for e in out_events}
-    return {
-        **document,
-        "id": "scale-bench",
-        "requests": [r for r in requests if r["id"] in used],
-        "events": out_events,
-    }
 
 
 def main() -> None:
@@ -117,7 +71,7 @@ def main() -> None:
         recorded = asyncio.run(
             record_run(server.base_url, SCENARIOS["async-io"], requests=4, params={"delay_ms": 20})
         )
-    document = tile(recorded, arguments.events)
+    document = {**tile(recorded, arguments.events), "id": "scale-bench"}
     raw = json.dumps(document).encode()
     print(machine())
     print(
