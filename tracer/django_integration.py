@@ -60,6 +60,13 @@ RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ARRIVAL_EXTENSION = "tracer.server_received_ns"
 # An arrival stamp older than this is not believed (a scope kept and replayed).
 MAX_ARRIVAL_AGE_NS = 60 * 1_000_000_000
+# Where stamp_daphne_arrivals() puts, in an HTTP scope's extensions, a function
+# ``on_written(callback)``: it calls ``callback(t_ns)`` once the connection has written all
+# it holds to its socket (Twisted writes on a later turn of the event loop than the one in
+# which the application sent its last body).
+WRITTEN_EXTENSION = "tracer.on_written"
+# A response whose last bytes were not seen written by then is ended without the stamp.
+MAX_WRITE_WAIT_S = 2.0
 RECORDING_SALT = "tracer.recording"
 
 
@@ -123,6 +130,9 @@ class _Arrival:
     # Under ASGI, the request's task and its time on the event loop.
     task: asyncio.Task[Any] | None = None
     clock: TaskClock | None = None
+    # Waiting for the server to write the response's last bytes; the application is done.
+    writing: bool = False
+    left: bool = False
 
     def enter(self) -> Callable[[], None]:
         """Make this the current context's arriving request; return what undoes it."""
@@ -151,7 +161,36 @@ class _Arrival:
             tracer.instrumentation.loop_clock.unwatch(self.task)
         if self.trace is not None:
             tracer.instrumentation.request_finished(self.trace)
-            self.trace.end()
+            self.left = True
+            if not self.writing:
+                self.trace.end()
+
+    def watch_write(self, tracer: Tracer) -> None:
+        """After the last body went to the server: note when the server wrote it to the
+        socket (``sent_ns``), if it tells (WRITTEN_EXTENSION). The request ends only then,
+        so its summary is complete when it ends."""
+        extensions = self.scope.get("extensions")
+        on_written = extensions.get(WRITTEN_EXTENSION) if isinstance(extensions, dict) else None
+        trace = self.trace
+        if not callable(on_written) or trace is None or self.writing:
+            return
+        self.writing = True
+
+        def written(t_ns: int | None) -> None:
+            if not self.writing:
+                return
+            self.writing = False
+            if t_ns is not None and trace.finished_ns is not None and t_ns >= trace.finished_ns:
+                trace.sent_ns = t_ns
+            if self.left:
+                trace.end()
+
+        try:
+            asyncio.get_running_loop().call_later(MAX_WRITE_WAIT_S, written, None)
+            on_written(written)
+        except Exception:
+            tracer.instrumentation._failed()
+            written(None)
 
 
 _arrival: ContextVar[_Arrival | None] = ContextVar("traced_arrival", default=None)
@@ -180,6 +219,12 @@ class TraceRequests:
             if arrival.trace is not None:
                 _observe_response(arrival.trace, message, tracer)
             await send(message)
+            if (
+                arrival.trace is not None
+                and message.get("type") == "http.response.body"
+                and not message.get("more_body", False)
+            ):
+                arrival.watch_write(tracer)
 
         try:
             await self.app(scope, receive, observed_send)
@@ -202,11 +247,49 @@ def stamp_daphne_arrivals() -> None:
     @functools.wraps(original)
     def create_application(server: Server, protocol: Any, scope: dict[str, Any]) -> Any:
         if scope.get("type") == "http":
-            scope.setdefault("extensions", {})[ARRIVAL_EXTENSION] = time.monotonic_ns()
+            extensions = scope.setdefault("extensions", {})
+            extensions[ARRIVAL_EXTENSION] = time.monotonic_ns()
+            transport = getattr(getattr(protocol, "channel", None), "transport", None)
+            if transport is not None:
+                extensions[WRITTEN_EXTENSION] = functools.partial(_on_written, transport)
         return original(server, protocol, scope)
 
     create_application.stamps_arrivals = True  # type: ignore[attr-defined]
     Server.create_application = create_application
+
+
+def _buffered(transport: Any) -> bool:
+    """Whether a Twisted transport still holds bytes it has not written."""
+    return bool(len(transport.dataBuffer) - transport.offset or transport._tempDataLen)
+
+
+def _on_written(transport: Any, callback: Callable[[int | None], None]) -> None:
+    """Call ``callback(t_ns)`` once ``transport`` (a Twisted FileDescriptor) has written all
+    it holds; ``callback(None)`` if it cannot tell."""
+    try:
+        if not _buffered(transport):
+            callback(time.monotonic_ns())
+            return
+        waiting = transport.__dict__.setdefault("_tracer_written", [])
+        waiting.append(callback)
+        if "doWrite" not in transport.__dict__:
+            do_write = type(transport).doWrite
+
+            def doWrite() -> Any:  # Twisted's name
+                result = do_write(transport)
+                try:
+                    if waiting and not _buffered(transport):
+                        now = time.monotonic_ns()
+                        for pending in waiting[:]:
+                            pending(now)
+                        waiting.clear()
+                except Exception:
+                    waiting.clear()
+                return result
+
+            transport.doWrite = doWrite
+    except Exception:
+        callback(None)
 
 
 def _received_ns(scope: dict[str, Any]) -> int:

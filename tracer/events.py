@@ -545,6 +545,8 @@ class RequestSummary(TypedDict):
     received_ns: int
     finished_ns: int | None
     duration_ns: int | None
+    # When the server wrote the response's last byte to the socket (Daphne, this app's).
+    sent_ns: NotRequired[int]
     # Added by the client that sent a run's requests.
     client_ref: NotRequired[str | None]
     client_sent_ns: NotRequired[int | None]

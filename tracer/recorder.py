@@ -81,6 +81,8 @@ class RequestTrace:
         self.client_ref: str | None = None
         # Time spent in the tracer's own code on this request's behalf.
         self.tracer_ns = 0
+        # When the server wrote the response's last byte to the socket, where it tells.
+        self.sent_ns: int | None = None
         self.view_started = False
         self.type_checked_ns: int | None = None
         # False while the server glue waits for the application to be done with it (after
@@ -138,6 +140,8 @@ class RequestTrace:
         }
         if self.client_ref is not None:
             summary["client_ref"] = self.client_ref
+        if self.sent_ns is not None:
+            summary["sent_ns"] = self.sent_ns
         clock = self.loop_clock
         if clock is not None:
             summary["loop_ns"] = clock.run_ns

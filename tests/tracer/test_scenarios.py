@@ -45,6 +45,9 @@ def test_it_records_every_step_of_async_io_in_order(traced_server):
     assert of_kind(trace, "response.started")[0]["status"] == 200
     assert trace["scenario"]["slug"] == "async-io"
     assert trace["requests"][0]["status"] == 200
+    # Daphne wrote the last byte after the view handed it over, before the client had it.
+    request = trace["requests"][0]
+    assert request["finished_ns"] <= request["sent_ns"] <= request["client_done_ns"]
 
 
 def test_it_shows_data_unset_before_the_await_and_fetched_after(traced_server):
