@@ -132,6 +132,42 @@ class _Request:
     suspended: Mapping[str, Any] | None = None  # an await.suspended not (yet) ended
 
 
+class _TimeIndex:
+    """The requests by the stretch of time in which a step can show them (sent or taken
+    to the last of their events or their answer): a step of a long trace looks at the few
+    around it, not at every request."""
+
+    def __init__(self, requests: list[_Request]) -> None:
+        def start(request: _Request) -> int:
+            sent = request.sent_ns
+            return min(sent, request.received_ns) if sent is not None else request.received_ns
+
+        ended = sorted((r for r in requests if r.finished_ns is not None), key=start)
+        self.starts = [start(r) for r in ended]
+        self.ended = ended
+        self.longest = max(
+            (
+                max(r.last_ns, r.finished_ns or 0) - s
+                for r, s in zip(ended, self.starts, strict=True)
+            ),
+            default=0,
+        )
+        self.open = [r for r in requests if r.finished_ns is None]
+        self.open_starts = [start(r) for r in self.open]
+        self.first_ns = min(
+            [t for r in requests for t in (r.sent_ns, r.received_ns) if t], default=None
+        )
+        self.homes = {r.home for r in requests if r.home}
+
+    def around(self, t: int) -> list[_Request]:
+        """Every request whose stretch may hold ``t`` (and a few more)."""
+        low = bisect.bisect_left(self.starts, t - self.longest)
+        high = bisect.bisect_right(self.starts, t)
+        found = self.ended[low:high]
+        found += [r for r, s in zip(self.open, self.open_starts, strict=True) if s <= t]
+        return found
+
+
 def _insert(spans: list[_Span], span: _Span) -> None:
     bisect.insort(spans, span, key=lambda s: s.start)
 
@@ -159,12 +195,14 @@ class Picture:
         # thread -> its hops (any request), sorted by start
         self._thread_hops: dict[str, list[_Span]] = {}
         self._threads: dict[str, None] = {}  # every thread seen, in order
+        self._index: _TimeIndex | None = None
         self.update(document)
 
     # -- reading ------------------------------------------------------------------------
 
     def update(self, document: Mapping[str, Any]) -> None:
         """Read what ``document`` (this one, grown) added since the last read."""
+        self._index = None
         for summary in document["requests"]:
             self._summary(summary)
         new = document["events"][len(self.events) :]
@@ -237,6 +275,17 @@ class Picture:
         elif kind == kinds.LOOP_BLOCKED:
             _insert(request.stalls, _Span(event["started_ns"], t, event))
 
+    def _time_index(self) -> _TimeIndex:
+        if self._index is None:
+            self._index = _TimeIndex(list(self.requests.values()))
+        return self._index
+
+    @property
+    def run_start_ns(self) -> int | None:
+        """When the run began: the first request sent by its client (or, without the
+        client's times, taken by the server)."""
+        return self._time_index().first_ns
+
     # -- the state at a step ------------------------------------------------------------
 
     def state_at(self, step: int, t_ns: int | None = None) -> State:
@@ -251,7 +300,7 @@ class Picture:
         t = event["t_ns"] if t_ns is None else t_ns
         asgi = self.interface == "asgi"
         states = []
-        for request in self.requests.values():
+        for request in self._time_index().around(t):
             state = self._request_state(request, t, event) if asgi else self._wsgi_state(request, t)
             if state is not None:
                 states.append(state)
@@ -389,7 +438,7 @@ class Picture:
         # Known when every request before its answer has its steps in the trace.
         known = all(
             r.steps_known_until is not None and t <= r.steps_known_until
-            for r in self.requests.values()
+            for r in self._time_index().around(t)
             if r.received_ns <= t <= (r.finished_ns if r.finished_ns is not None else r.last_ns)
         )
         stall_span = _covering(self._stalls, t)
@@ -470,7 +519,7 @@ class Picture:
     def _wsgi_threads(self, t: int, states: list[RequestState]) -> tuple[ThreadState, ...]:
         """Every request thread seen in the trace: serving a request now (and how), or idle."""
         serving = {s.thread: s for s in states if s.state == "in_thread" and s.thread}
-        homes = {r.home for r in self.requests.values() if r.home}
+        homes = self._time_index().homes
         found = []
         for thread in self._threads:
             if thread not in homes:

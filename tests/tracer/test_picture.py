@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bench.common import tile
 from tests.conftest import of_kind
 from tests.tracer.conftest import REQUESTS, without_loop_data
 from tracer.breakdown import breakdowns
@@ -154,6 +155,23 @@ def test_a_growing_document_read_bit_by_bit_gives_the_same_states(async_cpu_run)
 
     for step in range(1, len(async_cpu_run["events"]) + 1):
         assert growing.state_at(step) == whole.state_at(step)
+
+
+@pytest.mark.parametrize("run", ["async_io_run", "sync_io_run", "wsgi_sync_io_run"])
+def test_a_long_trace_gives_each_step_the_states_of_looking_at_every_request(
+    run, request, monkeypatch
+):
+    # 30 copies of a real run, one after another: a step looks only at the requests around
+    # its time (tracer/picture.py's _TimeIndex); it must see what looking at all would.
+    long = tile(request.getfixturevalue(run), 30 * len(request.getfixturevalue(run)["events"]))
+    indexed = Picture(long)
+    states = [indexed.state_at(step) for step in range(1, len(long["events"]) + 1, 7)]
+    everything = Picture(long)
+    monkeypatch.setattr(everything._time_index(), "around", lambda t: everything.requests.values())
+    assert states == [everything.state_at(step) for step in range(1, len(long["events"]) + 1, 7)]
+    assert indexed.run_start_ns == min(
+        t for r in long["requests"] for t in (r.get("client_sent_ns"), r["received_ns"]) if t
+    )
 
 
 def test_steps_are_clamped_and_an_empty_trace_has_no_state(async_io_run):

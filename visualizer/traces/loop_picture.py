@@ -82,8 +82,7 @@ class LoopPicture:
 def run_start_ns(picture: Picture) -> int | None:
     """When the run began: the first request sent by the client (or, without the client's
     times, taken by the server)."""
-    times = [t for r in picture.requests.values() for t in (r.sent_ns, r.received_ns) if t]
-    return min(times, default=None)
+    return picture.run_start_ns
 
 
 def since_start(t_ns: int | None, start_ns: int | None) -> str | None:

@@ -8,6 +8,8 @@ trace contradicts; where the trace cannot tell, the text says less.
 
 from __future__ import annotations
 
+import bisect
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -95,8 +97,26 @@ class TraceContext:
     def wsgi(self) -> bool:
         return self.interface == "wsgi"
 
+    @functools.cached_property
+    def _by_id(self) -> dict[str, RequestTimes]:
+        return {r.id: r for r in reversed(self.requests)}  # the first of an id wins
+
+    @functools.cached_property
+    def _by_finish(self) -> tuple[list[int], list[RequestTimes]]:
+        """The finished requests in order of finishing, and their finishing times."""
+        finished = sorted(
+            (r for r in self.requests if r.finished_ns is not None),
+            key=lambda r: r.finished_ns or 0,
+        )
+        return [r.finished_ns or 0 for r in finished], finished
+
+    @functools.cached_property
+    def _position(self) -> dict[int, int]:
+        """Each request's place in the trace, by the identity of its RequestTimes."""
+        return {id(r): index for index, r in enumerate(self.requests)}
+
     def times(self, request: str | None) -> RequestTimes | None:
-        return next((r for r in self.requests if r.id == request), None)
+        return self._by_id.get(request) if request is not None else None
 
     def in_server(self, start: int, end: int, besides: str | None = None) -> list[str]:
         """Requests other than ``besides`` that were in the server (taken by it, not yet
@@ -150,13 +170,17 @@ class TraceContext:
         waited = mine.received_ns - mine.sent_ns
         if waited <= QUEUE_WAIT_NS:
             return 0, []
+        # The requests that finished while it waited (a trace has thousands), in the
+        # trace's order.
+        times, finished = self._by_finish
+        between = finished[
+            bisect.bisect_right(times, mine.sent_ns) : bisect.bisect_right(times, mine.received_ns)
+        ]
+        position = self._position
         ahead = [
             r.id
-            for r in self.requests
-            if r.id != mine.id
-            and r.received_ns < mine.received_ns
-            and r.finished_ns is not None
-            and mine.sent_ns < r.finished_ns <= mine.received_ns
+            for r in sorted(between, key=lambda r: position[id(r)])
+            if r.id != mine.id and r.received_ns < mine.received_ns
         ]
         return (waited, ahead) if ahead else (0, [])
 

@@ -36,7 +36,14 @@ from visualizer.traces.steps import (
     tracker_variables,
     variable_tracker,
 )
-from visualizer.traces.time_strip import Lanes, TimeStrip, lanes_of, step_times, time_strip
+from visualizer.traces.time_strip import (
+    Lanes,
+    TimeStrip,
+    lanes_of,
+    marked,
+    step_times,
+    time_strip,
+)
 
 
 @dataclass(frozen=True)
@@ -170,20 +177,23 @@ def player_state(
 
 
 @per_trace
-def _strip_parts(source: TraceSource) -> tuple[Lanes | None, list[tuple[int, int]]]:
-    """A recording's lanes and its steps' times, read once per trace (and length). A run
-    still going on is drawn up to its latest step."""
+def _strip_parts(source: TraceSource) -> tuple[Lanes, TimeStrip] | None:
+    """A recording's lanes and its strip, drawn once per trace (and length) for every step
+    to mark. A run still going on is drawn up to its latest step."""
     document = source.document()
     events = document["events"]
     going_on = any(request["finished_ns"] is None for request in document["requests"])
     now = max((event["t_ns"] for event in events), default=None) if going_on else None
-    return lanes_of(document, now_ns=now), step_times(events)
+    lanes = lanes_of(document, now_ns=now)
+    if lanes is None:
+        return None
+    return lanes, time_strip(lanes, times=step_times(events))
 
 
 def strip_at(source: TraceSource, t_ns: int) -> TimeStrip | None:
     """The time strip of the recording with the instant ``t_ns`` marked."""
-    lanes, times = _strip_parts(source)
-    return time_strip(lanes, times=times, at_ns=t_ns) if lanes is not None else None
+    parts = _strip_parts(source)
+    return marked(parts[1], parts[0], t_ns) if parts is not None else None
 
 
 NOTHING_YET = (

@@ -7,10 +7,15 @@ step at that time; the lab draws its timelines with it, side by side on one axis
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from tracer import events as kinds
 from visualizer.traces.narration import ms, plural
@@ -27,8 +32,13 @@ PHASE_LABELS = {
 }
 # Positions (links to the step at that time) across the strip.
 POSITIONS = 48
-# The strip draws this many requests' lanes, then says how many more there are.
+# The strip draws this many requests' lanes (and threads' lanes), then says how many more
+# there are.
 LANES_SHOWN = 20
+# A lane with more spans than this is drawn in as many equal stretches of the axis, each
+# in the phase that took most of its time (a long trace has tens of thousands of spans in
+# a lane: more than a screen has pixels, and too much for every step's page).
+MAX_SEGMENTS = 240
 
 
 def _sent(request: Mapping[str, Any]) -> int:
@@ -207,24 +217,48 @@ class Segment:
     width: float
     duration_ns: int
 
+    @property
+    def style(self) -> str:
+        """Its place on the track, as the template's style attribute."""
+        return f"left: {self.left:.3f}%; width: {self.width:.3f}%"
+
 
 @dataclass(frozen=True)
 class DrawnLane:
     label: str
     segments: list[Segment]
     kind: str
+    # Each phase's (count, total ns) of the lane's spans, in order of first appearance:
+    # what the lane's sentence tells (its segments may merge spans).
+    phases: tuple[tuple[str, int, int], ...] = ()
+
+    @functools.cached_property
+    def html(self) -> SafeString:
+        """The lane as templates/includes/time_strip.html draws it. Built here, once per
+        drawn lane (a player keeps its strip's lanes for every step), rather than by the
+        template at every step: a long trace's lanes have thousands of segments."""
+        segments = format_html_join(
+            "",
+            '<span class="phase {}" style="{}" title="{}"></span>',
+            ((segment.phase, segment.style, segment.label) for segment in self.segments),
+        )
+        return format_html(
+            '<li class="lane lane-{}"><span class="lane-label" title="{}">{}</span>'
+            '<span class="track">{}</span></li>',
+            self.kind,
+            self.label,
+            self.label,
+            segments,
+        )
 
     @property
     def sentence(self) -> str:
         """The lane in words: each phase once, with how often and how long in all."""
-        phases: dict[str, list[int]] = {}
-        for segment in self.segments:
-            phases.setdefault(segment.phase, []).append(segment.duration_ns)
         told = ", ".join(
-            f"{PHASE_LABELS[phase]} {ms(durations[0])}"
-            if len(durations) == 1
-            else f"{PHASE_LABELS[phase]} {len(durations)} times, {ms(sum(durations))} in all"
-            for phase, durations in phases.items()
+            f"{PHASE_LABELS[phase]} {ms(total)}"
+            if count == 1
+            else f"{PHASE_LABELS[phase]} {count} times, {ms(total)} in all"
+            for phase, count, total in self.phases
         )
         return f"{self.label}: {told or 'nothing recorded'}."
 
@@ -255,6 +289,7 @@ class TimeStrip:
     marker_at: str = ""
     current_position: int | None = None  # index in positions of the marker (or the first)
     hidden: int = 0  # requests not drawn
+    hidden_threads: int = 0  # threads not drawn
 
     @property
     def legend(self) -> list[tuple[str, str]]:
@@ -271,6 +306,8 @@ class TimeStrip:
         said += [lane.sentence for lane in self.lanes]
         if self.hidden:
             said.append(f"{plural(self.hidden, 'more request')} not drawn.")
+        if self.hidden_threads:
+            said.append(f"{plural(self.hidden_threads, 'more thread')} not drawn.")
         return said
 
 
@@ -304,30 +341,38 @@ def time_strip(
         return min(max((t_ns - origin) / axis * 100, 0.0), 100.0)
 
     def drawn(lane: Lane) -> DrawnLane:
-        segments = [
-            Segment(
-                span.phase,
-                span.label,
-                percent(span.start_ns),
-                max(percent(span.end_ns) - percent(span.start_ns), 0.15),
-                span.end_ns - span.start_ns,
-            )
-            for span in lane.spans
-        ]
-        return DrawnLane(lane.label, segments, lane.kind)
+        if len(lane.spans) > MAX_SEGMENTS:
+            segments = _merged(lane.spans, origin, axis)
+        else:
+            segments = [
+                Segment(
+                    span.phase,
+                    span.label,
+                    percent(span.start_ns),
+                    max(percent(span.end_ns) - percent(span.start_ns), 0.15),
+                    span.end_ns - span.start_ns,
+                )
+                for span in lane.spans
+            ]
+        return DrawnLane(lane.label, segments, lane.kind, _phases(lane.spans))
 
     requests = [lane for lane in lanes.lanes if lane.kind == "request"]
-    hidden = 0
-    if max_requests is not None and len(requests) > max_requests:
-        hidden = len(requests) - max_requests
-    shown = requests[: len(requests) - hidden] + [
-        lane for lane in lanes.lanes if lane.kind != "request"
-    ]
+    threads = [lane for lane in lanes.lanes if lane.kind == "thread"]
+    hidden = hidden_threads = 0
+    if max_requests is not None:
+        hidden = max(len(requests) - max_requests, 0)
+        hidden_threads = max(len(threads) - max_requests, 0)
+    shown = (
+        requests[: len(requests) - hidden]
+        + [lane for lane in lanes.lanes if lane.kind not in ("request", "thread")]
+        + threads[: len(threads) - hidden_threads]
+    )
     strip = TimeStrip(
         lanes=[drawn(lane) for lane in shown],
         length=ms(lanes.length_ns),
         ticks=ticks(axis),
         hidden=hidden,
+        hidden_threads=hidden_threads,
     )
     if not times:
         return strip
@@ -345,16 +390,70 @@ def time_strip(
     if at_ns is not None:
         marker = percent(at_ns)
         current = min(int(marker / width), POSITIONS - 1)
-    return TimeStrip(
-        lanes=strip.lanes,
-        length=strip.length,
-        ticks=strip.ticks,
+    return dataclasses.replace(
+        strip,
         positions=positions,
         marker=marker,
         marker_at=ms(max(0, at_ns - origin)) if at_ns is not None else "",
         current_position=current,
-        hidden=hidden,
     )
+
+
+def marked(strip: TimeStrip, lanes: Lanes, at_ns: int, axis_ns: int | None = None) -> TimeStrip:
+    """``strip`` (drawn by time_strip with positions, on ``axis_ns``) with the instant
+    ``at_ns`` marked: what each step of a player changes."""
+    axis = max(axis_ns or 0, lanes.length_ns)
+    marker = min(max((at_ns - lanes.origin_ns) / axis * 100, 0.0), 100.0)
+    return dataclasses.replace(
+        strip,
+        marker=marker,
+        marker_at=ms(max(0, at_ns - lanes.origin_ns)),
+        current_position=min(int(marker / (100 / POSITIONS)), POSITIONS - 1),
+    )
+
+
+def _phases(spans: Sequence[Span]) -> tuple[tuple[str, int, int], ...]:
+    totals: dict[str, list[int]] = {}
+    for span in spans:
+        total = totals.setdefault(span.phase, [0, 0])
+        total[0] += 1
+        total[1] += span.end_ns - span.start_ns
+    return tuple((phase, count, ns) for phase, (count, ns) in totals.items())
+
+
+def _merged(spans: Sequence[Span], origin: int, axis: int) -> list[Segment]:
+    """MAX_SEGMENTS equal stretches of the axis, each in the phase that took most of its
+    time (stretches with nothing drawn left out), runs of the same phase joined."""
+    width = axis / MAX_SEGMENTS
+    shares: list[dict[str, int]] = [{} for _ in range(MAX_SEGMENTS)]
+    for span in spans:
+        start, end = span.start_ns - origin, span.end_ns - origin
+        first = min(max(int(start // width), 0), MAX_SEGMENTS - 1)
+        last = min(max(int(end // width), 0), MAX_SEGMENTS - 1)
+        for index in range(first, last + 1):
+            overlap = min(end, (index + 1) * width) - max(start, index * width)
+            share = shares[index]
+            share[span.phase] = share.get(span.phase, 0) + max(int(overlap), 1)
+    runs: list[list[Any]] = []  # [phase, first stretch, last stretch, ns in the phase]
+    for index, share in enumerate(shares):
+        if not share:
+            continue
+        phase = max(share, key=share.__getitem__)
+        if runs and runs[-1][0] == phase and runs[-1][2] == index - 1:
+            runs[-1][2] = index
+            runs[-1][3] += share[phase]
+        else:
+            runs.append([phase, index, index, share[phase]])
+    return [
+        Segment(
+            phase,
+            f"mostly {PHASE_LABELS[phase]}: {ms(ns)} of {ms((last - first + 1) * width)}",
+            first * 100 / MAX_SEGMENTS,
+            (last - first + 1) * 100 / MAX_SEGMENTS,
+            ns,
+        )
+        for phase, first, last, ns in runs
+    ]
 
 
 def ticks(axis_ns: int, most: int = 6) -> list[Tick]:

@@ -48,7 +48,7 @@ def test_a_good_entry_is_read_with_its_texts_folded():
         (('keep = ["One.", "Two."]', 'keep = ["One.", 2]'), "keep[1]: must be a non-empty string"),
         (('keep = ["One.", "Two."]', 'keep = ["One."]\nkeeps = []'), "keeps: not a field"),
         (("[[scenario]]", "[[scenarios]]"), "must hold [[scenario]] tables"),
-        (('title = "Async', 'title = Async'), "not valid TOML"),
+        (('title = "Async', "title = Async"), "not valid TOML"),
     ],
 )
 def test_a_bad_entry_is_refused_naming_the_file_and_field(change, message):

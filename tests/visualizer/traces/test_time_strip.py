@@ -12,7 +12,19 @@ import pytest
 from django.test import Client
 
 from visualizer.traces.library import EXAMPLES_DIR, import_trace
-from visualizer.traces.time_strip import POSITIONS, lanes_of, step_at, step_times, time_strip
+from visualizer.traces.time_strip import (
+    LANES_SHOWN,
+    MAX_SEGMENTS,
+    POSITIONS,
+    Lane,
+    Lanes,
+    Span,
+    lanes_of,
+    marked,
+    step_at,
+    step_times,
+    time_strip,
+)
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -123,6 +135,54 @@ def test_two_runs_side_by_side_share_one_axis():
     for lane_alone, lane_shared in zip(alone.lanes, shared.lanes, strict=True):
         for seg_alone, seg_shared in zip(lane_alone.segments, lane_shared.segments, strict=True):
             assert seg_shared.left == pytest.approx(seg_alone.left * scale)
+
+
+def test_a_lane_of_many_spans_is_drawn_in_stretches_of_its_main_phase_and_told_exactly():
+    # 3,000 spans: 1 ms running, 2 ms suspended, ..., then one 3 s stall at the end.
+    spans = []
+    for index in range(1500):
+        start = index * 3_000_000
+        spans += [
+            Span("loop", start, start + 1_000_000),
+            Span("suspended", start + 1_000_000, start + 3_000_000),
+        ]
+    spans.append(Span("stall", 4_500_000_000, 7_500_000_000))
+    lanes = Lanes(0, 7_500_000_000, [Lane("event loop", spans, "loop")])
+
+    (lane,) = time_strip(lanes).lanes
+
+    assert len(lane.segments) <= MAX_SEGMENTS
+    assert [segment.phase for segment in lane.segments] == ["suspended", "stall"]
+    suspended, stall = lane.segments
+    assert suspended.left == 0 and stall.left + stall.width == pytest.approx(100)
+    assert stall.left == pytest.approx(60, abs=100 / MAX_SEGMENTS)
+    assert stall.duration_ns == pytest.approx(3_000_000_000, abs=1000)
+    assert suspended.label == "mostly suspended on an await: 3000 ms of 4500 ms"
+    # The words count every span, not the stretches drawn.
+    assert lane.sentence == (
+        "event loop: running on the event loop 1500 times, 1500 ms in all, suspended on an "
+        "await 1500 times, 3000 ms in all, event loop stalled 3000 ms."
+    )
+
+
+def test_only_the_first_threads_lanes_are_drawn_and_the_rest_counted():
+    threads = [Lane(f"thread t{n}", [Span("thread", n, n + 10)], "thread") for n in range(30)]
+    strip = time_strip(Lanes(0, 100, threads))
+    assert [lane.label for lane in strip.lanes] == [f"thread t{n}" for n in range(LANES_SHOWN)]
+    assert strip.hidden_threads == 30 - LANES_SHOWN
+    assert f"{30 - LANES_SHOWN} more threads not drawn." in strip.sentences
+
+
+def test_marking_a_drawn_strip_is_drawing_it_with_the_marker():
+    document = example("async-cpu-4-requests")
+    lanes = lanes_of(document)
+    assert lanes is not None
+    times = step_times(document["events"])
+    for event in document["events"][::5]:
+        at = event["t_ns"]
+        assert marked(time_strip(lanes, times=times), lanes, at) == time_strip(
+            lanes, times=times, at_ns=at
+        )
 
 
 def test_ticks_are_round_times_from_zero():
