@@ -12,6 +12,7 @@ from tracer import events as kinds
 from tracer.breakdown import PART_LABELS, PARTS, Breakdown, Part, breakdowns
 from tracer.events import Event, ScenarioInfo, TraceDocument
 from visualizer.traces.narration import ms
+from visualizer.traces.time_went import TimeWent, is_asgi, time_went, wsgi_words
 
 PHASES = ("received", "type check", "view started", "first pause", "resumed", "response")
 
@@ -30,11 +31,11 @@ class Side:
     totals: dict[Part, int]  # ns in each part, all requests together
     slowest_ns: int | None
     breakdowns: list[Breakdown]
+    time_went: TimeWent  # the bars and the verdict, as the player shows them
 
     @property
-    def phase_rows(self) -> list[tuple[str, list[float | None]]]:
-        """One row a phase: when it began for each request shown."""
-        return [(phase, [shown.at_ms[phase] for shown in self.shown]) for phase in PHASES]
+    def asgi(self) -> bool:
+        return is_asgi(self.document)
 
     @property
     def part_rows(self) -> list[tuple[str, str]]:
@@ -47,6 +48,22 @@ class Comparison:
     a: Side
     b: Side
     differences: list[str]
+
+    @property
+    def columns(self) -> list[tuple[str, str, bool]]:
+        """The phase table's columns: (side, request, whether it is that side's slowest)."""
+        return [
+            (label, shown.request, index > 0)
+            for label, side in (("A", self.a), ("B", self.b))
+            for index, shown in enumerate(side.shown)
+        ]
+
+    @property
+    def phase_rows(self) -> list[tuple[str, list[float | None]]]:
+        """One row a phase, so that both sides line up: when it began for each request
+        shown (A's, then B's), in ms since that request arrived."""
+        shown = [*self.a.shown, *self.b.shown]
+        return [(phase, [request.at_ms[phase] for request in shown]) for phase in PHASES]
 
 
 def phases_of(request: str, received_ns: int, events: Sequence[Event]) -> RequestPhases:
@@ -100,6 +117,7 @@ def side_of(document: TraceDocument) -> Side:
         totals=totals,
         slowest_ns=max(r["duration_ns"] or 0 for r in finished) if finished else None,
         breakdowns=found,
+        time_went=time_went(document),
     )
 
 
@@ -108,29 +126,118 @@ def compare(a: TraceDocument, b: TraceDocument) -> Comparison:
     return Comparison(left, right, differences(left, right))
 
 
-def _most(side: Side, part: Part) -> tuple[str, int] | None:
-    """The request that spent the most time in ``part``, and how long."""
-    best = max(side.breakdowns, key=lambda b: b.parts.get(part, 0), default=None)
-    if best is None:
-        return None
-    return best.request, best.parts.get(part, 0)
+# What a request did in a part, to be said as "r2 waited 1.2 s for the event loop".
+_DID: dict[Part, str] = {
+    "on_loop": "ran {t} on the event loop",
+    "blocked_on_loop": "was blocked {t} in a call on the event loop, holding it",
+    "loop_wait": "waited {t} for the event loop",
+    "awaiting_io": "waited {t} at an await (I/O, a timer or another task)",
+    "awaiting": "waited {t} at an await (for I/O or for the loop: the trace cannot tell)",
+    "on_loop_or_waiting": "spent {t} in Django's code on the event loop or waiting for it",
+    "thread_wait": "waited {t} for a worker thread to start its code",
+    "in_thread": "ran {t} in a thread",
+    "blocked_in_thread": "was blocked {t} in a thread (network, disk, a sleep or a lock)",
+    "gil_wait": "waited {t} for the GIL",
+    "core_wait": "waited {t} for a CPU core",
+}
+# When each phase came, said of a request: "r1 first paused 7.6 ms after it arrived".
+_REACHED = {
+    "type check": "had its view's type checked",
+    "view started": "started its view",
+    "first pause": "first paused",
+    "resumed": "resumed",
+    "response": "finished its response",
+}
+# Differences under this are not worth a line.
+_NOTABLE_NS = 1_000_000
+_PARTS_SAID = 3
 
 
 def differences(a: Side, b: Side) -> list[str]:
-    """The parts where the two differ most, in words: the request of each that spent the
-    longest in that part. Parts under a millisecond on both sides are not worth a line."""
+    """What differs, in words, each figure read from the two breakdowns: the slowest
+    request, how long all of them took, the phase where the first requests differ most,
+    and the parts where the two differ most, said of the request that spent longest there
+    and of the same request on the other side."""
     said: list[str] = []
     if a.slowest_ns is not None and b.slowest_ns is not None:
         said.append(
             f"The slowest request took {ms(a.slowest_ns)} in A and {ms(b.slowest_ns)} in B."
         )
-    gaps = sorted(PARTS, key=lambda p: abs(a.totals[p] - b.totals[p]), reverse=True)
-    for part in gaps[:3]:
-        most_a, most_b = _most(a, part), _most(b, part)
-        if most_a is None or most_b is None or max(most_a[1], most_b[1]) < 1_000_000:
-            continue
+    span_a, span_b = _answered_within(a), _answered_within(b)
+    if span_a is not None and span_b is not None:
         said.append(
-            f"{PART_LABELS[part].capitalize()}: {most_a[0]} {ms(most_a[1])} in A, "
-            f"{most_b[0]} {ms(most_b[1])} in B (the longest of each)."
+            f"All {span_a[0]} of A's requests were answered within {ms(span_a[1])} of the "
+            f"first arriving; all {span_b[0]} of B's within {ms(span_b[1])}."
         )
+    phase = _phase_difference(a, b)
+    if phase:
+        said.append(phase)
+    gaps = sorted(PARTS, key=lambda p: abs(a.totals[p] - b.totals[p]), reverse=True)
+    for part in gaps[:_PARTS_SAID]:
+        line = _part_difference(a, b, part)
+        if line:
+            said.append(line)
     return said
+
+
+def _answered_within(side: Side) -> tuple[int, int] | None:
+    """How many requests the side has and how long from the first arriving to the last
+    answered, when it has more than one and all of them were answered."""
+    requests = side.document["requests"]
+    if len(requests) < 2 or any(r.get("finished_ns") is None for r in requests):
+        return None
+    first = min(r["received_ns"] for r in requests)
+    last = max(r["finished_ns"] or 0 for r in requests)
+    return len(requests), last - first
+
+
+def _phase_difference(a: Side, b: Side) -> str | None:
+    """The phase the two first requests reached furthest apart (since each arrived)."""
+    if not a.shown or not b.shown:
+        return None
+    first_a, first_b = a.shown[0], b.shown[0]
+
+    def gap(phase: str) -> float:
+        at_a, at_b = first_a.at_ms[phase], first_b.at_ms[phase]
+        if at_a is None and at_b is None:
+            return -1.0
+        if at_a is None or at_b is None:
+            return float("inf")
+        return abs(at_a - at_b)
+
+    phase = max(_REACHED, key=gap)
+    if gap(phase) * 1_000_000 < _NOTABLE_NS:
+        return None
+    at_a, at_b = first_a.at_ms[phase], first_b.at_ms[phase]
+    reached = _REACHED[phase]
+    who = first_a.request if first_a.request == first_b.request else "The first request"
+    if at_a is None or at_b is None:
+        where, at, never = ("A", at_a, "B") if at_b is None else ("B", at_b, "A")
+        return (
+            f"{who} {reached} {ms((at or 0) * 1e6)} after it arrived in {where}; "
+            f"in {never} it never did."
+        )
+    return f"{who} {reached} {ms(at_a * 1e6)} after it arrived in A, {ms(at_b * 1e6)} in B."
+
+
+def _part_difference(a: Side, b: Side, part: Part) -> str | None:
+    """One part, said of the request that spent longest in it on the side that spent more
+    there, and of the request of the same name on the other side."""
+    (lead, lead_name), (other, other_name) = sorted(
+        ((a, "A"), (b, "B")), key=lambda side: side[0].totals[part], reverse=True
+    )
+    longest = max(lead.breakdowns, key=lambda found: found.parts[part], default=None)
+    if longest is None or longest.parts[part] < _NOTABLE_NS:
+        return None
+    did = _DID[part]
+    if not (a.asgi or b.asgi):
+        did = wsgi_words(did, asgi=False)
+    same = next((found for found in other.breakdowns if found.request == longest.request), None)
+    there = f"{ms(same.parts[part])} in {other_name}" if same else ""
+    most = max(other.breakdowns, key=lambda found: found.parts[part], default=None)
+    if most is not None and (same is None or most.parts[part] - same.parts[part] >= _NOTABLE_NS):
+        longest_there = f"its longest there, {most.request}, {ms(most.parts[part])}"
+        there = f"{there} ({longest_there})" if there else f"in {other_name} {longest_there}"
+    elif not there:
+        there = f"no request in {other_name}"
+    return f"{longest.request} {did.format(t=ms(longest.parts[part]))} in {lead_name}, {there}."
