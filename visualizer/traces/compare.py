@@ -93,7 +93,8 @@ def phases_of(request: str, received_ns: int, events: Sequence[Event]) -> Reques
     )
 
 
-def side_of(document: TraceDocument) -> Side:
+def side_of(document: TraceDocument, axis_ns: int = 0) -> Side:
+    """One recording's side; its bars drawn on an axis of ``axis_ns`` if longer."""
     requests = document["requests"]
     finished = [r for r in requests if r.get("duration_ns") is not None]
     chosen = [requests[0]] if requests else []
@@ -117,12 +118,15 @@ def side_of(document: TraceDocument) -> Side:
         totals=totals,
         slowest_ns=max(r["duration_ns"] or 0 for r in finished) if finished else None,
         breakdowns=found,
-        time_went=time_went(document),
+        time_went=time_went(document, axis_ns=axis_ns),
     )
 
 
 def compare(a: TraceDocument, b: TraceDocument) -> Comparison:
-    left, right = side_of(a), side_of(b)
+    # Both sides' bars on one time axis, the longest request's, so that their lengths compare.
+    durations = [r.get("duration_ns") or 0 for r in (*a["requests"], *b["requests"])]
+    axis_ns = max(durations, default=0)
+    left, right = side_of(a, axis_ns), side_of(b, axis_ns)
     return Comparison(left, right, differences(left, right))
 
 

@@ -72,15 +72,16 @@ class TimeWent:
     verdict: Verdict | None
 
 
-def time_went(document: Mapping[str, Any]) -> TimeWent:
-    """The bars and the verdict of a trace document (its finished requests)."""
+def time_went(document: Mapping[str, Any], *, axis_ns: int = 0) -> TimeWent:
+    """The bars and the verdict of a trace document (its finished requests). The longest
+    request fills the width, or ``axis_ns`` if longer (bars of two traces on one axis)."""
     found = breakdowns(document)
     requests = {r["id"]: r for r in document["requests"]}
     times = [
         t for r in document["requests"] for t in (r.get("client_sent_ns"), r.get("received_ns"))
     ]
     start = min((t for t in times if type(t) is int), default=0)
-    longest = max((b.duration_ns for b in found), default=0)
+    longest = max([axis_ns, *(b.duration_ns for b in found)])
     asgi = is_asgi(document)
     bars = [_bar(b, requests[b.request], start, longest, asgi) for b in found[:BARS_SHOWN]]
     occurring = {part for b in found for part in PARTS if b.parts[part]}

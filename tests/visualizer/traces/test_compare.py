@@ -15,7 +15,7 @@ from tracer.breakdown import breakdowns
 from visualizer.traces.compare import compare, phases_of
 from visualizer.traces.library import EXAMPLES_DIR, load_examples
 from visualizer.traces.narration import ms
-from visualizer.traces.time_went import time_went
+from visualizer.traces.time_went import WHOLE, time_went
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +75,19 @@ def test_the_phase_table_lines_up_both_sides_phase_by_phase():
         next(r for r in a["requests"] if r["id"] == rid)["duration_ns"] / 1e6
         for rid in ("r1", slowest)
     ] + [b["requests"][0]["duration_ns"] / 1e6]
+
+
+def test_both_sides_bars_are_drawn_on_one_time_axis():
+    a, b = example("async-cpu-4-requests"), example("async-io-4-requests")
+    comparison = compare(a, b)
+    longest = max(found.duration_ns for d in (a, b) for found in breakdowns(d))
+    for side, document in ((comparison.a, a), (comparison.b, b)):
+        durations = {found.request: found.duration_ns for found in breakdowns(document)}
+        for bar in side.time_went.bars:
+            assert abs(bar.length - durations[bar.request] * WHOLE / longest) <= 1
+    # On its own page a recording's longest request fills the width.
+    assert max(bar.length for bar in time_went(a).bars) == WHOLE
+    assert max(bar.length for bar in comparison.a.time_went.bars) < WHOLE
 
 
 def test_the_differences_are_read_from_the_two_breakdowns():
