@@ -15,12 +15,19 @@ from visualizer.traces.narration import ms
 from visualizer.traces.time_went import TimeWent, is_asgi, time_went, wsgi_words
 
 PHASES = ("received", "type check", "view started", "first pause", "resumed", "response")
+# A plain def view (and a view that computes) has no await: its first wait is a blocking call.
+PHASE_LABELS = {
+    **{phase: phase for phase in PHASES},
+    "first pause": "first pause (an await) or blocking call",
+    "resumed": "resumed (or the call returned)",
+}
 
 
 @dataclass(frozen=True)
 class RequestPhases:
     request: str
     at_ms: dict[str, float | None]  # phase -> ms since the request was received
+    paused_in: str | None = None  # what its first pause was, in words
 
 
 @dataclass(frozen=True)
@@ -59,17 +66,28 @@ class Comparison:
         ]
 
     @property
-    def phase_rows(self) -> list[tuple[str, list[float | None]]]:
+    def phase_rows(self) -> list[tuple[str, list[tuple[float | None, str | None]]]]:
         """One row a phase, so that both sides line up: when it began for each request
-        shown (A's, then B's), in ms since that request arrived."""
+        shown (A's, then B's), in ms since that request arrived, and for the first pause
+        what it was."""
         shown = [*self.a.shown, *self.b.shown]
-        return [(phase, [request.at_ms[phase] for request in shown]) for phase in PHASES]
+        return [
+            (
+                PHASE_LABELS[phase],
+                [
+                    (request.at_ms[phase], request.paused_in if phase == "first pause" else None)
+                    for request in shown
+                ],
+            )
+            for phase in PHASES
+        ]
 
 
 def phases_of(request: str, received_ns: int, events: Sequence[Event]) -> RequestPhases:
     """When each phase began for one request (None: the trace has no such step for it)."""
     at: dict[str, int | None] = dict.fromkeys(PHASES)
     at["received"] = received_ns
+    paused_in = None
     for event in events:
         if event["request"] != request:
             continue
@@ -79,17 +97,21 @@ def phases_of(request: str, received_ns: int, events: Sequence[Event]) -> Reques
         elif kind == kinds.VIEW_STARTED and at["view started"] is None:
             at["view started"] = t
         elif kind == kinds.AWAIT_SUSPENDED and at["first pause"] is None:
-            at["first pause"] = t
+            at["first pause"], paused_in = t, "paused at an await"
         elif kind in (kinds.AWAIT_RESUMED, kinds.AWAIT_RAISED) and at["resumed"] is None:
             at["resumed"] = t
         elif event["kind"] == kinds.CALL_BLOCKING and at["first pause"] is None:
             # A blocking call: recorded when it ended, after duration_ns.
             at["first pause"], at["resumed"] = t - event["duration_ns"], t
+            cause = f" ({event['cause']})" if event.get("cause") else ""
+            held = "the event loop" if event["on_event_loop"] else "its thread"
+            paused_in = f"blocked in {event['callable']}(){cause}, holding {held}"
         elif kind == kinds.RESPONSE_FINISHED:
             at["response"] = t
     return RequestPhases(
         request,
         {phase: None if t is None else (t - received_ns) / 1e6 for phase, t in at.items()},
+        paused_in,
     )
 
 
@@ -144,11 +166,11 @@ _DID: dict[Part, str] = {
     "gil_wait": "waited {t} for the GIL",
     "core_wait": "waited {t} for a CPU core",
 }
-# When each phase came, said of a request: "r1 first paused 7.6 ms after it arrived".
+# When each phase came, said of a request: "r1 resumed 311 ms after it arrived".
 _REACHED = {
     "type check": "had its view's type checked",
     "view started": "started its view",
-    "first pause": "first paused",
+    "first pause": "reached its first pause or blocking call",
     "resumed": "resumed",
     "response": "finished its response",
 }
@@ -173,9 +195,9 @@ def differences(a: Side, b: Side) -> list[str]:
             f"All {span_a[0]} of A's requests were answered within {ms(span_a[1])} of the "
             f"first arriving; all {span_b[0]} of B's within {ms(span_b[1])}."
         )
-    phase = _phase_difference(a, b)
-    if phase:
-        said.append(phase)
+    for line in (_pause_difference(a, b), _phase_difference(a, b)):
+        if line:
+            said.append(line)
     gaps = sorted(PARTS, key=lambda p: abs(a.totals[p] - b.totals[p]), reverse=True)
     for part in gaps[:_PARTS_SAID]:
         line = _part_difference(a, b, part)
@@ -193,6 +215,20 @@ def _answered_within(side: Side) -> tuple[int, int] | None:
     first = min(r["received_ns"] for r in requests)
     last = max(r["finished_ns"] or 0 for r in requests)
     return len(requests), last - first
+
+
+def _pause_difference(a: Side, b: Side) -> str | None:
+    """How the first requests first stopped, when that differs: paused at an await,
+    blocked in a call holding the event loop or its thread, or neither."""
+    if not a.shown or not b.shown or a.shown[0].paused_in == b.shown[0].paused_in:
+        return None
+    first_a, first_b = (
+        f"{first.request} first {first.paused_in}"
+        if first.paused_in
+        else f"{first.request} never paused or blocked"
+        for first in (a.shown[0], b.shown[0])
+    )
+    return f"In A, {first_a}; in B, {first_b}."
 
 
 def _phase_difference(a: Side, b: Side) -> str | None:

@@ -67,14 +67,33 @@ def test_the_phase_table_lines_up_both_sides_phase_by_phase():
         "received",
         "type check",
         "view started",
-        "first pause",
-        "resumed",
+        "first pause (an await) or blocking call",
+        "resumed (or the call returned)",
         "response",
     ]
-    assert rows["response"] == [
+    assert [at for at, _ in rows["response"]] == [
         next(r for r in a["requests"] if r["id"] == rid)["duration_ns"] / 1e6
         for rid in ("r1", slowest)
     ] + [b["requests"][0]["duration_ns"] / 1e6]
+    # The CPU view never awaits: its first stop is the call that computes on the loop.
+    blocking = next(e for e in a["events"] if e["kind"] == "call.blocking")
+    said = [paused_in for _, paused_in in rows["first pause (an await) or blocking call"]]
+    assert said == [
+        f"blocked in {blocking['callable']}() (computing), holding the event loop",
+        f"blocked in {blocking['callable']}() (computing), holding the event loop",
+        "paused at an await",
+    ]
+
+
+def test_how_the_first_requests_first_stopped_is_said_when_it_differs():
+    io, sync = example("async-io-1-request"), example("sync-io-1-request")
+    blocking = next(e for e in sync["events"] if e["kind"] == "call.blocking")
+    held = "the event loop" if blocking["on_event_loop"] else "its thread"
+    assert (
+        f"In A, r1 first paused at an await; in B, r1 first blocked in "
+        f"{blocking['callable']}() ({blocking['cause']}), holding {held}."
+    ) in compare(io, sync).differences
+    assert not any(line.startswith("In A, ") for line in compare(io, io).differences)
 
 
 def test_both_sides_bars_are_drawn_on_one_time_axis():
