@@ -13,7 +13,7 @@ from django.test import Client
 
 from tracer.breakdown import breakdowns
 from visualizer.traces.compare import compare, phases_of
-from visualizer.traces.library import EXAMPLES_DIR, load_examples
+from visualizer.traces.library import EXAMPLES_DIR, import_trace, load_examples
 from visualizer.traces.narration import ms
 from visualizer.traces.time_went import WHOLE, time_went
 
@@ -280,3 +280,25 @@ def test_the_lab_links_its_two_runs_to_the_compare_page():
     )
     one = Client().get(f"/lab/?recording={CPU}").content.decode()
     assert "Compare these two side by side" not in one
+
+
+def test_everything_read_from_an_imported_trace_is_escaped():
+    load_examples()
+    hostile = example("sync-io-1-request")
+    hostile["id"] = "hostile-trace"
+    hostile["scenario"] = None  # a view this server does not have: its own player page
+    blocking = next(e for e in hostile["events"] if e["kind"] == "call.blocking")
+    blocking["callable"] = "<b>evil</b>"
+    import_trace(json.dumps(hostile).encode(), name="<i>named</i>")
+
+    page = Client().get(f"/traces/compare/?a=hostile-trace&b={IO}").content.decode()
+    assert "In A, r1 first blocked in &lt;b&gt;evil&lt;/b&gt;() (waiting)" in page
+    assert "&lt;i&gt;named&lt;/i&gt;" in page
+    assert "<b>evil" not in page and "<i>named" not in page
+
+    # Its player (no scenario page to redirect to) offers the comparison too.
+    player = Client().get("/traces/hostile-trace/")
+    assert player.status_code == 200
+    form = compare_form_of(player.content.decode())
+    assert '<input type="hidden" name="a" value="hostile-trace">' in form
+    assert f'<option value="{IO}">' in form
