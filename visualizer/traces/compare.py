@@ -198,8 +198,12 @@ def differences(a: Side, b: Side) -> list[str]:
     for line in (_pause_difference(a, b), _phase_difference(a, b)):
         if line:
             said.append(line)
-    gaps = sorted(PARTS, key=lambda p: abs(a.totals[p] - b.totals[p]), reverse=True)
-    for part in gaps[:_PARTS_SAID]:
+
+    def gap(part: Part) -> int:
+        return abs(a.totals[part] - b.totals[part])
+
+    widest = sorted((part for part in PARTS if gap(part) >= _NOTABLE_NS), key=gap, reverse=True)
+    for part in widest[:_PARTS_SAID]:
         line = _part_difference(a, b, part)
         if line:
             said.append(line)

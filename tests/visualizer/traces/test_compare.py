@@ -302,3 +302,13 @@ def test_everything_read_from_an_imported_trace_is_escaped():
     form = compare_form_of(player.content.decode())
     assert '<input type="hidden" name="a" value="hostile-trace">' in form
     assert f'<option value="{IO}">' in form
+
+
+def test_a_recording_compared_with_a_copy_of_itself_differs_in_nothing():
+    document = example("async-io-4-requests")
+    copied = dict(document, id="copy")
+    said = compare(document, copied).differences
+    slowest = ms(max(r["duration_ns"] for r in document["requests"]))
+    # The figures of both are said, the same; no part or phase is said to differ.
+    assert said[0] == f"The slowest request took {slowest} in A and {slowest} in B."
+    assert len(said) == 2 and said[1].startswith("All 4 of A's requests")
