@@ -3,6 +3,7 @@ rename and delete; and a recording's JSON."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -212,7 +213,7 @@ def replay_file_download(request: HttpRequest, recording_id: str) -> HttpRespons
 def compare_traces(request: HttpRequest) -> HttpResponse:
     """Two stored recordings side by side (?a=ID&b=ID), or the form to pick them."""
     chosen = [request.GET.get("a", "").strip(), request.GET.get("b", "").strip()]
-    context: dict[str, object] = {"compare_choices": compare_choices(), "chosen": chosen}
+    context: dict[str, object] = {"compare_choices": _choices_keeping(chosen), "chosen": chosen}
     if not all(chosen):
         if any(chosen):
             unset, given = ("B", "A") if chosen[0] else ("A", "B")
@@ -233,3 +234,21 @@ def compare_traces(request: HttpRequest) -> HttpResponse:
     assert a is not None and b is not None
     context["comparison"] = compare(a, b)
     return render(request, "traces/compare.html", context)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    recording_id: str
+    name: str
+
+
+def _choices_keeping(chosen: list[str]) -> list[Trace | _Choice]:
+    """The compare form's recordings, with any chosen one the list does not hold (older
+    than those listed, or not in the library at all), so that the form keeps it."""
+    choices: list[Trace | _Choice] = list(compare_choices())
+    listed = {choice.recording_id for choice in choices}
+    for recording_id in dict.fromkeys(rid for rid in chosen if rid and rid not in listed):
+        trace = Trace.objects.filter(recording_id=recording_id).only("name").first()
+        name = trace.name if trace else "not in the library"
+        choices.append(_Choice(recording_id, name))
+    return choices

@@ -228,6 +228,10 @@ def test_bad_picks_are_refused_with_a_sentence_and_keep_the_form():
     assert missing.status_code == 404
     assert "No recording &#x27;&lt;b&gt;nope&#x27; in the library: choose another." in text
     assert "<b>nope" not in text and f'<option value="{SYNC}" selected>' in text
+    # The form keeps what was chosen, the unknown id too, to be corrected.
+    assert (
+        '<option value="&lt;b&gt;nope" selected>not in the library (&lt;b&gt;nope)</option>' in text
+    )
 
     same = Client().get(f"/traces/compare/?a={IO}&b={IO}")
     assert same.status_code == 400
