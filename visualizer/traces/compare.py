@@ -5,13 +5,13 @@ documents; every figure is read from them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tracer import events as kinds
 from tracer.breakdown import PART_LABELS, PARTS, Breakdown, Part, breakdowns
 from tracer.events import Event, ScenarioInfo, TraceDocument
-from visualizer.traces.narration import ms
+from visualizer.traces.narration import QUEUE_WAIT_NS, ms
 from visualizer.traces.time_went import TimeWent, is_asgi, time_went, wsgi_words
 
 PHASES = ("received", "type check", "view started", "first pause", "resumed", "response")
@@ -181,9 +181,10 @@ _PARTS_SAID = 3
 
 def differences(a: Side, b: Side) -> list[str]:
     """What differs, in words, each figure read from the two breakdowns: the slowest
-    request, how long all of them took, the phase where the first requests differ most,
-    and the parts where the two differ most, said of the request that spent longest there
-    and of the same request on the other side."""
+    request, how long all of them took, how the first requests first stopped and the phase
+    they reached furthest apart, the wait to be served, and the parts where the two differ
+    most; a wait or a part said of the request that spent longest there and of the same
+    request on the other side."""
     said: list[str] = []
     if a.slowest_ns is not None and b.slowest_ns is not None:
         said.append(
@@ -195,7 +196,7 @@ def differences(a: Side, b: Side) -> list[str]:
             f"All {span_a[0]} of A's requests were answered within {ms(span_a[1])} of the "
             f"first arriving; all {span_b[0]} of B's within {ms(span_b[1])}."
         )
-    for line in (_pause_difference(a, b), _phase_difference(a, b)):
+    for line in (_pause_difference(a, b), _phase_difference(a, b), _queue_difference(a, b)):
         if line:
             said.append(line)
 
@@ -265,23 +266,44 @@ def _phase_difference(a: Side, b: Side) -> str | None:
 
 
 def _part_difference(a: Side, b: Side, part: Part) -> str | None:
-    """One part, said of the request that spent longest in it on the side that spent more
-    there, and of the request of the same name on the other side."""
-    (lead, lead_name), (other, other_name) = sorted(
-        ((a, "A"), (b, "B")), key=lambda side: side[0].totals[part], reverse=True
-    )
-    longest = max(lead.breakdowns, key=lambda found: found.parts[part], default=None)
-    if longest is None or longest.parts[part] < _NOTABLE_NS:
-        return None
+    """One part of the requests' time in the server, where the two differ."""
     did = _DID[part]
     if not (a.asgi or b.asgi):
         did = wsgi_words(did, asgi=False)
+    return _said_of_longest(a, b, lambda found: found.parts[part], did)
+
+
+def _queue_difference(a: Side, b: Side) -> str | None:
+    """The wait before the server took a request (outside its time in the server: a WSGI
+    server's requests queue for its threads), when one side's requests queued and the two
+    differ there."""
+
+    def waited(found: Breakdown) -> int:
+        return found.waiting_to_be_served_ns or 0
+
+    totals = [sum(map(waited, side.breakdowns)) for side in (a, b)]
+    longest = max(map(waited, [*a.breakdowns, *b.breakdowns]), default=0)
+    if longest <= QUEUE_WAIT_NS or abs(totals[0] - totals[1]) < _NOTABLE_NS:
+        return None
+    return _said_of_longest(a, b, waited, "waited {t} before the server took it")
+
+
+def _said_of_longest(a: Side, b: Side, value: Callable[[Breakdown], int], did: str) -> str | None:
+    """A figure of each request, said of the request with the most on the side with the
+    most in all, and of the request of the same name on the other side (and of that side's
+    own longest, when it is another request with more)."""
+    (lead, lead_name), (other, other_name) = sorted(
+        ((a, "A"), (b, "B")), key=lambda side: sum(map(value, side[0].breakdowns)), reverse=True
+    )
+    longest = max(lead.breakdowns, key=value, default=None)
+    if longest is None or value(longest) < _NOTABLE_NS:
+        return None
     same = next((found for found in other.breakdowns if found.request == longest.request), None)
-    there = f"{ms(same.parts[part])} in {other_name}" if same else ""
-    most = max(other.breakdowns, key=lambda found: found.parts[part], default=None)
-    if most is not None and (same is None or most.parts[part] - same.parts[part] >= _NOTABLE_NS):
-        longest_there = f"its longest there, {most.request}, {ms(most.parts[part])}"
+    there = f"{ms(value(same))} in {other_name}" if same else ""
+    most = max(other.breakdowns, key=value, default=None)
+    if most is not None and (same is None or value(most) - value(same) >= _NOTABLE_NS):
+        longest_there = f"its longest there, {most.request}, {ms(value(most))}"
         there = f"{there} ({longest_there})" if there else f"in {other_name} {longest_there}"
     elif not there:
         there = f"no request in {other_name}"
-    return f"{longest.request} {did.format(t=ms(longest.parts[part]))} in {lead_name}, {there}."
+    return f"{longest.request} {did.format(t=ms(value(longest)))} in {lead_name}, {there}."

@@ -178,6 +178,19 @@ def test_a_real_cpu_run_and_io_run_differ_in_waiting_for_the_loop(async_cpu_run,
     ), said
 
 
+def test_a_real_wsgi_1x1_run_is_said_to_queue_where_asgi_does_not(wsgi_sync_io_run, sync_io_run):
+    said = compare(wsgi_sync_io_run, sync_io_run).differences
+    queued = max(breakdowns(wsgi_sync_io_run), key=lambda b: b.waiting_to_be_served_ns or 0)
+    same = next(b for b in breakdowns(sync_io_run) if b.request == queued.request)
+    assert any(
+        line.startswith(
+            f"{queued.request} waited {ms(queued.waiting_to_be_served_ns)} before the server "
+            f"took it in A, {ms(same.waiting_to_be_served_ns)} in B"
+        )
+        for line in said
+    ), said
+
+
 def test_the_compare_page_shows_the_bars_and_verdict_of_each_side():
     load_examples()
     answer = Client().get(f"/traces/compare/?a={CPU}&b={IO}")
