@@ -17,6 +17,7 @@ PAGES = [
     "/lab/",
     f"/lab/?recording={EXAMPLE}&compare=example-sync-io-4-requests",
     "/traces/",
+    f"/traces/compare/?a={EXAMPLE}&b=example-sync-io-4-requests",
     f"/traces/{EXAMPLE}/quiz/",
     f"/traces/{EXAMPLE}/transcript/",
     "/practice/",

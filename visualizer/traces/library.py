@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 
 from tracer.chrome_trace import to_chrome_trace
 from tracer.events import TraceDocument
@@ -17,6 +18,19 @@ from visualizer.traces.models import Trace
 from visualizer.traces.sources import find_source
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+# The library lists this many traces, newest first; so do the forms that pick one.
+LISTED = 500
+
+
+def listed_traces() -> QuerySet[Trace]:
+    """The stored traces the library lists, newest first. The parts WSGI workers store of
+    a lab run going on are left out: they become its one trace at its end."""
+    return Trace.objects.exclude(status=Trace.Status.RECORDING, recording_id__regex=r"-w\d+$")
+
+
+def compare_choices() -> QuerySet[Trace]:
+    """The recordings a compare form offers (only what an option shows is read)."""
+    return listed_traces().only("recording_id", "name")[:LISTED]
 
 
 @dataclass(frozen=True)

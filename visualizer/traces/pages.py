@@ -16,6 +16,7 @@ from tracer.events import TraceDocument, trace_document
 from visualizer.scenarios.catalog import Scenario
 from visualizer.scenarios.forms import RunForm
 from visualizer.scenarios.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
+from visualizer.traces.library import compare_choices
 from visualizer.traces.moments import key_moments_of, measured
 from visualizer.traces.player import PlayerState, player_state
 from visualizer.traces.run_state import INTERRUPTED_TEXT, interrupted
@@ -233,6 +234,8 @@ def page_context(
         measured=measured(source) if source is not None else "",
         notice=" ".join(notices),
         embed=options.embed,
+        # A lazy query: read only when the page shows its "Compare with…" form.
+        compare_choices=compare_choices(),
         # These links keep the step (player.js updates them as the step changes).
         **view_option_links(
             {"recording": options.recording_id, "step": options.step},

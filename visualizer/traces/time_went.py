@@ -72,16 +72,17 @@ class TimeWent:
     verdict: Verdict | None
 
 
-def time_went(document: Mapping[str, Any]) -> TimeWent:
-    """The bars and the verdict of a trace document (its finished requests)."""
+def time_went(document: Mapping[str, Any], *, axis_ns: int = 0) -> TimeWent:
+    """The bars and the verdict of a trace document (its finished requests). The longest
+    request fills the width, or ``axis_ns`` if longer (bars of two traces on one axis)."""
     found = breakdowns(document)
     requests = {r["id"]: r for r in document["requests"]}
     times = [
         t for r in document["requests"] for t in (r.get("client_sent_ns"), r.get("received_ns"))
     ]
     start = min((t for t in times if type(t) is int), default=0)
-    longest = max((b.duration_ns for b in found), default=0)
-    asgi = _asgi(document)
+    longest = max([axis_ns, *(b.duration_ns for b in found)])
+    asgi = is_asgi(document)
     bars = [_bar(b, requests[b.request], start, longest, asgi) for b in found[:BARS_SHOWN]]
     occurring = {part for b in found for part in PARTS if b.parts[part]}
     return TimeWent(
@@ -92,11 +93,11 @@ def time_went(document: Mapping[str, Any]) -> TimeWent:
     )
 
 
-def _asgi(document: Mapping[str, Any]) -> bool:
+def is_asgi(document: Mapping[str, Any]) -> bool:
     return bool((document.get("server") or {}).get("interface", "asgi") == "asgi")
 
 
-def _wsgi_words(text: str, asgi: bool) -> str:
+def wsgi_words(text: str, asgi: bool) -> str:
     """Under WSGI no event loop serves the requests: an async view runs on a private loop
     of its own (async_to_sync's, in the request's thread), which is what the words say."""
     if asgi:
@@ -105,7 +106,7 @@ def _wsgi_words(text: str, asgi: bool) -> str:
 
 
 def _label(part: Part, asgi: bool) -> str:
-    return _wsgi_words(PART_LABELS[part], asgi)
+    return wsgi_words(PART_LABELS[part], asgi)
 
 
 def _bar(
@@ -176,7 +177,7 @@ def verdict(document: Mapping[str, Any], found: list[Breakdown]) -> Verdict:
     """One or two sentences on where the time went: the slowest request's largest part,
     then the queue (WSGI), or another request's wait for the loop, or how long they all
     took together."""
-    asgi = _asgi(document)
+    asgi = is_asgi(document)
     slowest = max(found, key=lambda b: b.duration_ns)
     main = max(PARTS, key=lambda part: slowest.parts[part])
     sentences = [_spent(document, slowest, main, found, asgi)]
@@ -219,7 +220,7 @@ def _spent(
 ) -> str:
     return (
         f"{_whose(breakdown, found)} spent {ms(breakdown.parts[part])} of its "
-        f"{ms(breakdown.duration_ns)} {_wsgi_words(_SPENT[part], asgi)}"
+        f"{ms(breakdown.duration_ns)} {wsgi_words(_SPENT[part], asgi)}"
         f"{_aside(document, breakdown, part, asgi)}."
     )
 

@@ -3,6 +3,7 @@ rename and delete; and a recording's JSON."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -22,9 +23,12 @@ from visualizer.traces.archive import archiver
 from visualizer.traces.compare import compare
 from visualizer.traces.library import (
     EXPORT_FORMATS,
+    LISTED,
     STORED,
+    compare_choices,
     export,
     import_document,
+    listed_traces,
     trace_document,
 )
 from visualizer.traces.models import Trace
@@ -66,12 +70,12 @@ def library(request: HttpRequest) -> HttpResponse:
 
 
 def library_context(scenario_filter: str, **extra: object) -> dict[str, object]:
-    # The parts WSGI workers store of a lab run going on become its one trace at its end.
-    traces = Trace.objects.exclude(status=Trace.Status.RECORDING, recording_id__regex=r"-w\d+$")
+    traces = listed_traces()
     if scenario_filter:
         traces = traces.filter(scenario_slug=scenario_filter)
     return {
-        "traces": traces[:500],
+        "traces": traces[:LISTED],
+        "compare_choices": compare_choices(),
         "scenarios": SCENARIOS.values(),
         "scenario_filter": scenario_filter,
         "max_upload_mb": settings.TRACE_IMPORT_MAX_BYTES / 1024 / 1024,
@@ -208,15 +212,43 @@ def replay_file_download(request: HttpRequest, recording_id: str) -> HttpRespons
 @require_safe
 def compare_traces(request: HttpRequest) -> HttpResponse:
     """Two stored recordings side by side (?a=ID&b=ID), or the form to pick them."""
-    chosen = [request.GET.get("a", ""), request.GET.get("b", "")]
-    context: dict[str, object] = {"traces": Trace.objects.all()[:500], "chosen": chosen}
-    if all(chosen):
-        documents = [trace_document(recording_id) for recording_id in chosen]
-        missing = [rid for rid, d in zip(chosen, documents, strict=True) if d is None]
-        if missing:
-            context["error"] = f"No recording {missing[0]!r} in the library."
-            return render(request, "traces/compare.html", context, status=404)
-        a, b = documents
-        assert a is not None and b is not None
-        context["comparison"] = compare(a, b)
+    chosen = [request.GET.get("a", "").strip(), request.GET.get("b", "").strip()]
+    context: dict[str, object] = {"compare_choices": _choices_keeping(chosen), "chosen": chosen}
+    if not all(chosen):
+        if any(chosen):
+            unset, given = ("B", "A") if chosen[0] else ("A", "B")
+            context["error"] = f"Choose recording {unset} too, to compare with {given}."
+        return render(request, "traces/compare.html", context)
+    if chosen[0] == chosen[1]:
+        context["error"] = (
+            f"A and B are the same recording ({chosen[0]!r}): choose two different ones."
+        )
+        return render(request, "traces/compare.html", context, status=400)
+    documents = [trace_document(recording_id) for recording_id in chosen]
+    missing = [rid for rid, d in zip(chosen, documents, strict=True) if d is None]
+    if missing:
+        names = " or ".join(repr(rid) for rid in missing)
+        context["error"] = f"No recording {names} in the library: choose another."
+        return render(request, "traces/compare.html", context, status=404)
+    a, b = documents
+    assert a is not None and b is not None
+    context["comparison"] = compare(a, b)
     return render(request, "traces/compare.html", context)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    recording_id: str
+    name: str
+
+
+def _choices_keeping(chosen: list[str]) -> list[Trace | _Choice]:
+    """The compare form's recordings, with any chosen one the list does not hold (older
+    than those listed, or not in the library at all), so that the form keeps it."""
+    choices: list[Trace | _Choice] = list(compare_choices())
+    listed = {choice.recording_id for choice in choices}
+    for recording_id in dict.fromkeys(rid for rid in chosen if rid and rid not in listed):
+        trace = Trace.objects.filter(recording_id=recording_id).only("name").first()
+        name = trace.name if trace else "not in the library"
+        choices.append(_Choice(recording_id, name))
+    return choices
