@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import include, path
+
+from shop import views
+from shop.api import api
+
+urlpatterns = [
+    path("", views.home),
+    path("orders/", views.OrderListView.as_view()),
+    path("orders/async/", views.AsyncOrderView.as_view()),
+    path("orders/sleepy/", views.sleepy_orders),
+    path("orders/total/", views.order_total),
+    path("api/", api.urls),
+    path("__visualizer__/", include("async_visualizer.urls")),
+]
