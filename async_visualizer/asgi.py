@@ -48,9 +48,7 @@ def _django_handler(application: Any) -> BaseHandler | None:
     while application is not None and seen < 8:
         if isinstance(application, BaseHandler):
             return application
-        application = getattr(application, "application", None) or getattr(
-            application, "app", None
-        )
+        application = getattr(application, "application", None) or getattr(application, "app", None)
         seen += 1
     return None
 

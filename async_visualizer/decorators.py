@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from tracer import targets
-
-View = TypeVar("View")
 
 # Views named by @trace; their helpers are found when trace_asgi() runs, once every name
 # of their modules is defined.
 DECORATED: list[targets.Target] = []
 
 
-def trace(view: View) -> View:
+def trace[View](view: View) -> View:
     """Trace ``view`` (a function view, decorated or not, or a class-based view) when
     ASYNC_VISUALIZER["ENABLED"] is True. Returns it unchanged: Django calls it as before."""
     name = f"{getattr(view, '__module__', '?')}.{getattr(view, '__qualname__', '?')}"

@@ -1,4 +1,5 @@
-"""The recordings pages; mount them with ``path("__visualizer__/", include("async_visualizer.urls"))``."""
+"""The recordings pages. A project mounts them with
+``path("__visualizer__/", include("async_visualizer.urls"))``."""
 
 from __future__ import annotations
 

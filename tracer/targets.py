@@ -139,7 +139,7 @@ def unwrap(function: Any) -> Any:
             if isinstance(contents, FunctionType) and id(contents) not in seen:
                 inner = contents
                 break
-        if inner is None or inner.__module__ != module and module is not None:
+        if inner is None or (inner.__module__ != module and module is not None):
             break
         seen.add(id(inner))
         function = inner
@@ -237,7 +237,8 @@ def _helpers(target: Target, depth: int) -> list[CodeType]:
     entries = {id(entry.__code__) for entry in target.entries}
     seen: dict[int, CodeType] = {}
     level: list[FunctionType] = list(target.entries)
-    if target.view_class is not None and (dispatch := _project_method(target.view_class, "dispatch")):
+    dispatch = _project_method(target.view_class, "dispatch") if target.view_class else None
+    if dispatch is not None:
         seen[id(dispatch.__code__)] = dispatch.__code__
         level.append(dispatch)
     for _ in range(depth):

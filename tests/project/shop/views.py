@@ -10,10 +10,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.views import View
-from django.views.generic import ListView
 from django.views.decorators.http import require_GET
+from django.views.generic import ListView
 
 from shop.models import Order
 

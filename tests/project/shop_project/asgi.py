@@ -8,6 +8,6 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop_project.settings")
 
-from async_visualizer.asgi import trace_asgi  # noqa: E402
+from async_visualizer.asgi import trace_asgi
 
 application = trace_asgi(get_asgi_application())

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.urls import include, path
-
 from shop import views
 from shop.api import api
 
