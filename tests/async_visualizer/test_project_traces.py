@@ -219,3 +219,19 @@ def test_trace_url_refuses_a_bad_request_count(shop: Any) -> None:
     )
     assert done.returncode == 2
     assert "--requests must be from 1 to 200" in done.stderr
+
+
+@pytest.mark.django_db
+def test_a_project_trace_opens_in_the_player(shop: Any, client: Any) -> None:
+    from visualizer.traces.library import import_trace
+
+    document = record(shop, "/orders/sleepy/")
+    trace = import_trace(json.dumps(document).encode())
+    page = client.get(f"/traces/{trace.recording_id}/?step={len(document['events'])}")
+    assert page.status_code == 200
+    text = page.content.decode()
+    # The player's pieces: the picture, the key moments, where the time went.
+    assert "The whole recording in time" in text
+    assert "pause_the_loop blocks the event loop for" in text
+    assert "The event loop stalls for" in text
+    assert "Where the time went" in text
