@@ -235,3 +235,15 @@ def test_a_project_trace_opens_in_the_player(shop: Any, client: Any) -> None:
     assert "pause_the_loop blocks the event loop for" in text
     assert "The event loop stalls for" in text
     assert "Where the time went" in text
+
+
+def test_it_traces_views_named_by_the_decorator(shop: Any) -> None:
+    document = record(shop, "/ping/")
+    (checked,) = of_kind(document, "view.type_checked")
+    assert checked["view"] == "shop.extra.ping"
+    assert [event["awaiting"] for event in of_kind(document, "await.suspended")] == [
+        "wait_a_little()"
+    ]
+    receipt = record(shop, "/receipt/")
+    assert of_kind(receipt, "view.type_checked")[0]["view"] == "shop.extra.Receipt"
+    assert of_kind(receipt, "view.started")[0]["function"] == "get"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from shop import views
+from shop import extra, views
 from shop.api import api
 
 urlpatterns = [
@@ -11,5 +11,7 @@ urlpatterns = [
     path("orders/sleepy/", views.sleepy_orders),
     path("orders/total/", views.order_total),
     path("api/", api.urls),
+    path("ping/", extra.ping),
+    path("receipt/", extra.Receipt.as_view()),
     path("__visualizer__/", include("async_visualizer.urls")),
 ]
