@@ -80,11 +80,10 @@ def run(
     latencies: dict[str, list[float]] = {"off": [], "on": []}
     if project is not None:
         order = ["on", "off"] if on_first else ["off", "on"]
-        servers = {
-            label: ProjectServer({"SHOP_TRACING": "true" if label == "on" else "false"})
-            for label in order
-        }
-        return alternate(requests, path, order, [servers[label] for label in order], latencies)
+        project_servers: list[DaphneServer] = [
+            ProjectServer({"SHOP_TRACING": "true" if label == "on" else "false"}) for label in order
+        ]
+        return alternate(requests, path, order, project_servers, latencies)
     # Subject processes: the views' server, without a UI passing requests on.
     off_env = {"TRACING_ENABLED": "false", "DATA_DIR": data_dir, "VISUALIZER_ROLE": "subject"}
     on_env = {**off_env, "TRACING_ENABLED": "true"}

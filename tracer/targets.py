@@ -105,7 +105,7 @@ def _function_behind(view: Any) -> Callable[..., Any] | None:
     if entries:
         return entries[0]
     function = unwrap(view)
-    if function is not view:
+    if function is not view and isinstance(function, FunctionType):
         return function
     for cell in getattr(view, "__closure__", None) or ():
         try:
