@@ -363,7 +363,7 @@ class TraceViewMiddleware:
 
 def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: bool) -> None:
     arrival = _arrival.get()
-    info = traced_view_info(view)
+    info = traced_view_info(view, request.method)
     tracer = get_tracer()
     if arrival is not None and info is None:
         # Not a traced view: its hops are not kept (nor those of tasks it starts).
@@ -383,7 +383,7 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
             adapter = "async_to_sync" if is_async else None
         # The function that runs: for a class-based or decorated view, not the closure or
         # wrapper Django calls (tracer/targets.py).
-        code = (traced_view_function(view) or view).__code__
+        code = (traced_view_function(view, request.method) or view).__code__
         trace.type_checked_ns = time.monotonic_ns()
         trace.emit(
             events.view_type_checked(

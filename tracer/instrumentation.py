@@ -69,10 +69,10 @@ def register_view(function: Callable[..., Any], **info: Any) -> Callable[..., An
 HELPERS: dict[int, CodeType] = {}
 
 # Functions that find the traced function behind a URL's view when it is not one itself
-# (a class-based view's ``as_view()`` closure, a decorator's wrapper): called with the view,
-# they return the registered function or None. Consulted once per request, only when the
-# registry has no entry for the view's own code.
-VIEW_RESOLVERS: list[Callable[[Any], Callable[..., Any] | None]] = []
+# (a class-based view's ``as_view()`` closure, a decorator's wrapper): called with the view
+# and the request's method (None: not known), they return the registered function or None.
+# Consulted only when the registry has no entry for the view's own code.
+VIEW_RESOLVERS: list[Callable[[Any, str | None], Callable[..., Any] | None]] = []
 
 
 def register_helper(code: CodeType) -> None:
@@ -82,24 +82,21 @@ def register_helper(code: CodeType) -> None:
         _active.instrument(code)
 
 
-def traced_view_info(function: Any) -> dict[str, Any] | None:
-    """What was registered with ``function``, or None if it is not traced."""
-    view = _registered(function)
-    if view is None and VIEW_RESOLVERS:
-        for resolve in VIEW_RESOLVERS:
-            target = resolve(function)
-            if target is not None and (view := _registered(target)) is not None:
-                break
+def traced_view_info(function: Any, method: str | None = None) -> dict[str, Any] | None:
+    """What was registered with ``function`` (or the function a resolver finds behind it
+    for a request of ``method``), or None if it is not traced."""
+    target = traced_view_function(function, method)
+    view = _registered(target) if target is not None else None
     return view.info if view is not None else None
 
 
-def traced_view_function(function: Any) -> Callable[..., Any] | None:
+def traced_view_function(function: Any, method: str | None = None) -> Callable[..., Any] | None:
     """The registered function that runs for the view ``function`` (itself, or what a
     resolver found behind it), or None if it is not traced."""
     if _registered(function) is not None:
         return function  # type: ignore[no-any-return]
     for resolve in VIEW_RESOLVERS:
-        target = resolve(function)
+        target = resolve(function, method)
         if target is not None and _registered(target) is not None:
             return target
     return None

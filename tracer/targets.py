@@ -98,12 +98,14 @@ def register(targets: Iterable[Target]) -> None:
 _CLASS_ENTRIES: dict[type, list[FunctionType]] = {}
 
 
-def _function_behind(view: Any) -> Callable[..., Any] | None:
-    """The function that runs for the URL's view ``view``: a class-based view's first
-    handler, a decorated view's function, a django-ninja path's first operation."""
+def _function_behind(view: Any, method: str | None) -> Callable[..., Any] | None:
+    """The function that runs for the URL's view ``view`` for a request of ``method`` (None:
+    any): a class-based view's handler, a decorated view's function, a django-ninja path's
+    operation."""
     entries = _CLASS_ENTRIES.get(getattr(view, "view_class", None))  # type: ignore[arg-type]
     if entries:
-        return entries[0]
+        handler = method.lower() if method else None
+        return next((entry for entry in entries if entry.__name__ == handler), entries[0])
     function = unwrap(view)
     if function is not view and isinstance(function, FunctionType):
         return function
@@ -114,7 +116,9 @@ def _function_behind(view: Any) -> Callable[..., Any] | None:
             continue
         for operation in getattr(contents, "operations", None) or ():
             found = getattr(operation, "view_func", None)
-            if isinstance(found, FunctionType):
+            if isinstance(found, FunctionType) and (
+                method is None or method in getattr(operation, "methods", ())
+            ):
                 return found
     return None
 

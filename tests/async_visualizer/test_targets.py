@@ -93,6 +93,7 @@ def test_it_finds_the_registered_function_behind_a_urls_view() -> None:
     targets.register(targets.resolve([f"{MODULE}.*"], depth=1))
     as_view = sample_views.Orders.as_view()
     assert instrumentation.traced_view_function(as_view) is sample_views.Orders.get
+    assert instrumentation.traced_view_function(as_view, "POST") is sample_views.Orders.post
     assert instrumentation.traced_view_info(as_view) == {"view": f"{MODULE}.Orders"}
     assert instrumentation.traced_view_function(sample_views.decorated).__name__ == "decorated"
     assert instrumentation.traced_view_function(sample_views.hidden).__code__.co_name == "hidden"

@@ -30,4 +30,4 @@ async def list_orders(request: HttpRequest) -> list[Order]:
 
 @api.post("/orders", response=OrderOut)
 async def create_order(request: HttpRequest, payload: OrderOut) -> Order:
-    return await Order.objects.acreate(**payload.dict())
+    return await Order.objects.acreate(**payload.model_dump())
