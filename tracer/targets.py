@@ -101,18 +101,28 @@ _CLASS_ENTRIES: dict[type, list[FunctionType]] = {}
 def _function_behind(view: Any, method: str | None) -> Callable[..., Any] | None:
     """The function that runs for the URL's view ``view`` for a request of ``method`` (None:
     any): a class-based view's handler, a decorated view's function, a django-ninja path's
-    operation."""
-    entries = _CLASS_ENTRIES.get(getattr(view, "view_class", None))  # type: ignore[arg-type]
-    if entries:
+    operation.
+
+    Called for every thread hop of a traced request, so it is quick, and it reads nothing
+    but a plain function's own attributes and closure (never an object's attribute, which
+    could run that object's code: a lazy object evaluating itself)."""
+    if type(view) is not FunctionType:
+        return None
+    attributes = view.__dict__
+    view_class = attributes.get("view_class")
+    if view_class is not None:
+        entries = _CLASS_ENTRIES.get(view_class)
+        if not entries:
+            return None
         handler = method.lower() if method else None
         return next((entry for entry in entries if entry.__name__ == handler), entries[0])
-    function = unwrap(view)
-    if function is not view and isinstance(function, FunctionType):
-        return function
-    for cell in getattr(view, "__closure__", None) or ():
-        try:
-            contents = cell.cell_contents
-        except ValueError:  # an empty cell
+    if "__wrapped__" in attributes or view.__closure__:
+        function = unwrap(view)
+        if function is not view:
+            return function  # type: ignore[no-any-return]
+    for contents in _cell_contents(view):
+        # django-ninja's PathView, which its URL view closes over.
+        if type(contents).__module__.partition(".")[0] != "ninja":
             continue
         for operation in getattr(contents, "operations", None) or ():
             found = getattr(operation, "view_func", None)
@@ -124,30 +134,32 @@ def _function_behind(view: Any, method: str | None) -> Callable[..., Any] | None
 
 
 def unwrap(function: Any) -> Any:
-    """The function a decorated function runs: ``__wrapped__`` followed to its end, then a
-    function of the same module held in the wrapper's closure (a decorator that did not
-    use functools.wraps)."""
-    try:
-        function = inspect.unwrap(function)
-    except ValueError:  # a __wrapped__ cycle
-        return function
-    module = getattr(function, "__module__", None)
+    """The function a decorated function runs: ``__wrapped__`` followed to its end, then,
+    for a decorator that did not use functools.wraps, the one function its wrapper's
+    closure holds (a wrapper holding several is left as it is)."""
+    if type(function) is FunctionType and "__wrapped__" in function.__dict__:
+        try:
+            function = inspect.unwrap(function)
+        except ValueError:  # a __wrapped__ cycle
+            return function
     seen = {id(function)}
-    while isinstance(function, FunctionType) and function.__closure__:
-        inner = None
-        for cell in function.__closure__:
-            try:
-                contents = cell.cell_contents
-            except ValueError:
-                continue
-            if isinstance(contents, FunctionType) and id(contents) not in seen:
-                inner = contents
-                break
-        if inner is None or (inner.__module__ != module and module is not None):
+    while type(function) is FunctionType and function.__closure__:
+        inner = [item for item in _cell_contents(function) if type(item) is FunctionType]
+        if len(inner) != 1 or id(inner[0]) in seen:
             break
-        seen.add(id(inner))
-        function = inner
+        function = inner[0]
+        seen.add(id(function))
     return function
+
+
+def _cell_contents(function: FunctionType) -> list[object]:
+    found = []
+    for cell in function.__closure__ or ():
+        try:
+            found.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    return found
 
 
 def _resolve_pattern(pattern: object) -> list[Target]:
