@@ -136,7 +136,8 @@ def _function_behind(view: Any, method: str | None) -> Callable[..., Any] | None
 def unwrap(function: Any) -> Any:
     """The function a decorated function runs: ``__wrapped__`` followed to its end, then,
     for a decorator that did not use functools.wraps, the one function its wrapper's
-    closure holds (a wrapper holding several is left as it is)."""
+    closure holds, when both take the same first parameter (a wrapper holding several, or
+    a view closing over a helper, is left as it is)."""
     if type(function) is FunctionType and "__wrapped__" in function.__dict__:
         try:
             function = inspect.unwrap(function)
@@ -145,11 +146,22 @@ def unwrap(function: Any) -> Any:
     seen = {id(function)}
     while type(function) is FunctionType and function.__closure__:
         inner = [item for item in _cell_contents(function) if type(item) is FunctionType]
-        if len(inner) != 1 or id(inner[0]) in seen:
+        if len(inner) != 1 or id(inner[0]) in seen or not _same_first_parameter(function, inner[0]):
             break
         function = inner[0]
         seen.add(id(function))
     return function
+
+
+def _same_first_parameter(wrapper: FunctionType, inner: FunctionType) -> bool:
+    """Whether both take the same first parameter (``request``): a wrapper passing its
+    view's arguments on, not a view that calls a helper it closes over."""
+    outer_code, inner_code = wrapper.__code__, inner.__code__
+    return (
+        outer_code.co_argcount > 0
+        and inner_code.co_argcount > 0
+        and outer_code.co_varnames[0] == inner_code.co_varnames[0]
+    )
 
 
 def _cell_contents(function: FunctionType) -> list[object]:

@@ -65,3 +65,14 @@ class Orders(View):
 class AsyncOrders(View):
     async def get(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse("async")
+
+
+def make_view(helper: Any) -> Any:
+    def made(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(str(helper([1])))
+
+    return made
+
+
+# A view that closes over a helper: not a decorator's wrapper.
+made = make_view(total)

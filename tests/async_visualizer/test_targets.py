@@ -31,13 +31,15 @@ def by_name(found: list[targets.Target]) -> dict[str, targets.Target]:
 
 def test_it_takes_a_modules_views_and_leaves_its_helpers() -> None:
     found = by_name(targets.resolve([f"{MODULE}.*"], depth=0))
-    assert set(found) == {"plain", "decorated", "hidden", "Orders", "AsyncOrders"}
+    assert set(found) == {"plain", "decorated", "hidden", "made", "Orders", "AsyncOrders"}
 
 
 def test_it_unwraps_decorators_with_and_without_functools_wraps() -> None:
     found = by_name(targets.resolve([f"{MODULE}.decorated", f"{MODULE}.hidden"], depth=0))
     assert found["decorated"].entries[0].__code__.co_name == "decorated"
     assert found["hidden"].entries[0].__code__.co_name == "hidden"
+    (made,) = targets.resolve([f"{MODULE}.made"], depth=0)
+    assert made.entries[0].__code__.co_name == "made"  # not the helper it closes over
     # Never the decorator's shared wrapper code.
     assert all(e.__code__.co_name != "wrapper" for t in found.values() for e in t.entries)
 
