@@ -15,10 +15,16 @@ process's work. ``--store-in-process`` measures a subject that stores its own re
 instead (``manage.py trace``, the lab's gunicorn workers): its archiver thread competes
 with the traced requests for the GIL.
 
+``--project shop`` measures the test project instead (tests/project, traced by the
+installable app, async_visualizer, which stores its recordings in its own process): its
+django-ninja endpoint ``/api/orders`` (an await of a helper, then an ORM query in a worker
+thread), or the view at ``--path``. Its two servers differ only in
+``ASYNC_VISUALIZER["ENABLED"]``.
+
 Run it from the repository root:
 
     uv run python bench/tracer_overhead.py [--rounds 3] [--requests 600] [--delay-ms 5]
-        [--store-in-process]
+        [--store-in-process] [--project shop [--path /api/orders]]
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from bench.common import add_rounds_argument, check_rounds, machine, median_agai
 from tracer.recorder import RecordingStore
 from tracer.sinks import EventMirror
 from visualizer.scenarios.subject import FEED_ENV, TOKEN_ENV
-from visualizer.server_process import DaphneServer
+from visualizer.server_process import DaphneServer, ProjectServer
 
 WARM_UP_REQUESTS = 20
 TIME_LIMIT_S = 200.0  # a round
@@ -62,11 +68,22 @@ def p95(samples: list[float]) -> float:
 
 
 def run(
-    requests: int, path: str, data_dir: str, on_first: bool, store_in_process: bool
+    requests: int,
+    path: str,
+    data_dir: str,
+    on_first: bool,
+    store_in_process: bool,
+    project: str | None = None,
 ) -> tuple[dict[str, list[float]], bool]:
     """One round: alternate requests between the two servers; return latencies and whether
     time ran out."""
     latencies: dict[str, list[float]] = {"off": [], "on": []}
+    if project is not None:
+        order = ["on", "off"] if on_first else ["off", "on"]
+        project_servers: list[DaphneServer] = [
+            ProjectServer({"SHOP_TRACING": "true" if label == "on" else "false"}) for label in order
+        ]
+        return alternate(requests, path, order, project_servers, latencies)
     # Subject processes: the views' server, without a UI passing requests on.
     off_env = {"TRACING_ENABLED": "false", "DATA_DIR": data_dir, "VISUALIZER_ROLE": "subject"}
     on_env = {**off_env, "TRACING_ENABLED": "true"}
@@ -80,9 +97,26 @@ def run(
         on_env |= {FEED_ENV: f"{host}:{port}", TOKEN_ENV: token}
     order = ["on", "off"] if on_first else ["off", "on"]
     envs = {"off": off_env, "on": on_env}
+    servers = [DaphneServer(env=envs[label]) for label in order]
+    latencies, stopped_early = alternate(requests, path, order, servers, latencies)
+    if not stopped_early and not store_in_process and not mirrored:
+        sys.exit("error: the traced server streamed no events: nothing was traced")
+    return latencies, stopped_early
+
+
+def alternate(
+    requests: int,
+    path: str,
+    order: list[str],
+    servers: list[DaphneServer],
+    latencies: dict[str, list[float]],
+) -> tuple[dict[str, list[float]], bool]:
+    """Start both servers, warm them up, then send ``requests`` requests to ``path``
+    alternating between them; return the latencies and whether time ran out."""
+    first_server, second_server = servers
     with (
-        DaphneServer(env=envs[order[0]]) as first,
-        DaphneServer(env=envs[order[1]]) as second,
+        first_server as first,
+        second_server as second,
         httpx.Client(base_url=first.base_url, timeout=30, trust_env=False) as first_client,
         httpx.Client(base_url=second.base_url, timeout=30, trust_env=False) as second_client,
     ):
@@ -96,8 +130,6 @@ def run(
                 return latencies, True
             label = order[i % 2]
             latencies[label].append(timed_get(clients[label], path))
-    if not store_in_process and not mirrored:
-        sys.exit("error: the traced server streamed no events: nothing was traced")
     return latencies, False
 
 
@@ -111,24 +143,42 @@ def main() -> None:
         action="store_true",
         help="the traced server stores its recordings itself, rather than streaming them",
     )
+    parser.add_argument(
+        "--project",
+        choices=["shop"],
+        help="measure the test project (tests/project) traced by the installable app",
+    )
+    parser.add_argument("--path", help="with --project: the path to request (/api/orders)")
     args = parser.parse_args()
     check_rounds(parser, args.rounds)
-    path = f"/run/async-io/?delay_ms={args.delay_ms}"
-    print(machine())
-    print(
-        f"async-io scenario, delay_ms={args.delay_ms}, sequential, alternating off/on; "
-        + (
-            "the traced server stores its recordings itself"
-            if args.store_in_process
-            else "the traced server streams its events to a UI-side mirror"
-        )
+    if args.path is not None and (args.project is None or not args.path.startswith("/")):
+        parser.error("--path needs --project and must start with /")
+    path = (
+        args.path or "/api/orders" if args.project else f"/run/async-io/?delay_ms={args.delay_ms}"
     )
+    print(machine())
+    if args.project:
+        print(f"test project {args.project}, {path}, sequential, alternating off/on")
+    else:
+        print(
+            f"async-io scenario, delay_ms={args.delay_ms}, sequential, alternating off/on; "
+            + (
+                "the traced server stores its recordings itself"
+                if args.store_in_process
+                else "the traced server streams its events to a UI-side mirror"
+            )
+        )
     ratios = []
     for round_number in range(1, args.rounds + 1):
         data_dir = tempfile.mkdtemp(prefix="tracer-overhead-")
         try:
             latencies, stopped_early = run(
-                args.requests, path, data_dir, round_number % 2 == 0, args.store_in_process
+                args.requests,
+                path,
+                data_dir,
+                round_number % 2 == 0,
+                args.store_in_process,
+                args.project,
             )
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -31,7 +31,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from tracer import events
 from tracer.hops import PendingHops, pending_hops, sample_threads
-from tracer.instrumentation import Instrumentation, traced_view_info
+from tracer.instrumentation import Instrumentation, traced_view_function, traced_view_info
 from tracer.loop_clock import TaskClock
 from tracer.recorder import RecordingStore, RequestTrace, current_request
 
@@ -70,11 +70,24 @@ MAX_WRITE_WAIT_S = 2.0
 RECORDING_SALT = "tracer.recording"
 
 
+# Set by configure(): the settings an installing app (async_visualizer) derived from its own.
+_configured: dict[str, Any] | None = None
+
+
+def configure(tracer_settings: dict[str, Any]) -> None:
+    """Use ``tracer_settings`` instead of ``settings.TRACER`` (called by an app that has
+    settings of its own, before the first request)."""
+    global _configured
+    _configured = dict(tracer_settings)
+    get_config.cache_clear()
+    get_tracer.cache_clear()
+
+
 @functools.cache
 def get_config() -> dict[str, Any]:
-    """The tracer settings: DEFAULTS overridden by ``settings.TRACER``."""
+    """The tracer settings: DEFAULTS overridden by ``settings.TRACER`` (or by configure())."""
     config = dict(DEFAULTS)
-    config.update(getattr(settings, "TRACER", {}))
+    config.update(_configured if _configured is not None else getattr(settings, "TRACER", {}))
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown TRACER settings: {', '.join(sorted(unknown))}")
@@ -433,7 +446,7 @@ class TraceViewMiddleware:
 
 def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: bool) -> None:
     arrival = _arrival.get()
-    info = traced_view_info(view)
+    info = traced_view_info(view, request.method)
     tracer = get_tracer()
     if arrival is not None and info is None:
         # Not a traced view: its hops are not kept (nor those of tasks it starts).
@@ -451,13 +464,15 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
         else:
             runs_on = "request_thread_new_event_loop" if is_async else "request_thread"
             adapter = "async_to_sync" if is_async else None
-        code = view.__code__
+        # The function that runs: for a class-based or decorated view, not the closure or
+        # wrapper Django calls (tracer/targets.py).
+        code = (traced_view_function(view, request.method) or view).__code__
         trace.type_checked_ns = time.monotonic_ns()
         trace.emit(
             events.view_type_checked(
                 trace.origin(location=(code.co_filename, code.co_name, code.co_firstlineno)),
                 trace.type_checked_ns,
-                view=f"{view.__module__}.{view.__qualname__}",
+                view=_view_name(view, info),
                 is_async=is_async,
                 handler="async" if handler_is_async else "sync",
                 runs_on=runs_on,
@@ -468,6 +483,13 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
         trace.tracer_ns += time.perf_counter_ns() - started
     except Exception:
         tracer.instrumentation._failed()
+
+
+def _view_name(view: Any, info: dict[str, Any]) -> str:
+    """The traced view's dotted name: as registered (``shop.views.OrderView``), else the
+    function's own."""
+    name = info.get("view")
+    return name if isinstance(name, str) else f"{view.__module__}.{view.__qualname__}"
 
 
 def _start_request_trace(
@@ -485,7 +507,7 @@ def _start_request_trace(
     query = scope.get("query_string", b"").decode("latin-1")
     url = scope["path"] + (f"?{query}" if query else "")
     trace = recording.new_request(scope["method"], url, arrival.received_ns)
-    trace.view = f"{view.__module__}.{view.__qualname__}"
+    trace.view = _view_name(view, info)
     trace.client_ref = _header_id(scope, CLIENT_REF_HEADER)
     trace.ended = False
     arrival.trace = trace

@@ -63,11 +63,49 @@ def register_view(function: Callable[..., Any], **info: Any) -> Callable[..., An
     return function
 
 
-def traced_view_info(function: Any) -> dict[str, Any] | None:
-    """What was registered with ``function``, or None if it is not traced."""
+# Code the traced views call (their helpers, tracer/targets.py), by id(code) as REGISTRY:
+# instrumented like a view, but its start and return are not the view's and its awaits are
+# reported by the view's own frame (an await suspends every frame of the chain).
+HELPERS: dict[int, CodeType] = {}
+
+# Functions that find the traced function behind a URL's view when it is not one itself
+# (a class-based view's ``as_view()`` closure, a decorator's wrapper): called with the view
+# and the request's method (None: not known), they return the registered function or None.
+# Consulted only when the registry has no entry for the view's own code.
+VIEW_RESOLVERS: list[Callable[[Any, str | None], Callable[..., Any] | None]] = []
+
+
+def register_helper(code: CodeType) -> None:
+    """Mark ``code`` as a helper of traced views: its blocking calls are recorded."""
+    HELPERS[id(code)] = code
+    if _active is not None:
+        _active.instrument(code)
+
+
+def traced_view_info(function: Any, method: str | None = None) -> dict[str, Any] | None:
+    """What was registered with ``function`` (or the function a resolver finds behind it
+    for a request of ``method``), or None if it is not traced."""
+    target = traced_view_function(function, method)
+    view = _registered(target) if target is not None else None
+    return view.info if view is not None else None
+
+
+def traced_view_function(function: Any, method: str | None = None) -> Callable[..., Any] | None:
+    """The registered function that runs for the view ``function`` (itself, or what a
+    resolver found behind it), or None if it is not traced."""
+    if _registered(function) is not None:
+        return function  # type: ignore[no-any-return]
+    for resolve in VIEW_RESOLVERS:
+        target = resolve(function, method)
+        if target is not None and _registered(target) is not None:
+            return target
+    return None
+
+
+def _registered(function: Any) -> TracedView | None:
     code = getattr(function, "__code__", None)
     view = REGISTRY.get(id(code)) if isinstance(code, CodeType) else None
-    return view.info if view is not None and view.function.__code__ is code else None
+    return view if view is not None and view.function.__code__ is code else None
 
 
 @dataclass
@@ -88,6 +126,8 @@ class _FrameState:
     resumed_ns: int | None = None
     off_loop_ns: int = 0
     suspensions: int = 0
+    # A helper's frame (see HELPERS): only its blocking calls are reported.
+    helper: bool = False
 
 
 @dataclass
@@ -168,6 +208,8 @@ class Instrumentation:
         _active = self
         for view in list(REGISTRY.values()):
             self.instrument(view.function.__code__)
+        for code in list(HELPERS.values()):
+            self.instrument(code)
         self._patch_handle_run()
         self.loop_clock.enable()
         self._enable_hops()
@@ -304,6 +346,15 @@ class Instrumentation:
     def _on_start(
         self, request: RequestTrace, frame: FrameType, code: CodeType, offset: int
     ) -> None:
+        # The view is the first registered view code that starts in the request (a
+        # class's handler method after its own dispatch, for example); any other traced
+        # code is its helper. A recursive view's own code stays the view, as it was.
+        view_code = request.view_code
+        if (HELPERS and id(code) in HELPERS) or (view_code is not None and view_code != id(code)):
+            request.frames[id(frame)] = _FrameState(helper=True)
+            self.note_thread_request(threading.get_ident(), request)
+            return
+        request.view_code = id(code)
         now = time.monotonic_ns()
         moved = threading.get_ident() != request.thread_id
         if moved and request.on_event_loop and not request.view_started:
@@ -347,6 +398,8 @@ class Instrumentation:
     ) -> None:
         state = self._state(request, frame)
         self._end_call(request, frame, state)
+        if state.helper:
+            return
         now = time.monotonic_ns()
         if state.resumed_ns is not None and state.await_offset == offset:
             # The same await going off the loop again: the awaited code ran a little and
@@ -414,6 +467,8 @@ class Instrumentation:
         state = request.frames.pop(id(frame), None)
         if state is not None:
             self._finish_previous_step(request, frame, state)
+            if state.helper:
+                return
         request.emit(
             events.view_returned(
                 request.origin(frame), time.monotonic_ns(), returned=safe_repr(value)

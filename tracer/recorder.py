@@ -84,6 +84,8 @@ class RequestTrace:
         # When the server wrote the response's last byte to the socket, where it tells.
         self.sent_ns: int | None = None
         self.view_started = False
+        # id() of the view's code object, once it started (tracer/instrumentation.py).
+        self.view_code: int | None = None
         self.type_checked_ns: int | None = None
         # False while the server glue waits for the application to be done with it (after
         # response.close()'s hop), then True; None when nothing will tell.
@@ -277,6 +279,11 @@ class RecordingStore:
     def get(self, recording_id: str) -> Recording | None:
         with self._lock:
             return self._recordings.get(recording_id)
+
+    def recordings(self) -> list[Recording]:
+        """The recordings kept, newest first."""
+        with self._lock:
+            return list(reversed(self._recordings.values()))
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

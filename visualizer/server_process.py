@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from visualizer.lifeline import spawn
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+TEST_PROJECT_DIR = BASE_DIR / "tests" / "project"
 
 # How the browser tests, benchmarks and screenshots launch Chromium (visualizer/chromium.py
 # finds it). Without the background-networking switches it keeps trying to reach hosts this
@@ -74,6 +75,8 @@ class DaphneServer:
         # Set for browser tests in the test process; the server must keep Django's check.
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.startup_timeout = startup_timeout
+        # Where the server runs, and its manage.py is.
+        self.cwd = BASE_DIR
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         # Kept open for the life of the server, with no name: nothing is left behind,
@@ -98,7 +101,7 @@ class DaphneServer:
         # It ends when this process does, however this one ends (visualizer/lifeline.py).
         self.process = spawn(
             self.command(self.port),
-            cwd=BASE_DIR,
+            cwd=self.cwd,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -120,7 +123,7 @@ class DaphneServer:
     def _migrate(self) -> None:
         migrate = subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=BASE_DIR,
+            cwd=self.cwd,
             env=self.env,
             capture_output=True,
             text=True,
@@ -165,6 +168,36 @@ class DaphneServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ProjectServer(DaphneServer):
+    """A Daphne process serving the test project (tests/project, package ``shop``), which
+    traces its own views with the installable app (async_visualizer). Its database is a
+    file of its own, removed with the server."""
+
+    def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 30) -> None:
+        self._database = tempfile.TemporaryDirectory(prefix="shop-")
+        super().__init__(
+            {
+                "DJANGO_SETTINGS_MODULE": "shop_project.settings",
+                # The tracer and the app, as an installed wheel would give them.
+                "PYTHONPATH": str(BASE_DIR),
+                "SHOP_DATABASE": str(Path(self._database.name) / "shop.sqlite3"),
+                **(env or {}),
+            },
+            startup_timeout,
+        )
+        self.cwd = TEST_PROJECT_DIR
+
+    def command(self, port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            "shop_project.asgi:application",
+        ]  # fmt: skip
+
+    def stop(self) -> None:
+        super().stop()
+        self._database.cleanup()
 
 
 class GunicornServer(DaphneServer):

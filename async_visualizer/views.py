@@ -1,0 +1,71 @@
+"""The recordings of this process, for staff: the list, one recording's table and where its
+time went, and its trace document to download. Nothing is sent anywhere else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import render
+
+from async_visualizer.conf import get_config
+from async_visualizer.report import recording_report
+from tracer.django_integration import RECORDING_ID, get_tracer
+from tracer.recorder import Recording
+
+
+def _staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Staff users only (any signed-in user with STAFF_ONLY False); others are sent to the
+    login page, or refused if signed in."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), getattr(settings, "LOGIN_URL", None))
+        if get_config()["STAFF_ONLY"] and not user.is_staff:
+            return HttpResponseForbidden("Staff only.")
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+def _recording(recording_id: str) -> Recording:
+    found = get_tracer().store.get(recording_id) if RECORDING_ID.fullmatch(recording_id) else None
+    if found is None:
+        raise Http404("No such recording in this process.")
+    return found
+
+
+@_staff_only
+def recordings(request: HttpRequest) -> HttpResponse:
+    listed = [
+        {"id": recording.id, "recorded_at": recording.recorded_at, "requests": recording.requests}
+        for recording in get_tracer().store.recordings()
+    ]
+    return render(
+        request,
+        "async_visualizer/recordings.html",
+        {"recordings": listed, "enabled": get_tracer().enabled},
+    )
+
+
+@_staff_only
+def recording(request: HttpRequest, recording_id: str) -> HttpResponse:
+    document = _recording(recording_id).document()
+    return render(
+        request, "async_visualizer/recording.html", {"report": recording_report(document)}
+    )
+
+
+@_staff_only
+def export(request: HttpRequest, recording_id: str) -> HttpResponse:
+    document = _recording(recording_id).document()
+    response = HttpResponse(json.dumps(document, indent=2), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="trace-{recording_id}.json"'
+    return response
