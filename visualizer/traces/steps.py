@@ -31,6 +31,16 @@ class Step:
     line: int | None
     event: Event
 
+    @property
+    def run_time(self) -> str:
+        """Its time since the run began, as the table shows it ("" if not known)."""
+        return f"{self.since_run_ms:.1f} ms" if self.since_run_ms is not None else ""
+
+    @property
+    def request_time(self) -> str:
+        """Its time since its request arrived, as the table shows it."""
+        return f"{self.since_request_ms:.1f} ms" if self.since_request_ms is not None else ""
+
 
 def whole_number(raw: object) -> int | None:
     """A non-negative whole number written in ASCII digits (str.isdigit alone also takes
@@ -164,8 +174,8 @@ def render_text(document: TraceDocument, width: int = 60) -> str:
             (
                 str(step.number),
                 step.request or "",
-                f"{step.since_run_ms:.1f} ms" if step.since_run_ms is not None else "",
-                f"{step.since_request_ms:.1f} ms" if step.since_request_ms is not None else "",
+                step.run_time,
+                step.request_time,
                 step.action,
                 step.awaited,
                 step.blocking,

@@ -268,6 +268,10 @@ class Tick:
     left: float
     label: str
 
+    @property
+    def style(self) -> str:
+        return f"left: {self.left:.3f}%"
+
 
 @dataclass(frozen=True)
 class Position:
@@ -277,6 +281,10 @@ class Position:
     width: float
     step: int
     at: str  # the middle's time since the run began
+
+    @property
+    def style(self) -> str:
+        return f"left: {self.left:.3f}%; width: {self.width:.3f}%"
 
 
 @dataclass(frozen=True)
