@@ -7,6 +7,14 @@
   "use strict";
 
   function start() {
+    // With JavaScript the page that opens after Run follows the run as it goes (player.js):
+    // the server answers as soon as the run's first step is in.
+    const form = document.getElementById("edit-form");
+    if (form) {
+      const stream = document.createElement("input");
+      Object.assign(stream, { type: "hidden", name: "stream", value: "1" });
+      form.appendChild(stream);
+    }
     const area = document.getElementById("id_edit-source");
     if (!area || typeof window.CodeMirror !== "function") return;
     const wrap = area.closest(".editor-wrap");

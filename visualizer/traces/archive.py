@@ -19,7 +19,7 @@ from tracer.django_integration import get_tracer
 from tracer.events import Event
 from tracer.recorder import Recording
 from visualizer.traces.models import Trace
-from visualizer.traces.run_state import held_open
+from visualizer.traces.run_state import EDITED_PREFIX, held_open
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class RecordingArchiver:
         self._thread = None
 
     def _on_event(self, recording: Recording, event: Event) -> None:
+        if recording.id.startswith(EDITED_PREFIX):
+            return
         with self._wake:
             idle = not self._due
             self._due[recording.id] = (time.monotonic() + self.quiet_seconds, recording)
