@@ -27,6 +27,12 @@ logger = logging.getLogger(__name__)
 PRUNE_EVERY = 60.0
 
 
+def archived(recording: Recording) -> bool:
+    """Whether the archiver stores this recording: not a run of edited code, whose run
+    stores its checked trace once it is over (visualizer/playground/live.py)."""
+    return not recording.id.startswith(EDITED_PREFIX)
+
+
 class RecordingArchiver:
     def __init__(self, quiet_seconds: float = 0.5) -> None:
         self.quiet_seconds = quiet_seconds
@@ -59,7 +65,7 @@ class RecordingArchiver:
         self._thread = None
 
     def _on_event(self, recording: Recording, event: Event) -> None:
-        if recording.id.startswith(EDITED_PREFIX):
+        if not archived(recording):
             return
         with self._wake:
             idle = not self._due
@@ -70,8 +76,11 @@ class RecordingArchiver:
             if idle:
                 self._wake.notify()
 
-    def save_now(self, recording: Recording) -> Trace:
-        """Save a recording at once (for example before handing it to a client)."""
+    def save_now(self, recording: Recording) -> Trace | None:
+        """Save a recording at once (for example before handing it to a client); None for
+        one the archiver does not store."""
+        if not archived(recording):
+            return None
         with self._wake:
             self._due.pop(recording.id, None)
         return self._save(recording)

@@ -6,22 +6,24 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+import time
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
+from tests.visualizer.playground.conftest import post_edit, recording_of
 from tracer.django_integration import get_tracer
+from tracer.recorder import RecordingStore
 from visualizer.playground.editable import starting_code
 from visualizer.playground.live import EditedRunMirror, run_streamed
 from visualizer.routing import websocket_application
 from visualizer.scenarios.catalog import SCENARIOS
 from visualizer.scenarios.runs import RunRequest, new_recording_id
+from visualizer.traces.archive import RecordingArchiver
 from visualizer.traces.live import broadcaster
 from visualizer.traces.models import Trace
 from visualizer.traces.run_state import EDITED_PREFIX
-
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 HEADERS = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
 # Each request awaits this long: the run goes on well after its first steps.
@@ -40,6 +42,8 @@ class KeptMirror(EditedRunMirror):
         super().__call__(report)
 
 
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
 async def test_an_edited_runs_rows_reach_the_page_while_it_runs(bubblewrap, settings):
     settings.PLAYGROUND_WARM_WORKERS = 0
     scenario = SCENARIOS["async-sleep"]
@@ -92,3 +96,34 @@ def _step_ids(frame: str) -> list[str]:
     if 'hx-swap-oob="beforeend:#rows"' not in frame:
         return []
     return re.findall(r'<tr id="step-(\d+)"', frame)
+
+
+def test_with_the_pages_script_run_answers_while_the_run_goes_on(playground_server):
+    source = starting_code(SCENARIOS["async-sleep"]).replace(
+        "time.sleep(delay_ms / 1000)", "await asyncio.sleep(delay_ms / 1000)"
+    )
+
+    server = playground_server
+    answer, shown = post_edit(server, "async-sleep", source, stream=True, delay_ms="1500")
+
+    assert answer.status_code == 302 and "&follow=1" in answer.headers["location"]
+    assert shown is not None and shown.status_code == 200
+    # The page shows the code that runs, escaped, while it runs.
+    assert "await asyncio.sleep(delay_ms / 1000)" in shown.text
+    so_far = recording_of(playground_server, shown)
+    assert so_far["code"]["text"] == source
+    deadline = time.monotonic() + 60
+    while (document := recording_of(playground_server, shown))["requests"][0]["status"] is None:
+        assert time.monotonic() < deadline, "the run did not end"
+        time.sleep(0.2)
+    assert len(so_far["events"]) < len(document["events"])
+    assert document["requests"][0]["status"] == 200 and document["code"]["text"] == source
+
+
+@pytest.mark.django_db
+def test_the_archiver_leaves_an_edited_run_to_its_run():
+    recording = RecordingStore().get_or_create(new_recording_id(EDITED_PREFIX))
+    recording.new_request("GET", "/run/async-sleep/", 1).finished_ns = 2
+
+    assert RecordingArchiver().save_now(recording) is None
+    assert not Trace.objects.filter(recording_id=recording.id).exists()
