@@ -58,12 +58,16 @@ class MessageRejected(Exception):
     """A message from the browser that is not one we accept; the text says why."""
 
 
-def parse_message(text: str | None, actions: dict[str, set[str]] = ACTIONS) -> dict[str, Any]:
+def parse_message(
+    text: str | None,
+    actions: dict[str, set[str]] = ACTIONS,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> dict[str, Any]:
     """Check a browser message: a small JSON object with a known action and known keys."""
     if text is None:
         raise MessageRejected("Messages must be text (JSON), not binary.")
-    if len(text.encode()) > MAX_MESSAGE_BYTES:
-        raise MessageRejected(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
+    if len(text.encode()) > max_bytes:
+        raise MessageRejected(f"Messages may be at most {max_bytes} bytes.")
     try:
         message = json.loads(text)
     except json.JSONDecodeError:
