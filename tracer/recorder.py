@@ -171,6 +171,8 @@ class Recording:
         # Set for a mirror of a recording made in another process: its requests' summaries
         # as that process last sent them (this process has no RequestTrace of them).
         self.mirrored_requests: list[events.RequestSummary] | None = None
+        # Set for a run of edited code (the playground): the code that runs, in its document.
+        self.code: events.EditedCode | None = None
         self._lock = threading.Lock()
         self._request_ended = threading.Condition(self._lock)
 
@@ -248,6 +250,8 @@ class Recording:
             document["dropped_events"] = self.dropped_events
         if thread_samples:
             document["thread_samples"] = thread_samples
+        if self.code is not None:
+            document["code"] = self.code
         return document
 
 

@@ -27,7 +27,7 @@
     lastSent = null;
     retries = 0;
     if (follow && !detached) say("Following class " + code + ": this page moves with the instructor's.");
-    if (drive) { say(""); report(); } // the bar already says the class follows
+    if (drive) { say(""); report(); sendCode(); } // the bar already says the class follows
   });
   // htmx reconnects after a dropped connection (1006) or a server that is restarting
   // (1011-1013); any other close but the class's end (1000) or an unknown class (4404),
@@ -65,6 +65,11 @@
       const free = live && (live.dataset.mirrored === "true" || !live.children.length);
       return Boolean(follow && !detached && free);
     }
+    if (head.id === "class-code") {
+      // The instructor's code as they type it: for the read-only editor of the same view.
+      const view = byId("class-code");
+      return Boolean(follow && !detached && view && view.dataset.scenario === head.dataset.scenario);
+    }
     if (head.id !== "class-move") return true;
     const shown = byId("class-move");
     const version = Number(head.dataset.classVersion);
@@ -90,6 +95,17 @@
     if (!socket || url === lastSent) return;
     lastSent = url;
     socket.send(JSON.stringify({ action: "drive", url: url }));
+  }
+
+  // The instructor: the code as it is typed (editor.js says when), for the followers'
+  // read-only editor; sent again after a reconnection.
+  let typedCode = null;
+  function sendCode() {
+    if (!socket || !typedCode) return;
+    socket.send(JSON.stringify({ action: "code", scenario: typedCode.scenario, text: typedCode.text }));
+  }
+  if (drive) {
+    document.addEventListener("playground:code", function (event) { typedCode = event.detail; sendCode(); });
   }
 
   function detach() {

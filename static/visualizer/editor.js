@@ -7,8 +7,20 @@
   "use strict";
 
   function start() {
+    // With JavaScript the page that opens after Run follows the run as it goes (player.js):
+    // the server answers as soon as the run's first step is in.
+    const form = document.getElementById("edit-form");
+    if (form) {
+      const stream = document.createElement("input");
+      Object.assign(stream, { type: "hidden", name: "stream", value: "1" });
+      form.appendChild(stream);
+    }
     const area = document.getElementById("id_edit-source");
-    if (!area || typeof window.CodeMirror !== "function") return;
+    if (!area) return;
+    if (typeof window.CodeMirror !== "function") {
+      shareWithClass(form, () => area.value, (changed) => area.addEventListener("input", changed));
+      return;
+    }
     const wrap = area.closest(".editor-wrap");
     const editor = window.CodeMirror.fromTextArea(area, {
       mode: "python",
@@ -47,7 +59,28 @@
       });
     }
     startSuggestions(editor);
+    shareWithClass(form, () => editor.getValue(), (changed) => editor.on("change", changed));
     document.documentElement.classList.add("has-code-editor");
+  }
+
+  // In a class, the instructor's code goes to the followers' read-only editor as it is
+  // typed: once typing pauses, and at once on Run. classroom.js sends it over the class
+  // socket (on a page no class follows, nobody listens); nothing here runs it.
+  const TYPING_PAUSE = 600; // ms
+  function shareWithClass(form, read, onChange) {
+    if (!form) return;
+    let timer = null;
+    let shared = null;
+    function share() {
+      clearTimeout(timer);
+      const text = read();
+      if (text === shared) return;
+      shared = text;
+      const detail = { scenario: form.dataset.scenario, text: text };
+      document.dispatchEvent(new CustomEvent("playground:code", { detail: detail }));
+    }
+    onChange(() => { clearTimeout(timer); timer = setTimeout(share, TYPING_PAUSE); });
+    form.addEventListener("submit", share);
   }
 
   // A suggested edit's link loads its code into the editor, with no reload (without

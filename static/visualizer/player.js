@@ -131,6 +131,15 @@
     if (event.target.id === "run-form") { stopPlaying(); setFollowing(true); }
   }, true);
 
+  // A run of edited code opens its page as soon as its first step is in (?follow=1), and
+  // goes on: the page follows it, as it does a run started from the run form.
+  const opened = new URLSearchParams(location.search);
+  if (opened.get("follow") === "1") {
+    opened.delete("follow");
+    history.replaceState(null, "", location.pathname + "?" + opened.toString());
+    setFollowing(true);
+  }
+
   document.addEventListener("click", function (event) {
     const target = event.target.closest("button, a");
     if (!target) return;

@@ -159,3 +159,31 @@ def test_the_class_answers_a_question_and_the_instructor_sees_the_histogram(
     finally:
         for context in contexts:
             context.close()
+
+
+def test_followers_read_the_instructors_code_as_it_is_typed(browser: Browser, browser_server):
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(2)]
+    instructor, student = [context.new_page() for context in contexts]
+    try:
+        code = start_class(instructor, browser_server.base_url + "/scenarios/async-sleep/")
+        student.goto(browser_server.base_url + "/join/")
+        student.get_by_label("Code on the instructor's screen").fill(code)
+        student.get_by_role("button", name="Join").click()
+        expect(student.locator("#class-status")).to_contain_text(f"Following class {code}")
+        shown = student.locator("#class-code")
+        expect(shown).to_contain_text("time.sleep(delay_ms / 1000)")
+        expect(student.locator("#edit-form")).to_have_count(0)
+
+        instructor.get_by_text("Edit this view", exact=True).click()
+        instructor.locator(".CodeMirror").click()
+        instructor.keyboard.press("Control+End")
+        instructor.keyboard.type("# <b>changed</b> by the instructor")
+
+        expect(shown).to_contain_text("# <b>changed</b> by the instructor")
+        expect(shown).to_contain_text("as they type it (not run yet)")
+        expect(shown.locator("b")).to_have_count(0)
+        # Only the code changed: the student's page did not move.
+        assert "recording" not in student.url
+    finally:
+        for context in contexts:
+            context.close()

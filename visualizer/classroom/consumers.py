@@ -32,16 +32,42 @@ from visualizer.classroom.session import (
     frame_for,
     group_name,
 )
-from visualizer.scenarios.consumers import MessageRejected, parse_message
+from visualizer.playground.checks import MAX_SOURCE_BYTES
+from visualizer.playground.editor import class_code_frame
+from visualizer.scenarios.consumers import MAX_MESSAGE_BYTES, MessageRejected, parse_message
 from visualizer.traces.steps import whole_number
 
 logger = logging.getLogger(__name__)
 
-CLASS_ACTIONS = {"drive": {"action", "url"}, "answer": {"action", "question", "choice"}}
+CLASS_ACTIONS = {
+    "drive": {"action", "url"},
+    "answer": {"action", "question", "choice"},
+    "code": {"action", "scenario", "text"},
+}
+# The instructor's code as they type it may be as long as the playground takes, and JSON
+# escapes some of it (quotes, backslashes, line ends); every other message stays small.
+CODE_MESSAGE_BYTES = 2 * MAX_SOURCE_BYTES + MAX_MESSAGE_BYTES
 COUNT_EVERY = 2  # seconds between follower counts sent to the instructor
 # Seconds between two drawings of the instructor's histogram while answers come in: the
 # first answer is drawn at once, a burst at most this often.
 HISTOGRAM_EVERY = 0.1
+
+
+def parse_class_message(text: str | None) -> dict[str, Any]:
+    """Check a message to the class socket: small, but for the instructor's code."""
+    small = text is None or len(text.encode()) <= MAX_MESSAGE_BYTES
+    try:
+        message = parse_message(text, CLASS_ACTIONS, CODE_MESSAGE_BYTES)
+    except MessageRejected:
+        if small:
+            raise
+        message = {}
+    if not small and message.get("action") != "code":
+        raise MessageRejected(
+            f"Messages may be at most {MAX_MESSAGE_BYTES} bytes "
+            f"(the code as it is typed, {CODE_MESSAGE_BYTES})."
+        )
+    return message
 
 
 class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -128,13 +154,15 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Called for every message from a browser in the class: the instructor's "drive"
         and a follower's "answer" are taken; anything else gets an error frame."""
         try:
-            message = parse_message(text_data, CLASS_ACTIONS)
+            message = parse_class_message(text_data)
             # htmx's ws-send adds the request headers it would have sent; they say nothing
             # the connection does not know already.
             if not isinstance(message.get("HEADERS", {}), dict):
                 raise MessageRejected("HEADERS must be an object.")
             if message["action"] == "answer":
                 await self.answer(message)
+            elif message["action"] == "code":
+                await self.share_code(message)
             else:
                 await self.drive(message)
         except (MessageRejected, AnswerRefused, ValueError) as error:
@@ -153,6 +181,19 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_send(
                 group_name(self.code), {"type": "class.state", "frame": frame}
             )
+
+    async def share_code(self, message: dict[str, Any]) -> None:
+        """The instructor's code as they type it (sent on a pause, and on Run): shown in
+        the followers' read-only editor, rendered once. It runs nowhere: only a Run of the
+        instructor's own page runs code, and the class follows that run's page."""
+        if not self.driver:
+            client = self.scope.get("client") or ("?", 0)
+            logger.warning("class %s: refused code from a follower at %s", self.code, client[0])
+            raise MessageRejected("Only the instructor's code is shown to the class.")
+        frame = class_code_frame(message.get("scenario"), message.get("text"))
+        await self.channel_layer.group_send(
+            group_name(self.code), {"type": "class.state", "frame": frame, "followers_only": True}
+        )
 
     async def answer(self, message: dict[str, Any]) -> None:
         if self.driver or self.session_id is None:

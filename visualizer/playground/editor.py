@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.template.loader import render_to_string
+
 from tracer.events import EditedCode
-from visualizer.playground.checks import ALLOWED_MODULES, Problem
+from visualizer.playground.checks import ALLOWED_MODULES, MAX_SOURCE_BYTES, Problem
 from visualizer.playground.editable import starting_code
 from visualizer.playground.forms import EditForm
 from visualizer.playground.sandbox import ModeState, current_mode
@@ -17,7 +19,7 @@ from visualizer.playground.suggestions import (
     suggestion_problem,
     suggestions_for,
 )
-from visualizer.scenarios.catalog import Scenario
+from visualizer.scenarios.catalog import Scenario, get_scenario
 from visualizer.traces.pages import RUN_DEFAULTS
 
 
@@ -27,6 +29,37 @@ class ProblemLine:
 
     problem: Problem
     text: str
+
+
+@dataclass(frozen=True)
+class ClassCode:
+    """The code a class's followers see in their read-only editor: the page's, or the
+    instructor's as they type it (``typed``), not run yet."""
+
+    scenario: str
+    text: str
+    typed: bool = False
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+
+def class_code_frame(scenario: object, text: object) -> str:
+    """The followers' read-only editor with the instructor's code as they type it, for
+    the class socket to send (rendered once, escaped); ValueError says what is wrong."""
+    if not isinstance(scenario, str) or get_scenario(scenario) is None:
+        raise ValueError("The code must name a scenario of this site.")
+    if not isinstance(text, str):
+        raise ValueError("The code must be text.")
+    size = len(text.encode(errors="replace"))
+    if size > MAX_SOURCE_BYTES:
+        raise ValueError(
+            f"The code is {size:,} bytes; at most {MAX_SOURCE_BYTES:,}: the class sees it "
+            "once it is shorter."
+        )
+    code = ClassCode(scenario, text, typed=True)
+    return render_to_string("playground/editor.html#class_code", {"class_code": code, "oob": True})
 
 
 @dataclass
@@ -52,6 +85,11 @@ class Editor:
         return bool(
             self.problems or self.stopped or self.edited or self.suggestion or self.suggestion_error
         )
+
+    @property
+    def class_code(self) -> ClassCode:
+        """The code a follower's read-only editor starts with: this page's."""
+        return ClassCode(self.form.scenario.slug, str(self.form["source"].value() or ""))
 
     @property
     def suggested_codes(self) -> dict[str, str]:

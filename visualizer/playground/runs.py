@@ -30,6 +30,7 @@ from visualizer.playground.sandbox import (
 from visualizer.playground.worker import FILE_NAME, MODULE_NAME
 from visualizer.scenarios.catalog import Scenario
 from visualizer.scenarios.runs import RunRequest, new_recording_id
+from visualizer.traces.run_state import EDITED_PREFIX
 
 # At most this many concurrent requests in one edited run: each holds a thread of the
 # worker, within its memory limit.
@@ -78,7 +79,11 @@ def job_for(scenario: Scenario, source: str, run: RunRequest, recording_id: str)
 
 
 async def run_edited(
-    scenario: Scenario, source: str, run: RunRequest, on_report: OnReport | None = None
+    scenario: Scenario,
+    source: str,
+    run: RunRequest,
+    on_report: OnReport | None = None,
+    recording_id: str | None = None,
 ) -> EditedRun:
     """Check the code; if it may run, run it in a worker and read what came of it.
     PlaygroundOff if this server runs no code. ``on_report`` is given each of the worker's
@@ -90,7 +95,7 @@ async def run_edited(
     if state.mode == "off":
         raise PlaygroundOff(state.reason)
     limits = Limits.from_settings()
-    recording_id = new_recording_id("pg")
+    recording_id = recording_id or new_recording_id(EDITED_PREFIX)
     job = job_for(scenario, source, run, recording_id)
     result = await asyncio.to_thread(run_worker, job, state.mode, limits, on_report)
     return outcome(result, job, source, state.mode, limits)
@@ -143,39 +148,54 @@ def partial_document(header: object, events: list[object], job: dict[str, Any]) 
     try:
         for event in events:
             assert isinstance(event, dict)
-            request, kind = event.get("request"), event.get("kind")
-            if kind == "request.received":
-                query = event["query"]
-                requests[request] = {
-                    "id": request,
-                    "method": event["method"],
-                    "url": event["path"] + (f"?{query}" if query else ""),
-                    "view": f"{MODULE_NAME}.{job['view']}",
-                    "status": None,
-                    "bytes": 0,
-                    "received_ns": event["t_ns"],
-                    "finished_ns": None,
-                    "duration_ns": None,
-                }
-            elif kind == "response.started" and request in requests:
-                requests[request]["status"] = event["status"]
-            elif kind == "response.finished" and request in requests:
-                requests[request].update(
-                    bytes=event["bytes"],
-                    finished_ns=event["t_ns"],
-                    duration_ns=event["duration_ns"],
-                )
-        return trace_document(
-            recording_id=job["recording_id"],
-            scenario=header["scenario"],
-            server=header["server"],
-            tracer=header["tracer"],
-            recorded_at=header["recorded_at"],
-            requests=list(requests.values()),  # type: ignore[arg-type]
-            events=events,  # type: ignore[arg-type]
-        )
+            note_request(requests, event, job)
+        return streamed_document(header, list(requests.values()), events, job)
     except (KeyError, TypeError):
         return None
+
+
+def streamed_document(
+    header: dict[str, Any], requests: list[Any], events: list[Any], job: dict[str, Any]
+) -> TraceDocument:
+    """A trace document of the run's header, as the worker reported it, with these
+    requests and events. Unchecked; KeyError if the header lacks a part."""
+    return trace_document(
+        recording_id=job["recording_id"],
+        scenario=header["scenario"],
+        server=header["server"],
+        tracer=header["tracer"],
+        recorded_at=header["recorded_at"],
+        requests=requests,
+        events=events,
+    )
+
+
+def note_request(
+    requests: dict[object, dict[str, Any]], event: dict[str, Any], job: dict[str, Any]
+) -> None:
+    """Note in ``requests`` (summaries by request id) what an event tells of its request:
+    its start, its status, its end. KeyError or TypeError if the event is not shaped like
+    one of a recording."""
+    request, kind = event.get("request"), event.get("kind")
+    if kind == "request.received":
+        query = event["query"]
+        requests[request] = {
+            "id": request,
+            "method": event["method"],
+            "url": event["path"] + (f"?{query}" if query else ""),
+            "view": f"{MODULE_NAME}.{job['view']}",
+            "status": None,
+            "bytes": 0,
+            "received_ns": event["t_ns"],
+            "finished_ns": None,
+            "duration_ns": None,
+        }
+    elif kind == "response.started" and request in requests:
+        requests[request]["status"] = event["status"]
+    elif kind == "response.finished" and request in requests:
+        requests[request].update(
+            bytes=event["bytes"], finished_ns=event["t_ns"], duration_ns=event["duration_ns"]
+        )
 
 
 STAGES = {

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import json
 import logging
 import os
+import py_compile
 import queue
 import select
 import selectors
@@ -321,11 +323,72 @@ def worker_setup(mode: Mode) -> dict[str, Any]:
     }
 
 
+WORKER_FILE = BASE_DIR / "visualizer" / "playground" / "worker.py"
+_bytecode_lock = threading.Lock()
+# Tried in this process already (where the files cannot be written, once is enough).
+_bytecode_tried = False
+
+
+def write_worker_bytecode() -> bool:
+    """Have the modules a worker's set-up imports compiled to bytecode on disk, once, if
+    they are not (True if it did). A worker cannot write bytecode (in the sandbox all it
+    reads is read-only, and its environment says not to), so without this each one
+    compiles Django, Daphne and Twisted from source: about 3 s of CPU of its set-up, where
+    1 s is left with the bytecode (measured here). Python writes it when the server imports
+    a module, but not the worker's own modules, nor any where PYTHONDONTWRITEBYTECODE is set
+    (as container images often do). So a worker is set up once outside the sandbox,
+    allowed to write bytecode, and ended before any job: it runs none of a visitor's code,
+    only the project's, as the server does. The worker module's own bytecode, which only
+    this writes, tells whether it is done and up to date."""
+    global _bytecode_tried
+    with _bytecode_lock:
+        if _bytecode_tried or _bytecode_fresh(WORKER_FILE):
+            return False
+        _bytecode_tried = True
+        scratch = tempfile.mkdtemp(prefix="playground-bytecode-")
+        environment = worker_environment(Path(scratch))
+        del environment["PYTHONDONTWRITEBYTECODE"]
+        try:
+            process = subprocess.Popen(
+                [sys.executable, *WORKER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env=environment,
+                cwd=scratch,
+            )
+            assert process.stdin is not None and process.stdout is not None
+            with process:
+                try:
+                    process.stdin.write(json.dumps(worker_setup("local")).encode() + b"\n")
+                    process.stdin.close()  # no job: it ends once set up
+                    process.wait(SETUP_SECONDS)
+                except (BrokenPipeError, subprocess.TimeoutExpired):
+                    _kill(process)
+        except OSError:
+            logger.exception("could not write the playground worker's bytecode")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        # Its own module is loaded as __main__, which Python never caches: compiled here.
+        py_compile.compile(str(WORKER_FILE), doraise=False)
+        return True
+
+
+def _bytecode_fresh(source: Path) -> bool:
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    try:
+        return cached.stat().st_mtime >= source.stat().st_mtime
+    except OSError:
+        return False
+
+
 def start_worker(mode: Mode, limits: Limits) -> Worker:
     """Start a worker and send it its set-up; it sets Django up and waits for its job."""
     if mode == "off":
         raise ValueError("the playground is off")
     ensure_sample_file()
+    write_worker_bytecode()
     scratch: str | None = None
     if mode == "sandboxed":
         command = sandbox_command([sys.executable, *WORKER], limits)

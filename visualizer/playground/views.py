@@ -3,6 +3,8 @@ POST, so it works without JavaScript), then show the run in the player."""
 
 from __future__ import annotations
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
@@ -14,11 +16,12 @@ from visualizer.limits import LimitReached, client_of_request, limits
 from visualizer.playground.checks import Problem
 from visualizer.playground.editor import editor_for
 from visualizer.playground.forms import EditForm
-from visualizer.playground.runs import EditedRun, PlaygroundOff, edited_runs, run_edited
+from visualizer.playground.live import EditedRunMirror, run_streamed
+from visualizer.playground.runs import EditedRun, PlaygroundOff, edited_runs
 from visualizer.scenarios.catalog import Scenario, get_scenario
-from visualizer.scenarios.runs import RunRequest
-from visualizer.traces.models import Trace
+from visualizer.scenarios.runs import RunRequest, new_recording_id
 from visualizer.traces.pages import PageOptions, page_context
+from visualizer.traces.run_state import EDITED_PREFIX
 
 
 @require_POST
@@ -38,20 +41,49 @@ async def edited_run(request: ASGIRequest, slug: str) -> HttpResponse:
         edited_runs().acquire(client)
     except LimitReached as error:
         return await _page(request, scenario, form, stopped=f"Could not run: {error}", status=429)
+    # With JavaScript the page follows the run as it goes (editor.js asks for it): it is
+    # shown as soon as its first step is in, and the run goes on after this answer.
+    mirror = None
+    if request.POST.get("stream") == "1":
+        mirror = EditedRunMirror(scenario, form.source(), run, new_recording_id(EDITED_PREFIX))
+    task = asyncio.create_task(_run(scenario, form.source(), run, mirror, client))
+    if mirror is not None:
+        started = asyncio.create_task(mirror.started.wait())
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if not task.done():
+            RUNS_GOING_ON.add(task)
+            task.add_done_callback(RUNS_GOING_ON.discard)
+            return redirect(_recording_url(slug, mirror.job["recording_id"], follow=True))
     try:
-        result = await run_edited(scenario, form.source(), run)
+        result = await task
     except PlaygroundOff as error:
         return await _page(request, scenario, form, stopped=str(error), status=503)
-    finally:
-        edited_runs().release(client)
     if result.document is None:
         return await _page(request, scenario, form, result, status=200 if result.stopped else 400)
-    document = result.document
-    # A run a limit stopped is cut off; any other is complete, whatever its view did.
-    status = Trace.Status.INTERRUPTED if result.partial else Trace.Status.COMPLETE
-    await database_sync_to_async(Trace.store)(document, source=Trace.Source.RECORDED, status=status)
-    url = reverse("scenario", args=[slug])
-    return redirect(f"{url}?recording={document['id']}&step=1")
+    return redirect(_recording_url(slug, result.document["id"]))
+
+
+# The runs whose page was answered before they were over (kept from the garbage collector).
+RUNS_GOING_ON: set[asyncio.Task[EditedRun]] = set()
+
+
+async def _run(
+    scenario: Scenario,
+    source: str,
+    run: RunRequest,
+    mirror: EditedRunMirror | None,
+    client: str,
+) -> EditedRun:
+    try:
+        return await run_streamed(scenario, source, run, mirror)
+    finally:
+        edited_runs().release(client)
+
+
+def _recording_url(slug: str, recording_id: str, *, follow: bool = False) -> str:
+    query = f"recording={recording_id}" + ("&follow=1" if follow else "&step=1")
+    return f"{reverse('scenario', args=[slug])}?{query}"
 
 
 async def _page(

@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from tracer.django_integration import RECORDING_ID
+from tracer.events import TraceDocument
 from visualizer.limits import LimitReached, client_of, limits
 from visualizer.scenarios.catalog import Scenario, get_scenario
 from visualizer.scenarios.runs import (
@@ -30,7 +31,7 @@ from visualizer.traces.pages import (
     render_status,
     snapshot_of,
 )
-from visualizer.traces.run_state import tracked_run
+from visualizer.traces.run_state import going_on, tracked_run
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ ACTIONS = {
     "run": {"action", "requests", "delay_ms", "work", "size_kb"},
     "sync": {"action", "recording"},
 }
+
+
+RUN_GOING_ON = "This run is going on: its steps come in as they are recorded."
 
 
 def gone(recording_id: str) -> str:
@@ -54,12 +58,16 @@ class MessageRejected(Exception):
     """A message from the browser that is not one we accept; the text says why."""
 
 
-def parse_message(text: str | None, actions: dict[str, set[str]] = ACTIONS) -> dict[str, Any]:
+def parse_message(
+    text: str | None,
+    actions: dict[str, set[str]] = ACTIONS,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> dict[str, Any]:
     """Check a browser message: a small JSON object with a known action and known keys."""
     if text is None:
         raise MessageRejected("Messages must be text (JSON), not binary.")
-    if len(text.encode()) > MAX_MESSAGE_BYTES:
-        raise MessageRejected(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
+    if len(text.encode()) > max_bytes:
+        raise MessageRejected(f"Messages may be at most {max_bytes} bytes.")
     try:
         message = json.loads(text)
     except json.JSONDecodeError:
@@ -131,6 +139,8 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self.watching = recording_id
         snapshot = await database_sync_to_async(snapshot_of)(self.scenario, recording_id)
         if snapshot is not None:
+            if going_on(recording_id):
+                snapshot += render_status(RUN_GOING_ON, running=True)
             await self.send(text_data=snapshot)
         elif not new:
             await self.send(text_data=render_status(gone(recording_id), running=False))
@@ -179,13 +189,17 @@ class ScenarioConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 recording_id, render_status(f"The run failed: {error}", running=False)
             )
             return
-        slowest = max(r["duration_ns"] or 0 for r in document["requests"]) / 1_000_000
-        broadcaster.send_after_pending_steps(
-            recording_id,
-            render_status(
-                f"Finished: {plural(len(document['requests']), 'request')}, "
-                f"{len(document['events'])} steps; the slowest took {slowest:.0f} ms.",
-                running=False,
-            )
-            + render_moments(self.scenario, document),
-        )
+        broadcaster.send_after_pending_steps(recording_id, finished_frame(self.scenario, document))
+
+
+def finished_frame(scenario: Scenario, document: TraceDocument, stopped: str = "") -> str:
+    """What a page watching a run is sent once the run is over: what came of it, in a
+    sentence, and its key moments."""
+    slowest = max((r["duration_ns"] or 0 for r in document["requests"]), default=0) / 1_000_000
+    said = (
+        f"Finished: {plural(len(document['requests']), 'request')}, "
+        f"{len(document['events'])} steps; the slowest took {slowest:.0f} ms."
+    )
+    if stopped:
+        said = f"{stopped} It recorded {plural(len(document['events']), 'step')} until then."
+    return render_status(said, running=False) + render_moments(scenario, document)

@@ -19,12 +19,18 @@ from tracer.django_integration import get_tracer
 from tracer.events import Event
 from tracer.recorder import Recording
 from visualizer.traces.models import Trace
-from visualizer.traces.run_state import held_open
+from visualizer.traces.run_state import EDITED_PREFIX, held_open
 
 logger = logging.getLogger(__name__)
 
 # How often the archiver applies the retention settings (TRACE_KEEP_*), at most.
 PRUNE_EVERY = 60.0
+
+
+def archived(recording: Recording) -> bool:
+    """Whether the archiver stores this recording: not a run of edited code, whose run
+    stores its checked trace once it is over (visualizer/playground/live.py)."""
+    return not recording.id.startswith(EDITED_PREFIX)
 
 
 class RecordingArchiver:
@@ -59,6 +65,8 @@ class RecordingArchiver:
         self._thread = None
 
     def _on_event(self, recording: Recording, event: Event) -> None:
+        if not archived(recording):
+            return
         with self._wake:
             idle = not self._due
             self._due[recording.id] = (time.monotonic() + self.quiet_seconds, recording)
@@ -68,8 +76,11 @@ class RecordingArchiver:
             if idle:
                 self._wake.notify()
 
-    def save_now(self, recording: Recording) -> Trace:
-        """Save a recording at once (for example before handing it to a client)."""
+    def save_now(self, recording: Recording) -> Trace | None:
+        """Save a recording at once (for example before handing it to a client); None for
+        one the archiver does not store."""
+        if not archived(recording):
+            return None
         with self._wake:
             self._due.pop(recording.id, None)
         return self._save(recording)

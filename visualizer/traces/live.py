@@ -1,7 +1,8 @@
 """Stream live runs to the pages watching them.
 
 The tracer tells its listeners about every event, on whatever thread recorded it. For
-recordings started from a page (ids beginning with ``live-``) the broadcaster notes that
+recordings started from a page (ids beginning with ``live-``, and ``pg`` for runs of
+edited code) the broadcaster notes that
 the recording has grown; its one task reads the new steps from the recording, renders their
 rows once and sends them to the recording's group, in step order whatever thread recorded
 them; each watching consumer forwards them to its browser unchanged. Steps that arrive
@@ -24,10 +25,12 @@ from tracer.events import Event
 from tracer.recorder import Recording, RecordingStore
 from visualizer.scenarios.catalog import get_scenario
 from visualizer.traces.pages import render_live_panels, render_live_rows
+from visualizer.traces.run_state import EDITED_PREFIX
 
 logger = logging.getLogger(__name__)
 
 LIVE_PREFIX = "live-"
+STREAMED = (LIVE_PREFIX, EDITED_PREFIX)
 # Panels follow a burst of steps once it pauses this long, or this often at the latest.
 PANELS_QUIET = 0.03
 PANELS_EVERY = 0.25
@@ -79,7 +82,7 @@ class LiveBroadcaster:
     def _on_event(self, recording: Recording, event: Event) -> None:
         # Called inside the traced request, possibly on a worker thread: only say that the
         # recording has grown (the task reads what is new from the recording).
-        if recording.id.startswith(LIVE_PREFIX) and self._loop and self._queue:
+        if recording.id.startswith(STREAMED) and self._loop and self._queue:
             item = ("step", recording)
             if threading.get_ident() == self._loop_thread:
                 self._queue.put_nowait(item)  # no wake-up of the loop needed

@@ -31,6 +31,11 @@ INTERRUPTED_TEXT = (
     "where the recording was cut off."
 )
 
+# Runs of edited code (the playground) are mirrored into the tracer's store as their worker
+# streams them, for the live page, and stored by the run itself, once it is over, with the
+# worker's checked trace (visualizer/playground/live.py): never by the archiver.
+EDITED_PREFIX = "pg"
+
 # Runs this process started and has not finished, by recording id.
 OPEN: set[str] = set()
 
@@ -40,6 +45,11 @@ def held_open(recording_id: str) -> bool:
     say: a run going on in this process, or any recording of a process that records parts
     of runs another process completes (the lab's gunicorn: TRACE_PARTIAL_RUNS)."""
     return bool(settings.TRACE_PARTIAL_RUNS) or recording_id in OPEN
+
+
+def going_on(recording_id: str) -> bool:
+    """Whether this process started the run and it is not over yet."""
+    return recording_id in OPEN
 
 
 def open_run(recording_id: str, scenario: Scenario) -> None:

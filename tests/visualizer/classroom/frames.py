@@ -16,7 +16,8 @@ STATUS = re.compile(r'<p id="class-status" hx-swap-oob="innerHTML">(.*)</p>', re
 
 def decode(text: str) -> dict[str, Any]:
     """A frame as what it says: a move (version, action, url and the html after its head),
-    a follower count, a status line, or the instructor's lab run."""
+    a follower count, a status line, the instructor's lab run, or the instructor's code
+    as they type it."""
     if head := FRAME_HEAD.match(text):
         rest = text[text.index("</div>") + len("</div>") :]
         return {
@@ -31,4 +32,6 @@ def decode(text: str) -> dict[str, Any]:
         return {"status": html.unescape(status[1])}
     if text.startswith('<section id="lab-live"'):
         return {"progress": text}
+    if text.startswith('<div id="class-code"'):
+        return {"code": text}
     raise AssertionError(f"not a class frame: {text[:300]!r}")

@@ -325,7 +325,60 @@ def test_a_follower_sees_the_instructors_edited_run_and_no_run_of_its_own(
     assert html.escape("data = fetch_data_blocking(delay_ms)") in page
     assert "You follow the class: the instructor edits and runs the code" in page
     assert 'id="edit-form"' not in page and "Run the edited code" not in page
+    # Its read-only editor shows the code of the page, escaped, for the typing to replace.
+    assert '<div id="class-code" class="class-code-view" data-scenario="async-io">' in page
+    assert html.escape("data = fetch_data_blocking(delay_ms)") in page.split('id="class-code"')[1]
     assert 'action="/scenarios/async-io/edit/"' not in page
     # The instructor, on the same page, has the editor with that code.
     own = Client().get(url).content.decode()
     assert 'id="edit-form"' in own and "You follow the class" not in own
+
+
+async def send_code(communicator: WebsocketCommunicator, text: str, scenario="async-io") -> None:
+    message = {"action": "code", "scenario": scenario, "text": text}
+    await communicator.send_to(text_data=json.dumps(message))
+
+
+@pytest.mark.asyncio
+async def test_followers_see_the_instructors_code_as_it_is_typed_escaped(examples, caplog):
+    session, secret = await sync_to_async(start_session)(f"{EXAMPLE}&step=1")
+    instructor = await joined(socket(session.code, secret=secret))
+    followers = [await joined(socket(session.code, version=session.version)) for _ in range(2)]
+    typed = 'async def async_io(request):\n    return "</pre><script>alert(1)</script>"\n'
+
+    await send_code(instructor, typed)
+
+    frames = [decode(await follower.receive_from()) for follower in followers]
+    assert frames[0] == frames[1]  # rendered once, sent to all
+    shown = frames[0]["code"]
+    assert 'data-scenario="async-io" hx-swap-oob="true"' in shown
+    assert "<script>" not in shown and "</pre><script>" not in shown
+    assert html.escape('return "</pre><script>alert(1)</script>"') in shown
+    assert "as they type it (not run yet)" in shown
+    # Nothing moved: the class's page and version are as they were.
+    await sync_to_async(session.refresh_from_db)()
+    assert session.version == 1 and session.url == f"{EXAMPLE}&step=1"
+
+    # A follower's code is refused and reaches no one; it is logged.
+    with caplog.at_level(logging.WARNING, logger="visualizer.classroom.consumers"):
+        await send_code(followers[0], "import os")
+        refused = decode(await followers[0].receive_from())
+    assert refused == {"status": "Only the instructor's code is shown to the class."}
+    assert "refused code from a follower" in caplog.text
+    assert await followers[1].receive_nothing()
+
+    # Too long, not text, or of no scenario: refused, said to the instructor.
+    await send_code(instructor, "x" * (64 * 1024 + 1))
+    assert "at most 65,536" in (await next_frame(instructor))["status"]
+    await send_code(instructor, "pass", scenario="../../etc")
+    assert "name a scenario" in (await next_frame(instructor))["status"]
+    await instructor.send_to(
+        text_data=json.dumps({"action": "code", "scenario": "async-io", "text": ["pass"]})
+    )
+    assert "must be text" in (await next_frame(instructor))["status"]
+    # Only code may be long: another message stays within 4,096 bytes.
+    await drive(instructor, f"{EXAMPLE}&step=2&" + "x" * 5000)
+    assert "at most 4096 bytes" in (await next_frame(instructor))["status"]
+    assert await followers[1].receive_nothing()
+    for communicator in (instructor, *followers):
+        await communicator.disconnect()

@@ -83,16 +83,19 @@ def stalls_of_the_code(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def post_edit(
-    server: DaphneServer, slug: str, source: str, **fields: str
+    server: DaphneServer, slug: str, source: str, *, stream: bool = False, **fields: str
 ) -> tuple[httpx.Response, httpx.Response | None]:
     """Send edited code from the scenario page's form; the answer, and the page it leads
-    to (None if it leads nowhere)."""
+    to (None if it leads nowhere). ``stream`` sends what the page's script adds: the
+    answer may come while the run goes on."""
     with httpx.Client(base_url=server.base_url, timeout=120) as client:
         page = client.get(f"/scenarios/{slug}/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         assert token, page.text[:500]
         data = {"csrfmiddlewaretoken": token[1], "edit-source": source, "edit-requests": "1"}
         data.update({f"edit-{name}": value for name, value in fields.items()})
+        if stream:
+            data["stream"] = "1"
         answer = client.post(
             f"/scenarios/{slug}/edit/", data=data, headers={"Referer": str(page.url)}
         )

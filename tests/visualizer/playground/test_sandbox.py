@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import json
 import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -292,3 +294,20 @@ def test_without_warm_workers_each_run_starts_its_own(pool, settings):
 
     assert not result.warm and result.set_up and result.returncode == 0
     assert pool.waiting() == []
+
+
+def test_a_workers_modules_are_compiled_once_outside_the_sandbox(monkeypatch):
+    # What only a worker imports (its own module, Daphne's server) has no bytecode yet.
+    cached = [
+        Path(importlib.util.cache_from_source(str(sandbox.WORKER_FILE))),
+        Path(importlib.util.cache_from_source(importlib.util.find_spec("daphne.server").origin)),
+    ]
+    for path in cached:
+        path.unlink(missing_ok=True)
+    monkeypatch.setattr(sandbox, "_bytecode_tried", False)
+
+    assert sandbox.write_worker_bytecode() is True
+    assert all(path.exists() for path in cached)
+    # Done once: a fresh bytecode of the worker module says so.
+    monkeypatch.setattr(sandbox, "_bytecode_tried", False)
+    assert sandbox.write_worker_bytecode() is False
