@@ -59,7 +59,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, tile  # noqa: E402
 from bench.load import (  # noqa: E402
     LIMIT_MESSAGE,
     children,
@@ -68,7 +68,6 @@ from bench.load import (  # noqa: E402
     percentile,
     post_lab_form,
 )
-from bench.replay_scale import tile  # noqa: E402
 from visualizer.server_process import DaphneServer  # noqa: E402
 
 EXAMPLE_ID = "example-async-io-4-requests"
