@@ -191,6 +191,10 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             logger.warning("class %s: refused code from a follower at %s", self.code, client[0])
             raise MessageRejected("Only the instructor's code is shown to the class.")
         frame = class_code_frame(message.get("scenario"), message.get("text"))
+        # Checked: kept for followers who join or reload on this page.
+        await database_sync_to_async(note_typed_code)(
+            self.code, message["scenario"], message["text"]
+        )
         await self.channel_layer.group_send(
             group_name(self.code), {"type": "class.state", "frame": frame, "followers_only": True}
         )
@@ -291,6 +295,12 @@ def be_present(session_id: int, channel: str) -> None:
 
 def leave(channel: str) -> None:
     ClassFollower.objects.filter(channel=channel).delete()
+
+
+def note_typed_code(code: str, scenario: str, text: str) -> None:
+    session = find_session(code)
+    if session is not None:
+        session.note_typed_code(scenario, text)
 
 
 def find_session(code: str) -> ClassSession | None:

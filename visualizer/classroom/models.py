@@ -21,6 +21,11 @@ class ClassSession(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The instructor's code as they last typed it (not run), for the scenario ``typed_for``
+    # on the page of version ``typed_at``: a follower who joins or reloads then sees it.
+    typed_code = models.TextField(blank=True, default="")
+    typed_for = models.CharField(max_length=64, blank=True, default="")
+    typed_at = models.PositiveIntegerField(default=0)
 
     class Meta:
         # The tables made when these models were part of the traces app (see apps.py there).
@@ -56,6 +61,18 @@ class ClassSession(models.Model):
                 self.url, self.version = url, version + 1
                 return previous
         raise RuntimeError("the class session kept changing; try again")
+
+    def note_typed_code(self, scenario: str, text: str) -> None:
+        """Keep the instructor's code as typed on the page shown now."""
+        ClassSession.objects.filter(pk=self.pk).update(
+            typed_code=text, typed_for=scenario, typed_at=models.F("version")
+        )
+
+    def typed_code_for(self, scenario: str) -> str | None:
+        """The code the instructor typed on the page shown now, if for ``scenario``."""
+        if self.typed_for == scenario and self.typed_at == self.version and self.typed_for:
+            return self.typed_code
+        return None
 
     def end(self) -> None:
         ClassSession.objects.filter(pk=self.pk).update(

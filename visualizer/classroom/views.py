@@ -124,7 +124,9 @@ def _followed_page(
         if player is None:
             raise Http404("The page this class follows is not on this server.")
         if player["scenario"] is not None:
-            player["editor"] = editor_for(player["scenario"], player["edited_code"])
+            editor = editor_for(player["scenario"], player["edited_code"])
+            editor.instructor_typed = session.typed_code_for(player["scenario"].slug)
+            player["editor"] = editor
         response = render(request, "traces/player.html", {**player, **follower}, status=status)
     _set_cookie(response, request, FOLLOW_COOKIE, session.code)
     _set_cookie(response, request, STUDENT_COOKIE, student)

@@ -75,6 +75,8 @@ class Editor:
     suggestion: Suggestion | None = None
     # Why the suggested edit the address asked for is not shown.
     suggestion_error: str = ""
+    # On a class follower's page: the code the instructor has typed there (not run yet).
+    instructor_typed: str | None = None
 
     @property
     def view_name(self) -> str:
@@ -88,7 +90,10 @@ class Editor:
 
     @property
     def class_code(self) -> ClassCode:
-        """The code a follower's read-only editor starts with: this page's."""
+        """The code a follower's read-only editor starts with: what the instructor has
+        typed on this page, if anything, else this page's."""
+        if self.instructor_typed is not None:
+            return ClassCode(self.form.scenario.slug, self.instructor_typed, typed=True)
         return ClassCode(self.form.scenario.slug, str(self.form["source"].value() or ""))
 
     @property

@@ -382,3 +382,30 @@ async def test_followers_see_the_instructors_code_as_it_is_typed_escaped(example
     assert await followers[1].receive_nothing()
     for communicator in (instructor, *followers):
         await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_follower_who_joins_later_sees_the_code_typed_on_the_page_until_it_moves(examples):
+    session, secret = await sync_to_async(start_session)(f"{EXAMPLE}&step=1")
+    instructor = await joined(socket(session.code, secret=secret))
+    typed = 'async def async_io(request):\n    return "<b>typed</b>"\n'
+    await send_code(instructor, typed)
+    await instructor.receive_nothing()  # sent to followers only: none yet
+
+    def class_code_of_page() -> str:
+        page = Client().get(f"/class/{session.code}/").content.decode()
+        found = re.search(r'<div id="class-code".*?</div>', page, re.S)
+        assert found, "a follower's page has the read-only editor"
+        return found[0]
+
+    joined_later = await sync_to_async(class_code_of_page)()
+    assert "as they type it (not run yet)" in joined_later
+    assert html.escape('return "<b>typed</b>"') in joined_later
+    assert "<b>typed</b>" not in joined_later
+
+    # The instructor moves on: the typed code was for the page before.
+    await drive(instructor, f"{EXAMPLE}&step=2")
+    await next_frame(instructor)
+    moved_on = await sync_to_async(class_code_of_page)()
+    assert "The code of this page" in moved_on and "typed" not in moved_on.split("</p>", 1)[1]
+    await instructor.disconnect()
