@@ -14,7 +14,6 @@ import platform
 import re
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -547,7 +546,7 @@ def _recording_id(scope: dict[str, Any]) -> str:
             if RECORDING_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 def _header_id(scope: dict[str, Any], header: bytes) -> str | None:
@@ -563,11 +562,13 @@ def _header_id(scope: dict[str, Any], header: bytes) -> str | None:
 def server_description(scope: dict[str, Any] | None = None) -> dict[str, Any]:
     """What served the request: interface, server software and versions."""
     interface = (scope or {}).get("interface", "asgi")
+    if interface != "wsgi":
+        return {"interface": interface, **_process_description()}
     description: dict[str, Any] = {"interface": interface, **_process_description()}
     # The gunicorn command line's figures, passed on by whoever started the server.
     for key, variable in (("workers", "TRACE_WSGI_WORKERS"), ("threads", "TRACE_WSGI_THREADS")):
         value = os.environ.get(variable, "")
-        if interface == "wsgi" and value.isascii() and value.isdigit():
+        if value.isascii() and value.isdigit():
             description[key] = int(value)
     return description
 
