@@ -1,5 +1,6 @@
-"""The recordings of this process, for staff: the list, one recording's table and where its
-time went, and its trace document to download. Nothing is sent anywhere else."""
+"""The recordings of this process, for staff: the list, one recording at a step (the player's
+picture of the server, time strip and key moments, its table and where its time went), and
+its trace document to download. Nothing is sent anywhere else."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+)
 from django.shortcuts import render
 
 from async_visualizer.conf import get_config
@@ -58,8 +65,14 @@ def recordings(request: HttpRequest) -> HttpResponse:
 @_staff_only
 def recording(request: HttpRequest, recording_id: str) -> HttpResponse:
     document = _recording(recording_id).document()
+    total = len(document["events"])
+    raw = request.GET.get("step", "1")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= total):
+        return HttpResponseBadRequest(f"step must be a whole number from 1 to {total}.")
     return render(
-        request, "async_visualizer/recording.html", {"report": recording_report(document)}
+        request,
+        "async_visualizer/recording.html",
+        {"report": recording_report(document, int(raw))},
     )
 
 
