@@ -319,3 +319,41 @@ def test_it_refuses_a_step_that_is_not_in_the_recording(shop: Any, step: str) ->
     page = recording_page(shop, document["id"], f"?step={step}")
     assert page.status_code == 400
     assert f"from 1 to {len(document['events'])}" in page.text
+
+
+def trace_url(shop: Any, *arguments: str) -> subprocess.CompletedProcess[str]:
+    server, _ = shop
+    return subprocess.run(
+        [sys.executable, "manage.py", "trace_url", *arguments],
+        cwd=TEST_PROJECT_DIR,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_trace_url_posts_a_body(shop: Any) -> None:
+    done = trace_url(
+        shop, "/api/orders", "--method", "POST", "--data", '{"customer": "c", "total_cents": 7}'
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Request received: POST /api/orders" in done.stdout
+    assert "Order.objects.acreate(**payload.model_dump())" in done.stdout
+    assert "Response starts: status 200" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--data", "{}"], "--data needs --method POST, PUT, PATCH"),
+        (["--method", "POST", "--content-type", "text/plain"], "--content-type needs --data"),
+        (["--method", "POST", "--data", "x", "--content-type", "a\nb"], "printable ASCII"),
+    ],
+)
+def test_trace_url_refuses_a_body_it_cannot_send(
+    shop: Any, arguments: list[str], message: str
+) -> None:
+    done = trace_url(shop, "/api/orders", *arguments)
+    assert done.returncode == 2
+    assert message in done.stderr
