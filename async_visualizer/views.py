@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +25,16 @@ from async_visualizer.conf import get_config
 from async_visualizer.report import recording_report
 from tracer.django_integration import RECORDING_ID, get_tracer
 from tracer.recorder import Recording
+
+# The player's style sheets (links to this project's static/visualizer/, files in the
+# wheel), put inline: the project need not serve this app's static files.
+STYLESHEETS = ("app.css", "picture.css")
+
+
+@cache
+def _stylesheet() -> str:
+    static = Path(__file__).parent / "static" / "async_visualizer"
+    return "\n".join((static / name).read_text() for name in STYLESHEETS)
 
 
 def _staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -72,7 +83,7 @@ def recording(request: HttpRequest, recording_id: str) -> HttpResponse:
     return render(
         request,
         "async_visualizer/recording.html",
-        {"report": recording_report(document, int(raw))},
+        {"report": recording_report(document, int(raw)), "stylesheet": _stylesheet()},
     )
 
 

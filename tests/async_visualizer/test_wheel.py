@@ -104,4 +104,6 @@ def test_the_wheel_installs_and_traces_another_projects_view(tmp_path: Path) -> 
     # The page's picture, time strip and key moments, from the wheel's own templates.
     assert "answered so far." in page
     assert "The whole recording in time" in page
+    # The player's style sheets, inline (the project serves no static file of the app).
+    assert ".picture-drawing {" in page.split("</style>")[0]
     assert "The view pauses at await asyncio.sleep(0.01) and frees the event loop" in page
