@@ -27,9 +27,15 @@ def project_application() -> Any:
 
 
 async def send_request(
-    application: Any, method: str, url: str, host: str, headers: list[tuple[bytes, bytes]]
+    application: Any,
+    method: str,
+    url: str,
+    host: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes = b"",
 ) -> int:
-    """One HTTP request through ``application``; returns its status."""
+    """One HTTP request through ``application`` (with ``body``, whose headers are in
+    ``headers``); returns its status."""
     parts = urlsplit(url)
     scope = {
         "type": "http",
@@ -53,7 +59,7 @@ async def send_request(
         nonlocal sent_body
         if not sent_body:
             sent_body = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         # Django listens for a disconnect while the view runs: there is none until the
         # whole response is here.
         await answered.wait()
@@ -72,18 +78,31 @@ async def send_request(
 
 
 def record_requests(
-    url: str, requests: int, method: str = "GET", host: str = "localhost"
+    url: str,
+    requests: int,
+    method: str = "GET",
+    host: str = "localhost",
+    body: bytes = b"",
+    content_type: str | None = None,
 ) -> tuple[list[int], TraceDocument | None]:
-    """Send ``requests`` requests to ``url`` at once; their statuses and the recording of
-    them (None if the view is not traced)."""
+    """Send ``requests`` requests to ``url`` at once, each with ``body`` (of
+    ``content_type``, if given); their statuses and the recording of them (None if the
+    view is not traced)."""
     application = project_application()
     recording_id = uuid.uuid4().hex[:16]
     headers = [(RECORDING_HEADER, recording_header_value(recording_id).encode("latin-1"))]
+    if content_type is not None:
+        headers.append((b"content-type", content_type.encode("ascii")))
+    if body:
+        headers.append((b"content-length", str(len(body)).encode("ascii")))
 
     async def run_all() -> list[int]:
         return list(
             await asyncio.gather(
-                *(send_request(application, method, url, host, headers) for _ in range(requests))
+                *(
+                    send_request(application, method, url, host, headers, body)
+                    for _ in range(requests)
+                )
             )
         )
 

@@ -1,22 +1,40 @@
-"""The recordings of this process, for staff: the list, one recording's table and where its
-time went, and its trace document to download. Nothing is sent anywhere else."""
+"""The recordings of this process, for staff: the list, one recording at a step (the player's
+picture of the server, time strip and key moments, its table and where its time went), and
+its trace document to download. Nothing is sent anywhere else."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+)
 from django.shortcuts import render
 
 from async_visualizer.conf import get_config
 from async_visualizer.report import recording_report
 from tracer.django_integration import RECORDING_ID, get_tracer
 from tracer.recorder import Recording
+
+# The player's style sheets (links to this project's static/visualizer/, files in the
+# wheel), put inline: the project need not serve this app's static files.
+STYLESHEETS = ("app.css", "picture.css")
+
+
+@cache
+def _stylesheet() -> str:
+    static = Path(__file__).parent / "static" / "async_visualizer"
+    return "\n".join((static / name).read_text() for name in STYLESHEETS)
 
 
 def _staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -58,8 +76,14 @@ def recordings(request: HttpRequest) -> HttpResponse:
 @_staff_only
 def recording(request: HttpRequest, recording_id: str) -> HttpResponse:
     document = _recording(recording_id).document()
+    total = len(document["events"])
+    raw = request.GET.get("step", "1")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= total):
+        return HttpResponseBadRequest(f"step must be a whole number from 1 to {total}.")
     return render(
-        request, "async_visualizer/recording.html", {"report": recording_report(document)}
+        request,
+        "async_visualizer/recording.html",
+        {"report": recording_report(document, int(raw)), "stylesheet": _stylesheet()},
     )
 
 

@@ -267,3 +267,93 @@ def test_it_traces_views_named_by_the_decorator(shop: Any) -> None:
     receipt = record(shop, "/receipt/")
     assert of_kind(receipt, "view.type_checked")[0]["view"] == "shop.extra.Receipt"
     assert of_kind(receipt, "view.started")[0]["function"] == "get"
+
+
+def recording_page(shop: Any, recording_id: str, query: str = "") -> httpx.Response:
+    server, staff = shop
+    return httpx.get(
+        f"{server.base_url}/__visualizer__/{recording_id}/{query}",
+        cookies={"sessionid": staff},
+        timeout=30,
+    )
+
+
+def picture_text(page: str) -> list[str]:
+    """The picture's sentences (what a screen reader reads of it)."""
+    (listed,) = re.findall(r"<ul[^>]*data-picture-text>(.*?)</ul>", page, re.S)
+    return re.findall(r"<li>(.*?)</li>", listed, re.S)
+
+
+def test_it_shows_the_picture_time_strip_and_key_moments_of_a_recording(shop: Any) -> None:
+    document = record(shop, "/orders/sleepy/")
+    stall = of_kind(document, "loop.blocked")[0]
+    page = recording_page(shop, document["id"], f"?step={stall['seq']}")
+    assert page.status_code == 200
+    text = page.text
+    assert 'id="picture"' in text and "The server at this step" in text
+    assert any("The event loop: r1 holds it" in said for said in picture_text(text))
+    assert "The whole recording in time" in text and "data-strip-step=" in text
+    assert "The event loop stalls for" in text
+    assert "pause_the_loop blocks the event loop for" in text
+    # Each key moment links to its step on this page; the current step is marked.
+    assert f'href="/__visualizer__/{document["id"]}/?step={stall["seq"]}"' in text
+    assert f'<tr id="step-{stall["seq"]}" aria-current="step">' in text
+
+
+def test_its_steps_move_the_picture(shop: Any) -> None:
+    document = record(shop, "/orders/async/")
+    last = len(document["events"])
+    first = recording_page(shop, document["id"])
+    end = recording_page(shop, document["id"], f"?step={last}")
+    assert first.status_code == end.status_code == 200
+    assert picture_text(first.text) != picture_text(end.text)
+    assert "1 request answered so far." in picture_text(end.text)
+    assert "answered so far" not in " ".join(picture_text(first.text))
+    assert "?step=2" in first.text and 'rel="prev"' not in first.text
+    assert f'?step={last - 1}" rel="prev"' in end.text and 'rel="next"' not in end.text
+
+
+@pytest.mark.parametrize("step", ["0", "-1", "x", "9999", "1.5", "٣", "9" * 5000])
+def test_it_refuses_a_step_that_is_not_in_the_recording(shop: Any, step: str) -> None:
+    document = record(shop, "/orders/total/")
+    page = recording_page(shop, document["id"], f"?step={step}")
+    assert page.status_code == 400
+    assert f"from 1 to {len(document['events'])}" in page.text
+
+
+def trace_url(shop: Any, *arguments: str) -> subprocess.CompletedProcess[str]:
+    server, _ = shop
+    return subprocess.run(
+        [sys.executable, "manage.py", "trace_url", *arguments],
+        cwd=TEST_PROJECT_DIR,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_trace_url_posts_a_body(shop: Any) -> None:
+    done = trace_url(
+        shop, "/api/orders", "--method", "POST", "--data", '{"customer": "c", "total_cents": 7}'
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Request received: POST /api/orders" in done.stdout
+    assert "Order.objects.acreate(**payload.model_dump())" in done.stdout
+    assert "Response starts: status 200" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--data", "{}"], "--data needs --method POST, PUT, PATCH"),
+        (["--method", "POST", "--content-type", "text/plain"], "--content-type needs --data"),
+        (["--method", "POST", "--data", "x", "--content-type", "a\nb"], "printable ASCII"),
+    ],
+)
+def test_trace_url_refuses_a_body_it_cannot_send(
+    shop: Any, arguments: list[str], message: str
+) -> None:
+    done = trace_url(shop, "/api/orders", *arguments)
+    assert done.returncode == 2
+    assert message in done.stderr

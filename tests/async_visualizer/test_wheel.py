@@ -25,12 +25,16 @@ async def hello(request):
     return HttpResponse("hello")
 """
 URLS = """
-from django.urls import path
+from django.urls import include, path
 
 import other_views
 
-urlpatterns = [path("", other_views.hello)]
+urlpatterns = [
+    path("", other_views.hello),
+    path("__visualizer__/", include("async_visualizer.urls")),
+]
 """
+PAGE_FOLLOWS = "--- the recording's page ---"  # printed by SCRIPT
 SCRIPT = """
 import django
 from django.conf import settings
@@ -41,6 +45,7 @@ settings.configure(
     ALLOWED_HOSTS=["localhost"],
     INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "async_visualizer"],
     ROOT_URLCONF="other_urls",
+    TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
     DATABASES={},
     ASYNC_VISUALIZER={"ENABLED": True, "VIEWS": ["other_views.*"]},
 )
@@ -48,6 +53,19 @@ django.setup()
 import async_visualizer, tracer
 print("installed at", async_visualizer.__file__, tracer.__file__)
 call_command("trace_url", "/", "--requests", "2")
+
+# The recording's page, at its last step, as a staff user sees it (this project has no
+# database: no session, no user table).
+from types import SimpleNamespace
+from django.test import RequestFactory
+from async_visualizer.views import recording
+from tracer.django_integration import get_tracer
+(traced,) = get_tracer().store.recordings()
+last = len(traced.document()["events"])
+request = RequestFactory().get(f"/__visualizer__/{traced.id}/?step={last}")
+request.user = SimpleNamespace(is_authenticated=True, is_staff=True)
+print("--- the recording's page ---")
+print(recording(request, traced.id).content.decode())
 """
 
 
@@ -80,5 +98,12 @@ def test_the_wheel_installs_and_traces_another_projects_view(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     installed = done.stdout.splitlines()[0]
     assert str(venv) in installed and str(BASE_DIR) not in installed
-    assert done.stdout.count("Pauses at line 8: await asyncio.sleep(0.01)") == 2
-    assert "View returns <HttpResponse status=200>" in done.stdout
+    printed, page = done.stdout.split(PAGE_FOLLOWS)
+    assert printed.count("Pauses at line 8: await asyncio.sleep(0.01)") == 2
+    assert "View returns <HttpResponse status=200>" in printed
+    # The page's picture, time strip and key moments, from the wheel's own templates.
+    assert "answered so far." in page
+    assert "The whole recording in time" in page
+    # The player's style sheets, inline (the project serves no static file of the app).
+    assert ".picture-drawing {" in page.split("</style>")[0]
+    assert "The view pauses at await asyncio.sleep(0.01) and frees the event loop" in page

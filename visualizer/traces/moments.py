@@ -1,5 +1,6 @@
 """Key moments: the few steps of a trace that carry the lesson, found by rules over its
-events (kinds, durations, threads), never by step number, so they follow the trace."""
+events (kinds, durations, threads), never by step number, so they follow the trace. Plain:
+it reads a trace's events, never the database (the installable app uses it too)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ from visualizer.traces.narration import (
     request_list,
     were,
 )
-from visualizer.traces.sources import TraceSource, per_trace, trace_context
-from visualizer.traces.threads import peak
 
 MAX_MOMENTS = 4
 # The kinds the rules look at (the rest of a long trace is never loaded for them).
@@ -47,29 +46,6 @@ class KeyMoment:
     request: str | None
     title: str
     explanation: str
-
-
-@per_trace
-def key_moments_of(source: TraceSource) -> list[KeyMoment]:
-    return key_moments(
-        source.events_of_kinds(MOMENT_KINDS), source.requests(), trace_context(source)
-    )
-
-
-@per_trace
-def measured(source: TraceSource) -> str:
-    """One sentence of what the trace shown measured, for the scenario's summary card."""
-    requests = [r for r in source.requests() if r["finished_ns"] is not None]
-    if not requests:
-        return ""
-    slowest = max(
-        finished - r["received_ns"] for r in requests if (finished := r["finished_ns"]) is not None
-    )
-    most = peak(requests)
-    return (
-        f"In the recording shown: {plural(len(requests), 'request')}; the slowest took "
-        f"{ms(slowest)} in the server; at most {most} were in the server at once."
-    )
 
 
 Rule = Callable[[list[Event], TraceContext], "KeyMoment | None"]

@@ -17,7 +17,8 @@ from visualizer.scenarios.catalog import Scenario
 from visualizer.scenarios.forms import RunForm
 from visualizer.scenarios.scenario_views import DEFAULT_CPU_WORK, DEFAULT_FILE_KB
 from visualizer.traces.library import compare_choices
-from visualizer.traces.moments import key_moments_of, measured
+from visualizer.traces.moments import MOMENT_KINDS, KeyMoment, key_moments
+from visualizer.traces.narration import ms, plural
 from visualizer.traces.player import PlayerState, player_state
 from visualizer.traces.run_state import INTERRUPTED_TEXT, interrupted
 from visualizer.traces.sources import (
@@ -31,8 +32,32 @@ from visualizer.traces.sources import (
     trace_context,
 )
 from visualizer.traces.steps import step_rows
-from visualizer.traces.threads import THREAD_KINDS, ThreadSummary, thread_summary
+from visualizer.traces.threads import THREAD_KINDS, ThreadSummary, peak, thread_summary
 from visualizer.traces.time_went import TimeWent, time_went
+
+
+@per_trace
+def key_moments_of(source: TraceSource) -> list[KeyMoment]:
+    return key_moments(
+        source.events_of_kinds(MOMENT_KINDS), source.requests(), trace_context(source)
+    )
+
+
+@per_trace
+def measured(source: TraceSource) -> str:
+    """One sentence of what the trace shown measured, for the scenario's summary card."""
+    requests = [r for r in source.requests() if r["finished_ns"] is not None]
+    if not requests:
+        return ""
+    slowest = max(
+        finished - r["received_ns"] for r in requests if (finished := r["finished_ns"]) is not None
+    )
+    most = peak(requests)
+    return (
+        f"In the recording shown: {plural(len(requests), 'request')}; the slowest took "
+        f"{ms(slowest)} in the server; at most {most} were in the server at once."
+    )
+
 
 THEMES = (("auto", "System"), ("light", "Light"), ("dark", "Dark"))
 # The run form's values on the scenario page before the visitor changes them.

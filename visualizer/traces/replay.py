@@ -12,8 +12,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from visualizer.scenarios.catalog import Scenario
-from visualizer.traces.moments import key_moments_of
-from visualizer.traces.pages import player_context
+from visualizer.traces.pages import key_moments_of, player_context
 from visualizer.traces.player import player_state
 from visualizer.traces.sources import TraceSource
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from async_visualizer.conf import get_config
 from async_visualizer.report import report_text
 
 MAX_REQUESTS = 200
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class Command(BaseCommand):
@@ -27,7 +29,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--requests", type=int, default=1, help=f"concurrent requests (1-{MAX_REQUESTS})"
         )
-        parser.add_argument("--method", default="GET", choices=["GET", "HEAD", "DELETE"])
+        parser.add_argument(
+            "--method", default="GET", choices=["GET", "HEAD", "DELETE", "POST", "PUT", "PATCH"]
+        )
+        parser.add_argument(
+            "--data", help="the request body, sent with each request (POST, PUT or PATCH)"
+        )
+        parser.add_argument(
+            "--content-type",
+            help="the body's Content-Type (default application/json with --data)",
+        )
         parser.add_argument("--host", default="localhost", help="the Host header to send")
         parser.add_argument("--export", metavar="FILE", help="also write the trace document")
 
@@ -45,7 +56,19 @@ class Command(BaseCommand):
         export = Path(options["export"]) if options["export"] else None
         if export is not None and not export.parent.is_dir():
             raise CommandError(f"--export: no folder {export.parent}", returncode=2)
-        statuses, document = record_requests(path, count, options["method"], options["host"])
+        method: str = options["method"]
+        data: str | None = options["data"]
+        if data is not None and method not in BODY_METHODS:
+            raise CommandError(f"--data needs --method {', '.join(BODY_METHODS)}", returncode=2)
+        if options["content_type"] is not None and data is None:
+            raise CommandError("--content-type needs --data", returncode=2)
+        content_type: str = options["content_type"] or "application/json"
+        if not content_type.isascii() or not content_type.isprintable():
+            raise CommandError("--content-type: printable ASCII only", returncode=2)
+        body = os.fsencode(data) if data is not None else b""
+        statuses, document = record_requests(
+            path, count, method, options["host"], body, content_type if data is not None else None
+        )
         if document is None:
             raise CommandError(
                 f"{path} answered {', '.join(map(str, sorted(set(statuses))))} but its view is "
