@@ -129,10 +129,15 @@ def test_it_finds_the_stall_in_a_helper_of_a_decorated_async_view(shop: Any) -> 
     (checked,) = of_kind(document, "view.type_checked")
     assert checked["view"] == "shop.views.sleepy_orders"
     assert checked["is_async"] and checked["function"] == "sleepy_orders"
-    (stall,) = of_kind(document, "loop.blocked")
+    # A busy machine can add short stalls of its own (the OS taking the core): the view's
+    # is the one time.sleep caused.
+    (stall,) = [e for e in of_kind(document, "loop.blocked") if e["culprit"] == "time.sleep"]
     assert stall["duration_ns"] >= 100_000_000
-    assert stall["culprit"] == "time.sleep"
-    blocking = {event["function"]: event for event in of_kind(document, "call.blocking")}
+    blocking = {
+        event["function"]: event
+        for event in of_kind(document, "call.blocking")
+        if event["callable"] in ("time.sleep", "pause_the_loop")
+    }
     # The helper's own call (DEPTH 1) and the view's call of the helper.
     assert blocking["pause_the_loop"]["callable"] == "time.sleep"
     assert blocking["sleepy_orders"]["callable"] == "pause_the_loop"
