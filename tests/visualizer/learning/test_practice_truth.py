@@ -261,10 +261,13 @@ def test_a_sync_view_under_asgi_blocks_a_thread_of_its_own_per_request(asgi: Run
     assert many.threads_added >= MANY
     # All 20 were blocked at once, each in its own thread.
     assert all_at_once(many.trace)
-    # Each thread was blocked in the call, waiting; the loop never stalled.
+    # Each thread was blocked in the call, waiting (on a busy machine a quick call of the
+    # view, JsonResponse say, can pass the slow-call threshold too: never on the loop).
     calls = of_kind(many.trace, "call.blocking")
-    assert len(calls) == MANY
-    assert all(not c["on_event_loop"] and c["cpu_ns"] * 2 < c["duration_ns"] for c in calls)
+    assert not [c for c in calls if c["on_event_loop"]]
+    fetches = [c for c in calls if c["callable"] == "fetch_data_blocking"]
+    assert len(fetches) == MANY
+    assert all(c["cpu_ns"] * 2 < c["duration_ns"] for c in fetches)
     # The views never held the loop (on a busy machine the loop can still stall on its
     # own side, Django's handler or the GIL: never in the views' code).
     view_code = {"sync_io", "fetch_data_blocking"}
