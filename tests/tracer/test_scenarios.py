@@ -140,7 +140,9 @@ def test_it_runs_concurrent_async_cpu_one_at_a_time_and_names_the_culprit(traced
         assert stall["culprit"] == "visualizer.scenarios.scenario_views.count_primes"
         views = [frame for frame in stall["stack"] if frame["function"] == "async_cpu"]
         assert [frame["line"] for frame in views] == [call_line]
-        assert stall["cause"] == "computing"
+        # Computing; on a machine busy with other work the loop thread can get so little of
+        # a core that the tracer tells the stall as preempted. Never a wait.
+        assert stall["cause"] in ("computing", "preempted")
         assert stall["duration_ns"] >= 20_000_000
     assert {s["request"] for s in stalls} == {r["id"] for r in trace["requests"]}
 
