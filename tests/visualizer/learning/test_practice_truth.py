@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import of_kind, record
+from tests.conftest import of_kind, record, without_short_stalls
 from visualizer.learning.practice import QUESTIONS, get_question, load_bank
 from visualizer.scenarios import scenario_views
 from visualizer.scenarios.catalog import SCENARIOS
@@ -457,11 +457,13 @@ def test_offloaded_computing_frees_the_loop_but_is_not_faster(asgi: Runs):
 @truth_check(scenarios=("async-sleep",))
 def test_time_sleep_in_an_async_view_stalls_every_request(asgi: Runs):
     run = asgi.get("async-sleep", 2, delay_ms=200)
+    # A busy machine can add short stalls and slow calls (JsonResponse waiting for the GIL).
+    trace = without_short_stalls(run.trace, 200)
 
-    sleeps = of_kind(run.trace, "call.blocking")
+    sleeps = of_kind(trace, "call.blocking")
     assert [e["callable"] for e in sleeps] == ["time.sleep"] * 2
     assert all(e["on_event_loop"] for e in sleeps)  # Django did not move it off the loop
-    assert {e["held_by"] for e in of_kind(run.trace, "loop.blocked")} == {"time.sleep"}
+    assert {e["held_by"] for e in of_kind(trace, "loop.blocked")} == {"time.sleep"}
     assert one_at_a_time(run.trace)
     assert all(r["status"] == 200 for r in run.trace["requests"])
 
