@@ -24,6 +24,9 @@ for name, value in {
     "LIMIT_LIVE_RUNS": "16",
     "LIMIT_VIEW_REQUESTS_PER_CLIENT": "100",
     "LIMIT_VIEW_REQUESTS": "100",
+    # A machine busy with other work (another job beside the suite) took 80 s to migrate
+    # and start Daphne: the servers the tests start, and those they start, get time.
+    "SERVER_START_TIMEOUT_S": "300",
 }.items():
     os.environ.setdefault(name, value)
 
@@ -75,3 +78,23 @@ def of_kind(
         for e in document["events"]
         if e["kind"] == kind and (request is None or e["request"] == request)
     ]
+
+
+def without_short_stalls(document: dict[str, Any], shorter_than_ms: int) -> dict[str, Any]:
+    """The document without its event-loop stalls and slow calls shorter than
+    ``shorter_than_ms``.
+
+    A busy machine adds such events to any run: the OS gives the core to another process
+    for tens of milliseconds in the middle of any step, Django's, Daphne's or the view's
+    own, and a quick call or callback then passes the thresholds (20 ms, 10 ms). What a
+    test asks of the view's own waits holds apart from them: those last at least the
+    upstream's delay, so give ``shorter_than_ms`` that delay and they stay in.
+    """
+    noise = {"loop.blocked", "call.blocking"}
+    shortest = shorter_than_ms * 1_000_000
+    return {
+        **document,
+        "events": [
+            e for e in document["events"] if e["kind"] not in noise or e["duration_ns"] >= shortest
+        ],
+    }

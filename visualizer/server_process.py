@@ -7,6 +7,7 @@ browser would.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -49,6 +50,24 @@ def _secret_key() -> str:
         return os.environ.get("SECRET_KEY", "")
 
 
+def startup_timeout_s() -> float:
+    """Seconds a server subprocess gets to answer its first request: the
+    ``SERVER_START_TIMEOUT_S`` environment variable, or 30. A machine busy with other work
+    can take a minute to start one (the tests give their servers more)."""
+    given = os.environ.get("SERVER_START_TIMEOUT_S", "").strip()
+    if not given:
+        return 30.0
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(
+            f"SERVER_START_TIMEOUT_S must be a number of seconds above 0, not {given!r}"
+        )
+    return seconds
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -63,7 +82,10 @@ class DaphneServer:
     name = "Daphne"
 
     def __init__(
-        self, env: dict[str, str] | None = None, startup_timeout: float = 30, migrate: bool = True
+        self,
+        env: dict[str, str] | None = None,
+        startup_timeout: float | None = None,
+        migrate: bool = True,
     ) -> None:
         # False when the database is known to be migrated (the lab's gunicorn uses the UI's).
         self.migrate = migrate
@@ -74,7 +96,9 @@ class DaphneServer:
             self.env["SECRET_KEY"] = key
         # Set for browser tests in the test process; the server must keep Django's check.
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        self.startup_timeout = startup_timeout
+        self.startup_timeout = (
+            startup_timeout if startup_timeout is not None else startup_timeout_s()
+        )
         # Where the server runs, and its manage.py is.
         self.cwd = BASE_DIR
         self.port = 0
@@ -112,7 +136,11 @@ class DaphneServer:
             if self.process.poll() is not None:
                 self._fail(f"{self.name} exited at start-up")
             try:
-                urllib.request.urlopen(f"{self.base_url}/", timeout=2).close()
+                # A refused connection fails at once; a server that took it is given the
+                # rest of the time to answer (a first page on a busy machine can take
+                # seconds, and giving up on it only queues the same request again).
+                remaining = max(0.1, deadline - time.monotonic())
+                urllib.request.urlopen(f"{self.base_url}/", timeout=remaining).close()
                 return self
             except urllib.error.HTTPError:
                 return self
@@ -175,7 +203,9 @@ class ProjectServer(DaphneServer):
     traces its own views with the installable app (async_visualizer). Its database is a
     file of its own, removed with the server."""
 
-    def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 30) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, startup_timeout: float | None = None
+    ) -> None:
         self._database = tempfile.TemporaryDirectory(prefix="shop-")
         super().__init__(
             {

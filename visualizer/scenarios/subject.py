@@ -34,7 +34,7 @@ from tracer.django_integration import get_config, get_tracer
 from tracer.recorder import Recording, RecordingStore
 from tracer.sinks import EventMirror, StreamSink
 from visualizer.lifeline import spawn
-from visualizer.server_process import BASE_DIR, free_port
+from visualizer.server_process import BASE_DIR, free_port, startup_timeout_s
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,10 @@ def _store_mirrored(recording: Recording) -> None:
 class SubjectProcess:
     """The UI's subject server: started once, restarted if it died, stopped on exit."""
 
-    def __init__(self, startup_timeout: float = 30) -> None:
-        self.startup_timeout = startup_timeout
+    def __init__(self, startup_timeout: float | None = None) -> None:
+        self.startup_timeout = (
+            startup_timeout if startup_timeout is not None else startup_timeout_s()
+        )
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._port = 0
@@ -160,7 +162,8 @@ class SubjectProcess:
                     f"The scenario server (the subject process) exited at start-up with "
                     f"code {process.returncode}; see the server's log."
                 )
-            if mirror.generation > generation and _answers(url):
+            remaining = max(0.1, deadline - time.monotonic())
+            if mirror.generation > generation and _answers(url, remaining):
                 return url
             mirror.wait_for_sink(generation, 0.1)
         self._terminate()
@@ -176,9 +179,12 @@ class SubjectProcess:
         return self._mirror.flush(timeout)
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, timeout: float) -> bool:
+    """Whether the server at ``url`` answers within ``timeout`` s: a refused connection
+    fails at once, and a server that took it is given the time (its first page can take
+    seconds on a busy machine; giving up on it only queues the same request again)."""
     try:
-        urllib.request.urlopen(f"{url}/", timeout=2).close()
+        urllib.request.urlopen(f"{url}/", timeout=timeout).close()
     except urllib.error.HTTPError:
         return True
     except OSError:

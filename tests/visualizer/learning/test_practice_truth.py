@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import of_kind, record
+from tests.conftest import of_kind, record, without_short_stalls
 from visualizer.learning.practice import QUESTIONS, get_question, load_bank
 from visualizer.scenarios import scenario_views
 from visualizer.scenarios.catalog import SCENARIOS
@@ -261,10 +261,13 @@ def test_a_sync_view_under_asgi_blocks_a_thread_of_its_own_per_request(asgi: Run
     assert many.threads_added >= MANY
     # All 20 were blocked at once, each in its own thread.
     assert all_at_once(many.trace)
-    # Each thread was blocked in the call, waiting; the loop never stalled.
+    # Each thread was blocked in the call, waiting (on a busy machine a quick call of the
+    # view, JsonResponse say, can pass the slow-call threshold too: never on the loop).
     calls = of_kind(many.trace, "call.blocking")
-    assert len(calls) == MANY
-    assert all(not c["on_event_loop"] and c["cpu_ns"] * 2 < c["duration_ns"] for c in calls)
+    assert not [c for c in calls if c["on_event_loop"]]
+    fetches = [c for c in calls if c["callable"] == "fetch_data_blocking"]
+    assert len(fetches) == MANY
+    assert all(c["cpu_ns"] * 2 < c["duration_ns"] for c in fetches)
     # The views never held the loop (on a busy machine the loop can still stall on its
     # own side, Django's handler or the GIL: never in the views' code).
     view_code = {"sync_io", "fetch_data_blocking"}
@@ -454,11 +457,13 @@ def test_offloaded_computing_frees_the_loop_but_is_not_faster(asgi: Runs):
 @truth_check(scenarios=("async-sleep",))
 def test_time_sleep_in_an_async_view_stalls_every_request(asgi: Runs):
     run = asgi.get("async-sleep", 2, delay_ms=200)
+    # A busy machine can add short stalls and slow calls (JsonResponse waiting for the GIL).
+    trace = without_short_stalls(run.trace, 200)
 
-    sleeps = of_kind(run.trace, "call.blocking")
+    sleeps = of_kind(trace, "call.blocking")
     assert [e["callable"] for e in sleeps] == ["time.sleep"] * 2
     assert all(e["on_event_loop"] for e in sleeps)  # Django did not move it off the loop
-    assert {e["held_by"] for e in of_kind(run.trace, "loop.blocked")} == {"time.sleep"}
+    assert {e["held_by"] for e in of_kind(trace, "loop.blocked")} == {"time.sleep"}
     assert one_at_a_time(run.trace)
     assert all(r["status"] == 200 for r in run.trace["requests"])
 
