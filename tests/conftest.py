@@ -80,6 +80,11 @@ def of_kind(
     ]
 
 
+# A busy machine holds a quick step of any run (Django's, Daphne's, the view's) past the
+# stall threshold now and then, by tens of milliseconds: the OS gives the core to other work.
+BUSY_MACHINE_MS = 60
+
+
 def without_short_stalls(document: dict[str, Any], shorter_than_ms: int) -> dict[str, Any]:
     """The document without its event-loop stalls and slow calls shorter than
     ``shorter_than_ms``.

@@ -10,6 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import BUSY_MACHINE_MS
 from tracer.django_integration import recording_header_value
 
 pytestmark = pytest.mark.browser
@@ -83,6 +84,9 @@ def test_the_pages_own_work_never_stalls_the_runs_loop(page, browser_server):
             e
             for e in document["events"]
             if e["kind"] == "loop.blocked"
+            # A busy machine also stretches a quick step of Django's past the threshold
+            # (tens of ms); the page's work, when it shared the loop, held it far longer.
+            and e["duration_ns"] >= BUSY_MACHINE_MS * 1_000_000
             and (e["request"] is None or e["cause"] not in ("preempted", "waiting", "gil"))
         ]
         assert stalls == [], [(e["seq"], e["duration_ns"], e["cause"]) for e in stalls]

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import BUSY_MACHINE_MS
 from tracer import events
 from visualizer.playground.sandbox import sandbox_problem
 from visualizer.playground.worker import FILE_NAME
@@ -67,13 +68,16 @@ def lesson_server(bubblewrap: None, server_data_dir: str) -> Iterator[DaphneServ
 def stalls_of_the_code(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The loop's stalls the edited code caused: the loop's thread was in it (the stall's
     place, or a frame of its stack, is in the edited module) and it computed or waited
-    there. A stall whose cause is the GIL or a busy machine (``gil``, ``preempted``) is
-    not the code's, wherever the loop was; nor is one outside the code (a 30 ms wait in
-    the loop's own machinery, which a machine with other work on both cores can give)."""
+    there, for longer than a busy machine holds a quick step (BUSY_MACHINE_MS). A stall
+    whose cause is the GIL or a busy machine (``gil``, ``preempted``) is not the code's,
+    wherever the loop was; nor is one outside the code (a 30 ms wait in the loop's own
+    machinery, which a machine with other work on both cores can give). The stalls the
+    tests ask about (a time.sleep of 100 ms or more) last longer than BUSY_MACHINE_MS."""
     return [
         e
         for e in document["events"]
         if e["kind"] == events.LOOP_BLOCKED
+        and e["duration_ns"] >= BUSY_MACHINE_MS * 1_000_000
         and e.get("cause") in (events.CAUSE_COMPUTING, events.CAUSE_WAITING)
         and (
             str(e["file"]).endswith(f"/{FILE_NAME}")

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.conftest import BUSY_MACHINE_MS
 from tracer import events
 from tracer.django_integration import recording_header_value
 from tracer.recorder import RecordingStore
@@ -126,6 +127,9 @@ def test_a_run_from_the_scenario_page_streams_live_and_nothing_else_stalls_it(tr
         e
         for e in document["events"]
         if e["kind"] == "loop.blocked"
+        # A busy machine also stretches a quick step of Django's past the threshold
+        # (tens of ms); the page's work, when it shared the loop, held it far longer.
+        and e["duration_ns"] >= BUSY_MACHINE_MS * 1_000_000
         and (e["request"] is None or e["cause"] not in ("preempted", "waiting"))
     ]
     assert stalls == [], stalls
