@@ -83,8 +83,8 @@ def main() -> None:
             page.goto(f"{server.base_url}/scenarios/async-io/")
             expect(page.locator("#connection")).to_be_hidden()
             page.evaluate(OBSERVER)
-            page.get_by_label("Concurrent requests").fill(str(arguments.requests))
-            page.get_by_label("I/O delay (ms)").fill(str(DELAY_MS))
+            page.get_by_label("Concurrent requests", exact=True).fill(str(arguments.requests))
+            page.get_by_label("I/O delay (ms)", exact=True).fill(str(DELAY_MS))
             for round_number in range(1, arguments.rounds + 1):
                 page.evaluate("window.rowTimes = {}")
                 rows, runs = measure_round(page, arguments.events)

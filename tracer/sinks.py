@@ -46,9 +46,9 @@ logger = logging.getLogger(__name__)
 
 # Recordings whose request summaries the sink keeps comparing, newest last.
 MAX_WATCHED = 64
-# The writer wakes for the first event, then waits this long for more to send together:
-# each wake-up makes the recording thread (an event loop) give up the GIL once, so the
-# writer wakes at most this often, not once an event.
+# The writer sends the first event of a burst at once, then waits this long before it
+# sends what has come since, together: each wake-up makes the recording thread (an event
+# loop) give up the GIL once, so the writer wakes at most this often, not once an event.
 BATCH_SECONDS = 0.01
 # After a batch, the writer looks once more this much later for request summaries that
 # changed after their last event (a request's tracer time, its thread samples).
@@ -156,19 +156,23 @@ class StreamSink:
 
     def _write_loop(self) -> None:
         assert self._sock is not None
-        look_again = False
+        look_again = sent_batch = False
         while not self._closed.is_set():
             items: list[tuple[Any, ...]] = []
-            with contextlib.suppress(queue.Empty):
-                items.append(self._queue.get(timeout=POLL_SECONDS if look_again else None))
-            if items:
+            if sent_batch:
+                # Events keep coming: what came during the pause goes out together.
                 time.sleep(BATCH_SECONDS)
+                with contextlib.suppress(queue.Empty):
+                    items.append(self._queue.get_nowait())
+            if not items:
+                with contextlib.suppress(queue.Empty):
+                    items.append(self._queue.get(timeout=POLL_SECONDS if look_again else None))
             while items and len(items) < MAX_BATCH:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            look_again = bool(items)
+            look_again = sent_batch = bool(items)
             try:
                 out = self._lines(items)
                 if out:

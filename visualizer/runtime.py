@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
@@ -95,6 +96,10 @@ def _start_ui(runtime: Runtime) -> None:
     from visualizer.scenarios.subject import SubjectUnavailable, subject
     from visualizer.scenarios.upstream import upstream
 
+    # This process's threads that compute (the live panels, the archiver, the mirror)
+    # hand the GIL to the event loop after 1 ms, not Python's 5 ms: the loop streams
+    # the live rows, and takes the GIL back after each of its socket calls.
+    sys.setswitchinterval(0.001)
     # The largest body a page takes is a trace upload, with its form around it.
     install_body_limit(settings.UPLOAD_MAX_BYTES)
     # The subject's views wait for it; it lives here, apart from the loop they block.

@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 LIVE_PREFIX = "live-"
 STREAMED = (LIVE_PREFIX, EDITED_PREFIX)
 # Panels follow a burst of steps once it pauses this long, or this often at the latest.
-PANELS_QUIET = 0.03
+# A browser takes tens of ms to swap them in, and rows that come meanwhile wait: a pause
+# of 0.1 s is one between a run's phases (its views' awaits, say), not inside a burst.
+PANELS_QUIET = 0.1
 PANELS_EVERY = 0.25
 
 
