@@ -394,17 +394,8 @@ def time_strip(
         )
         for index in range(POSITIONS)
     ]
-    marker, current = None, 0
-    if at_ns is not None:
-        marker = percent(at_ns)
-        current = min(int(marker / width), POSITIONS - 1)
-    return dataclasses.replace(
-        strip,
-        positions=positions,
-        marker=marker,
-        marker_at=ms(max(0, at_ns - origin)) if at_ns is not None else "",
-        current_position=current,
-    )
+    positioned = dataclasses.replace(strip, positions=positions, current_position=0)
+    return marked(positioned, lanes, at_ns, axis_ns) if at_ns is not None else positioned
 
 
 def marked(strip: TimeStrip, lanes: Lanes, at_ns: int, axis_ns: int | None = None) -> TimeStrip:

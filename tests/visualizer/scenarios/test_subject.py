@@ -199,15 +199,24 @@ def test_the_subject_exits_when_the_ui_is_killed(server_to_kill):
     assert wait_for(lambda: not alive(pid))
 
 
-def test_a_mirror_holds_what_the_sink_recorded_after_a_flush():
-    recorded, mirrored = RecordingStore(), RecordingStore()
-    synced = []
-    mirror = EventMirror(mirrored, on_sync=lambda recording: synced.append(recording.id))
+@contextmanager
+def streamed(mirror: EventMirror) -> Iterator[tuple[RecordingStore, StreamSink]]:
+    """A store whose recordings a sink streams to ``mirror``, once they are connected."""
+    recorded = RecordingStore()
     sink = StreamSink(mirror.listen())
     sink.attach(recorded)
     sink.start()
     try:
         assert mirror.wait_for_sink(0, 10)
+        yield recorded, sink
+    finally:
+        sink.close()
+
+
+def test_a_mirror_holds_what_the_sink_recorded_after_a_flush():
+    mirrored, synced = RecordingStore(), []
+    mirror = EventMirror(mirrored, on_sync=lambda recording: synced.append(recording.id))
+    with streamed(mirror) as (recorded, sink):
         recording = recorded.get_or_create("run1")
         recording.scenario = {"slug": "async-io"}
         request = recording.new_request("GET", "/run/async-io/", time.monotonic_ns())
@@ -220,20 +229,14 @@ def test_a_mirror_holds_what_the_sink_recorded_after_a_flush():
         assert mirrored.get("run1").document() == recording.document()
         assert sink.sync("run1", 10)
         assert synced == ["run1"]
-    finally:
-        sink.close()
 
 
 def test_a_recording_whose_requests_ended_is_sent_again_when_it_grows():
     # The sink stops comparing a recording once all its requests have ended; an event of a
     # request added later must bring the mirror up to date again.
-    recorded, mirrored = RecordingStore(), RecordingStore()
+    mirrored = RecordingStore()
     mirror = EventMirror(mirrored)
-    sink = StreamSink(mirror.listen())
-    sink.attach(recorded)
-    sink.start()
-    try:
-        assert mirror.wait_for_sink(0, 10)
+    with streamed(mirror) as (recorded, _):
         recording = recorded.get_or_create("run1")
         for number in range(2):
             request = recording.new_request("GET", "/run/async-io/", time.monotonic_ns())
@@ -248,8 +251,6 @@ def test_a_recording_whose_requests_ended_is_sent_again_when_it_grows():
             document = mirrored.get("run1").document()
             assert len(document["requests"]) == number + 1
             assert document == recording.document()
-    finally:
-        sink.close()
 
 
 def test_a_mirror_hears_only_a_sink_that_gives_its_token():
