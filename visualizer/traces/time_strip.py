@@ -25,7 +25,8 @@ PHASE_LABELS = {
     "loop": "running on the event loop",
     "task": "running a request's task",
     "suspended": "suspended on an await",
-    "thread": "running in a worker thread",
+    # Not "worker thread": under WSGI it is the request's own thread of the server.
+    "thread": "running in a thread",
     "blocked": "blocked",
     "stall": "event loop stalled",
     "pending": "sent, no answer yet",
