@@ -74,6 +74,17 @@ def test_the_loop_lane_shows_the_stalls_of_async_cpu_and_no_loop_is_drawn_under_
     assert wsgi is not None
     assert not [lane for lane in wsgi.lanes if lane.kind == "loop"]
     assert sum(lane.kind == "request" for lane in wsgi.lanes) == len(wsgi_sync_io_run["requests"])
+    # One thread served them in turn: each waited to be served at least as long as the
+    # requests served before it took to run.
+    waited = {
+        lane.label.split()[0]: sum(s.end_ns - s.start_ns for s in lane.spans if s.phase == "waiting")
+        for lane in wsgi.lanes
+        if lane.kind == "request"
+    }
+    served = sorted(wsgi_sync_io_run["requests"], key=lambda r: r["received_ns"])
+    for place, request in enumerate(served):
+        ran_before = sum(r["finished_ns"] - r["received_ns"] for r in served[:place])
+        assert waited[request["id"]] >= ran_before
 
 
 def test_the_marker_stands_at_the_current_steps_instant():
