@@ -264,6 +264,8 @@ class GunicornServer(DaphneServer):
             "--threads", str(self.threads), "--timeout", "120",
             # Requests wait in the listen queue instead of being refused.
             "--backlog", "1024",
+            # No control socket: every gunicorn would share ~/.gunicorn/gunicorn.ctl.
+            "--no-control-socket",
             # The master ends, with its workers, when this process does.
             "--config", "python:visualizer.gunicorn_hooks",
         ]  # fmt: skip

@@ -77,7 +77,9 @@ def test_the_loop_lane_shows_the_stalls_of_async_cpu_and_no_loop_is_drawn_under_
     # One thread served them in turn: each waited to be served at least as long as the
     # requests served before it took to run.
     waited = {
-        lane.label.split()[0]: sum(s.end_ns - s.start_ns for s in lane.spans if s.phase == "waiting")
+        lane.label.split()[0]: sum(
+            span.end_ns - span.start_ns for span in lane.spans if span.phase == "waiting"
+        )
         for lane in wsgi.lanes
         if lane.kind == "request"
     }
