@@ -97,8 +97,18 @@
       placeRows(rows);
     } else if (!following && (id === "player" || id === "step-panels" || id === "announcer")) {
       event.detail.shouldSwap = false;
+    } else if (id === "player" || id === "step-panels") {
+      dropPlainParts(event.detail.target);
     }
   });
+  // htmx fires events on every element it takes out (htmx:beforeCleanupElement), which
+  // for a player of a few hundred rows and drawings holds up the live rows queued behind
+  // the swap for tens of ms. These parts have no htmx of their own: they go first, at once.
+  function dropPlainParts(replaced) {
+    for (const part of replaced.querySelectorAll("#rows, .time-strip, pre.code, .picture-drawing")) {
+      part.replaceChildren();
+    }
+  }
 
   document.addEventListener("htmx:wsAfterMessage", function (event) {
     liveMessage = false;
