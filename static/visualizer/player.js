@@ -97,8 +97,18 @@
       placeRows(rows);
     } else if (!following && (id === "player" || id === "step-panels" || id === "announcer")) {
       event.detail.shouldSwap = false;
+    } else if (id === "player" || id === "step-panels") {
+      dropPlainParts(event.detail.target);
     }
   });
+  // htmx fires events on every element it takes out (htmx:beforeCleanupElement), which
+  // for a player of a few hundred rows and drawings holds up the live rows queued behind
+  // the swap for tens of ms. These parts have no htmx of their own: they go first, at once.
+  function dropPlainParts(replaced) {
+    for (const part of replaced.querySelectorAll("#rows, .time-strip, pre.code, .picture-drawing")) {
+      part.replaceChildren();
+    }
+  }
 
   document.addEventListener("htmx:wsAfterMessage", function (event) {
     liveMessage = false;
@@ -145,6 +155,13 @@
     if (!target) return;
     if (target.dataset.stepControl) setFollowing(false);
     if (target.dataset.stripStep) { setFollowing(false); stopPlaying(); }
+    // The strip's positions (a hundred links) have no htmx attributes of their own: htmx
+    // would wire each of them again every time a live run's panels are swapped in.
+    const plainClick = event.button === 0 && !(event.ctrlKey || event.metaKey || event.shiftKey || event.altKey);
+    if (target.dataset.stripStep && target.closest("[data-player-links]") && plainClick) {
+      event.preventDefault();
+      htmx.ajax("GET", target.href, { source: target, target: "#player", swap: "outerHTML", push: "true" });
+    }
     // Presenter mode and theme links keep the recording and the step shown now (a run
     // recorded since the page loaded is not in the links the server rendered; the address
     // has the step: htmx pushes each step, and a followed live run replaces it).

@@ -31,9 +31,10 @@ logger = logging.getLogger(__name__)
 
 LIVE_PREFIX = "live-"
 STREAMED = (LIVE_PREFIX, EDITED_PREFIX)
-# Panels follow a burst of steps once it pauses this long, or this often at the latest.
-# A browser takes tens of ms to swap them in, and rows that come meanwhile wait: a pause
-# of 0.1 s is one between a run's phases (its views' awaits, say), not inside a burst.
+# Panels follow a burst of steps once it pauses this long, or once its first row has
+# waited this long for them in a burst that goes on. A browser takes tens of ms to swap
+# them in, and rows that come meanwhile wait: a pause of 0.1 s is one between a run's
+# phases (its views' awaits, say), not inside a burst.
 PANELS_QUIET = 0.1
 PANELS_EVERY = 0.25
 
@@ -102,7 +103,10 @@ class LiveBroadcaster:
         they follow once the burst pauses, or every PANELS_EVERY seconds at the latest."""
         assert self._queue is not None
         stale: dict[str, tuple[Recording, int]] = {}
-        last_panels = 0.0
+        # When the panels sent last fell behind: counted from then, not from when they
+        # were sent, so that a burst's first rows are never followed at once by panels
+        # that would hold up the rest of the burst.
+        stale_since = 0.0
         while True:
             try:
                 timeout = PANELS_QUIET if stale else None
@@ -112,11 +116,13 @@ class LiveBroadcaster:
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
             try:
+                was_stale = bool(stale)
                 await self._send_items(items, stale)
                 now = time.monotonic()
-                if stale and (not items or now - last_panels >= PANELS_EVERY):
+                if stale and not was_stale:
+                    stale_since = now
+                if stale and (not items or now - stale_since >= PANELS_EVERY):
                     await self._send_panels(stale)
-                    last_panels = now
             except Exception:
                 logger.exception("could not broadcast live steps")
 
