@@ -17,6 +17,7 @@ Target: p95 <= 50 ms on loopback.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import django
 from playwright.sync_api import Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +64,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4, help="concurrent requests a run")
     arguments = parser.parse_args()
     check_rounds(parser, arguments.rounds)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
+    django.setup()
+    from visualizer.scenarios.forms import MAX_RUN_REQUESTS
+
+    if not 1 <= arguments.requests <= MAX_RUN_REQUESTS:
+        # The bench presses the page's Run button, and the page's form takes no more.
+        parser.error(f"--requests must be from 1 to {MAX_RUN_REQUESTS} (the run form's limit)")
     print(machine())
     print(
         f"Chromium headless; runs of {arguments.requests} concurrent async-io requests, "
