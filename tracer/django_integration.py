@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from tracer import events
 from tracer.hops import PendingHops, pending_hops, sample_threads
-from tracer.instrumentation import Instrumentation, traced_view_function, traced_view_info
+from tracer.instrumentation import Instrumentation, registered_info, traced_view_function
 from tracer.loop_clock import TaskClock
 from tracer.recorder import RecordingStore, RequestTrace, current_request
 
@@ -445,12 +445,15 @@ class TraceViewMiddleware:
 
 def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: bool) -> None:
     arrival = _arrival.get()
-    info = traced_view_info(view, request.method)
+    # The function that runs: for a class-based or decorated view, not the closure or
+    # wrapper Django calls (tracer/targets.py). Found once: the resolvers run per lookup.
+    function = traced_view_function(view, request.method)
+    info = registered_info(function) if function is not None else None
     tracer = get_tracer()
     if arrival is not None and info is None:
         # Not a traced view: its hops are not kept (nor those of tasks it starts).
         arrival.pending.close()
-    if arrival is None or info is None or not tracer.enabled:
+    if arrival is None or function is None or info is None or not tracer.enabled:
         return
     started = time.perf_counter_ns()
     try:
@@ -463,9 +466,7 @@ def _note_view_type_check(request: HttpRequest, view: Any, *, handler_is_async: 
         else:
             runs_on = "request_thread_new_event_loop" if is_async else "request_thread"
             adapter = "async_to_sync" if is_async else None
-        # The function that runs: for a class-based or decorated view, not the closure or
-        # wrapper Django calls (tracer/targets.py).
-        code = (traced_view_function(view, request.method) or view).__code__
+        code = function.__code__
         trace.type_checked_ns = time.monotonic_ns()
         trace.emit(
             events.view_type_checked(

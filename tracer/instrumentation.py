@@ -86,7 +86,12 @@ def traced_view_info(function: Any, method: str | None = None) -> dict[str, Any]
     """What was registered with ``function`` (or the function a resolver finds behind it
     for a request of ``method``), or None if it is not traced."""
     target = traced_view_function(function, method)
-    view = _registered(target) if target is not None else None
+    return registered_info(target) if target is not None else None
+
+
+def registered_info(function: Any) -> dict[str, Any] | None:
+    """What was registered with ``function`` itself (no resolver asked), or None."""
+    view = _registered(function)
     return view.info if view is not None else None
 
 
