@@ -208,9 +208,7 @@ class HopTracer:
         if self.enabled:
             return
         # Threads alive now were not made for a traced request.
-        self.seen_threads.update(
-            t.native_id for t in threading.enumerate() if t.native_id is not None
-        )
+        self.seen_threads.update(n for n in procfs.native_ids().values() if n is not None)
         try:
             self._patch(SyncToAsync, "__call__", self._sync_to_async_call)
             self._patch(SyncToAsync, "thread_handler", self._sync_to_async_thread_handler)

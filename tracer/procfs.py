@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 import sys
+import threading
 from typing import Any
 
 
@@ -39,3 +41,19 @@ def read_at_start(fd: int, buffer: Any) -> bytes | None:
         return None
     count = pread(fd, buffer, len(buffer), 0)
     return buffer.raw[:count] if count > 0 else None
+
+
+def native_ids() -> dict[int, int | None]:
+    """The OS thread id of every live thread, by ident.
+
+    ``Thread.native_id`` is set when a thread starts and kept: after ``os.fork`` the
+    forking thread, now the child's main thread, still shows the parent's id (CPython
+    gh-132542, fixed after 3.13.0), and /proc has no such task. Gunicorn's workers serve
+    on that thread. On Linux the main thread is the process's first task, whose id is
+    the pid.
+    """
+    main = threading.main_thread()
+    ids = {t.ident: t.native_id for t in threading.enumerate() if t.ident is not None}
+    if sys.platform == "linux" and main.ident in ids:
+        ids[main.ident] = os.getpid()
+    return ids

@@ -163,10 +163,14 @@ class Cause:
     gil_ident: int | None = None
 
 
+# One reading of a thread: (CPU ns, ns it was ready to run but waited for a core).
+Reading = tuple[int, int]
+
+
 def classify(
     duration_ns: int,
     cpu_ns: int,
-    others: dict[int, int] | None,
+    others: dict[int, Reading] | None,
     window_ns: int,
     *,
     gil: bool,
@@ -177,33 +181,35 @@ def classify(
 
     ``cpu_ns`` is what the thread computed, ``ready_ns`` how long it was ready to run but
     waited for a core (a busy machine), ``others`` what each other thread of the process
-    computed or was ready to, over ``window_ns``.
+    computed and how long it was ready to run, over ``window_ns``.
 
     ``computing`` when the thread's own CPU was at least half the span. Otherwise ``gil``
-    when, with the GIL on, the other threads together computed for at least half the
-    window: the thread's Python could not run (unless ``in_io``: the thread was seen in
-    a system call other than a futex wait, blocked in I/O or a sleep, not on the GIL).
-    Otherwise ``computing`` again if the CPU
-    and the wait for a core make half the span and the CPU a tenth of it (the machine,
-    not the process, was busy: a thread waiting for the GIL or a lock also waits for a
-    core each time it wakes, but computes next to nothing); ``preempted`` if, computing
-    next to nothing, it waited for a core half the span or more (the machine was busy
-    with other work: no code of the process held it); and ``waiting`` (sleep, network,
-    disk, a lock) if not.
+    when, with the GIL on, the thread was off the CPU and not waiting for a core for at
+    least half the span (a thread waiting for a core is not waiting for the GIL), not seen
+    in a system call other than a futex wait (``in_io``: blocked in I/O or a sleep), and
+    the other threads were busy for half the window *and* computed for a tenth of it: a
+    thread holding the GIL can be kept off a core by a busy machine, but threads that only
+    waited for a core, computing next to nothing, held no GIL the trace can show.
+    Otherwise ``computing`` again if the CPU and the wait for a core make half the span
+    and the CPU a tenth of it (the machine, not the process, was busy: a thread waiting
+    for the GIL or a lock also waits for a core each time it wakes, but computes next to
+    nothing); ``preempted`` if, computing next to nothing, it waited for a core half the
+    span or more (the machine was busy with other work: no code of the process held it);
+    and ``waiting`` (sleep, network, disk, a lock) if not.
     """
     if cpu_ns * 2 >= duration_ns:
         return events.CAUSE_COMPUTING, None
-    if gil and not in_io and others and window_ns > 0 and sum(others.values()) * 2 >= window_ns:
-        return events.CAUSE_GIL, max(others, key=lambda ident: others[ident])
+    off_cpu = duration_ns - cpu_ns - ready_ns
+    if gil and not in_io and others and window_ns > 0 and off_cpu * 2 >= duration_ns:
+        computed = sum(cpu for cpu, _ in others.values())
+        busy = computed + sum(ready for _, ready in others.values())
+        if busy * 2 >= window_ns and computed * 10 >= window_ns:
+            return events.CAUSE_GIL, max(others, key=lambda ident: others[ident][0])
     if (cpu_ns + ready_ns) * 2 >= duration_ns and cpu_ns * 10 >= duration_ns:
         return events.CAUSE_COMPUTING, None
     if ready_ns * 2 >= duration_ns:
         return events.CAUSE_PREEMPTED, None
     return events.CAUSE_WAITING, None
-
-
-# One reading of a thread: (CPU ns, ns it was ready to run but waited for a core).
-Reading = tuple[int, int]
 
 
 class ThreadClocks:
@@ -213,33 +219,28 @@ class ThreadClocks:
     without giving the GIL away, so one reading of every thread is one moment. Where Linux
     gives it (``/proc/self/task/<tid>/schedstat``), a reading also has the time the
     thread was ready to run but waited for a core: on a busy machine a computing thread
-    can get much less than a whole core. Reading that file gives the GIL away, so it is
-    read only for the threads asked for (those that computed, and the event loops); the
-    others keep their last value.
+    can get much less than a whole core. That file is read for every thread at every
+    reading, with the GIL kept (``procfs``): a wait kept from an older reading would put
+    the run-queue time of before a span into the span.
     """
 
     def __init__(self) -> None:
         # Keyed by (ident, native_id): an ident can be reused by a later thread.
         self._clock_ids: dict[tuple[int, int | None], int] = {}
         self._stat_files: dict[tuple[int, int | None], int | None] = {}
-        self._waits: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def read(
-        self,
-        exclude: Collection[int] = (),
-        waits_of: Callable[[int, int], bool] = lambda ident, cpu: False,
-    ) -> tuple[dict[int, Reading], dict[int, str]]:
-        """A reading of every live thread but those excluded, and their names.
-        ``waits_of(ident, cpu)`` tells which threads get a fresh wait for a core."""
+    def read(self, exclude: Collection[int] = ()) -> tuple[dict[int, Reading], dict[int, str]]:
+        """A reading of every live thread but those excluded, and their names."""
         cpu: dict[int, int] = {}
         names: dict[int, str] = {}
         keys: dict[int, tuple[int, int | None]] = {}
+        natives = procfs.native_ids()
         for thread in threading.enumerate():
             ident = thread.ident
             if ident is None or ident in exclude:
                 continue
-            key = keys[ident] = (ident, thread.native_id)
+            key = keys[ident] = (ident, natives.get(ident))
             try:
                 clock = self._clock_ids.get(key)
                 if clock is None:
@@ -248,12 +249,10 @@ class ThreadClocks:
                 names[ident] = thread.name
             except (OSError, OverflowError, ValueError):
                 self._clock_ids.pop(key, None)
-        readings: dict[int, Reading] = {}
-        for ident, used in cpu.items():
-            wait = self._read_wait(keys[ident]) if waits_of(ident, used) else None
-            if wait is not None:
-                self._waits[ident] = wait
-            readings[ident] = (used, self._waits.get(ident, 0))
+        buffer = ctypes.create_string_buffer(96)
+        readings = {
+            ident: (used, self._read_wait(keys[ident], buffer)) for ident, used in cpu.items()
+        }
         self._tidy(set(keys.values()))
         return readings, names
 
@@ -265,19 +264,20 @@ class ThreadClocks:
                         os.close(handle)
             self._stat_files.clear()
             self._clock_ids.clear()
-            self._waits.clear()
 
-    def _read_wait(self, key: tuple[int, int | None]) -> int | None:
+    def _read_wait(self, key: tuple[int, int | None], buffer: Any) -> int:
+        """The thread's time ready to run but waiting for a core so far (0 if unknown)."""
         with self._lock:
             if key not in self._stat_files:
                 self._stat_files[key] = _open_schedstat(key[1])
             handle = self._stat_files[key]
         if handle is None:
-            return None
+            return 0
+        text = procfs.read_at_start(handle, buffer)
         try:
-            return int(os.pread(handle, 96, 0).split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
+            return int(text.split()[1]) if text else 0
+        except (ValueError, IndexError):
+            return 0
 
     def _tidy(self, alive: set[tuple[int, int | None]]) -> None:
         if len(self._clock_ids) + len(self._stat_files) <= 2 * len(alive) + 32:
@@ -290,9 +290,6 @@ class ThreadClocks:
                         os.close(handle)
             for key in [key for key in self._clock_ids if key not in alive]:
                 del self._clock_ids[key]
-            idents = {key[0] for key in alive}
-            for ident in [ident for ident in self._waits if ident not in idents]:
-                del self._waits[ident]
 
 
 def _open_schedstat(native_id: int | None) -> int | None:
@@ -472,9 +469,7 @@ class Watchdog:
         def computed(ident: int, cpu: int) -> bool:
             return ident in loops or cpu - previous.get(ident, (cpu, 0))[0] >= threshold
 
-        readings, names = self._clocks.read(
-            exclude=(self.ident,) if self.ident else (), waits_of=computed
-        )
+        readings, names = self._clocks.read(exclude=(self.ident,) if self.ident else ())
         self._names.update(names)
         self._note_off_cpu(now, readings, previous, threshold)
         self._fine.append((now, readings))
@@ -504,7 +499,7 @@ class Watchdog:
     ) -> None:
         """For each thread that hardly computed since the last reading, note whether it
         waits on a futex (the GIL, a lock) or in another system call (I/O, a sleep)."""
-        natives = {thread.ident: thread.native_id for thread in threading.enumerate()}
+        natives = procfs.native_ids()
         for ident, (cpu, _) in readings.items():
             before = previous.get(ident)
             if before is None or cpu - before[0] >= threshold:
@@ -618,14 +613,7 @@ class Watchdog:
                 break
             after = sample
         now = time.monotonic_ns()
-        start_cpu = (before or after or (now, {}))[1]
-
-        def computed(ident: int, cpu: int) -> bool:
-            return cpu - start_cpu.get(ident, (0, 0))[0] >= self.interval_ns // 10
-
-        now_readings, names = self._clocks.read(
-            exclude=(self.ident,) if self.ident else (), waits_of=computed
-        )
+        now_readings, names = self._clocks.read(exclude=(self.ident,) if self.ident else ())
         self._names.update(names)
         if before is not None and after is not None and after[0] > before[0]:
             fraction = (start_ns - before[0]) / (after[0] - before[0])
@@ -655,8 +643,11 @@ class Watchdog:
         if ident in then and ident in now:
             own_wait = max(0, now[ident][1] - then[ident][1])
         others = {
-            other: max(0, sum(reading) - sum(then.get(other, (0, 0))))
-            for other, reading in now.items()
+            other: (
+                max(0, cpu - then.get(other, (0, 0))[0]),
+                max(0, wait - then.get(other, (0, 0))[1]),
+            )
+            for other, (cpu, wait) in now.items()
             if other != ident
         }
         cause, busiest = classify(

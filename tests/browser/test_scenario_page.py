@@ -92,9 +92,11 @@ def test_the_pages_own_work_never_stalls_the_runs_loop(page, browser_server):
         assert stalls == [], [(e["seq"], e["duration_ns"], e["cause"]) for e in stalls]
 
 
-def record_in_browser(page: Page, server, delay_ms: str = "50") -> str:
+def record_in_browser(page: Page, server, delay_ms: str = "50", requests: str = "") -> str:
     open_scenario(page, server, "sync-io")
     page.get_by_label("I/O delay (ms)", exact=True).fill(delay_ms)
+    if requests:
+        page.get_by_label("Concurrent requests", exact=True).fill(requests)
     page.get_by_role("button", name="Run", exact=True).click()
     expect(page.locator("#run-status")).to_contain_text("Finished", timeout=10_000)
     return page.locator("#player").get_attribute("data-recording") or ""
@@ -179,8 +181,13 @@ def test_it_steps_back_and_forth_by_keys_and_buttons(page, browser_server):
 
 
 def test_it_plays_through_the_steps_and_pauses(page, browser_server):
-    record_in_browser(page, browser_server)
+    # Three requests: enough steps that playing on from step 3 does not reach the last
+    # (where playing stops by itself) before Pause is pressed, on a busy machine too.
+    record_in_browser(page, browser_server, requests="3")
+    total = step_count(page)
     page.get_by_role("link", name="First step").click()
+    # Playing from the last step stops at once: wait until the first step has come.
+    expect(page.locator("#step-counter strong")).to_have_text("1")
     page.get_by_label("Speed").select_option("4")
 
     page.get_by_role("button", name="Play").click()
@@ -193,6 +200,7 @@ def test_it_plays_through_the_steps_and_pauses(page, browser_server):
     # late): paused means no tick after it, so the step is read once it has come.
     page.wait_for_function("() => !document.querySelector('.htmx-request')")
     paused_at = current_step(page)
+    assert int(paused_at) < total
     time.sleep(0.6)
     assert current_step(page) == paused_at
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.tracer import stall_views
 from tracer import instrumentation as instrumentation_module
+from tracer import procfs
 from tracer.instrumentation import Instrumentation, register_view
 from tracer.recorder import RecordingStore, RequestTrace, current_request
 from tracer.validation import validate_trace
@@ -330,10 +331,10 @@ def test_disable_stops_the_process_wide_exception_events(tracing):
 @pytest.mark.parametrize(
     ("duration", "cpu", "others", "gil", "expected"),
     [
-        (100, 90, {1: 5}, True, ("computing", None)),
-        (100, 10, {1: 80, 2: 10}, True, ("gil", 1)),
-        (100, 10, {1: 80, 2: 10}, False, ("waiting", None)),
-        (100, 10, {1: 5}, True, ("waiting", None)),
+        (100, 90, {1: (5, 0)}, True, ("computing", None)),
+        (100, 10, {1: (80, 0), 2: (10, 0)}, True, ("gil", 1)),
+        (100, 10, {1: (80, 0), 2: (10, 0)}, False, ("waiting", None)),
+        (100, 10, {1: (5, 0)}, True, ("waiting", None)),
         (100, 10, None, True, ("waiting", None)),
     ],
 )
@@ -343,18 +344,50 @@ def test_the_cause_of_a_slow_span(duration, cpu, others, gil, expected):
 
 def test_a_thread_that_waited_for_a_core_was_computing_unless_the_gil_was_busy():
     # A busy machine: 30 ms on a core and 40 ms waiting for one, of 100 ms.
-    assert classify(100, 30, {1: 5}, 100, gil=True, ready_ns=40) == ("computing", None)
-    assert classify(100, 30, {1: 80}, 100, gil=True, ready_ns=40) == ("gil", 1)
-    assert classify(100, 5, {1: 5}, 100, gil=True, ready_ns=10) == ("waiting", None)
+    assert classify(100, 30, {1: (5, 0)}, 100, gil=True, ready_ns=40) == ("computing", None)
+    assert classify(100, 5, {1: (5, 0)}, 100, gil=True, ready_ns=10) == ("waiting", None)
+    # Off the CPU 30 ms of 100: whoever held the GIL, it did not make this span slow.
+    assert classify(100, 30, {1: (80, 0)}, 100, gil=True, ready_ns=40) == ("computing", None)
+    # Off the CPU 85 ms while another thread computed, itself kept from a core half the time.
+    assert classify(100, 5, {1: (30, 40)}, 100, gil=True, ready_ns=10) == ("gil", 1)
+
+
+def test_other_threads_waiting_for_a_core_are_not_holding_the_gil():
+    # The others were ready to run but hardly ran (a busy machine): nothing of this
+    # process computed, so the trace cannot say the GIL kept this thread.
+    assert classify(100, 2, {1: (2, 80)}, 100, gil=True) == ("waiting", None)
+    assert classify(100, 2, {1: (2, 40), 2: (3, 40)}, 100, gil=True) == ("waiting", None)
 
 
 def test_a_thread_ready_to_run_for_most_of_the_span_was_preempted_by_a_busy_machine():
     # Computing next to nothing, it waited for a core: no code of this process held it.
-    assert classify(100, 2, {1: 30}, 100, gil=True, ready_ns=60) == ("preempted", None)
+    assert classify(100, 2, {1: (30, 0)}, 100, gil=True, ready_ns=60) == ("preempted", None)
+    assert classify(100, 2, {1: (80, 0)}, 100, gil=True, ready_ns=60) == ("preempted", None)
     assert classify(100, 2, None, 100, gil=True, ready_ns=50) == ("preempted", None)
     assert classify(100, 2, None, 100, gil=True, ready_ns=40) == ("waiting", None)
     # Its own computing, stretched by the busy machine, is still computing.
     assert classify(100, 20, None, 100, gil=True, ready_ns=70) == ("computing", None)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_processs_main_thread_is_read_under_its_own_id():
+    # Gunicorn's workers serve on the thread that forked: the tracer must read its /proc
+    # files, not the parent's (threading keeps the parent's id, CPython gh-132542).
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            native = procfs.native_ids()[threading.get_ident()]
+            readable = os.path.exists(f"/proc/self/task/{native}/syscall")
+            os.write(write, b"yes" if native == threading.get_native_id() and readable else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 8)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"yes"
 
 
 def test_a_request_on_a_thread_pool_thread_is_found_from_its_stack(tracing):
