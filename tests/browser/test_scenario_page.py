@@ -252,6 +252,20 @@ def test_it_renders_presenter_mode_readable_from_the_back(browser, browser_serve
     context.close()
 
 
+def recording_finished(server, recording: str) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("GET", f"/recordings/{recording}.json")
+    response = connection.getresponse()
+    document = json.loads(response.read()) if response.status == 200 else None
+    connection.close()
+    return bool(
+        document
+        and document["requests"]
+        and all(r["finished_ns"] is not None for r in document["requests"])
+        and any(e["kind"] == "view.returned" for e in document["events"])
+    )
+
+
 def test_it_shows_a_hostile_variable_value_as_text(page, browser_server):
     hostile = "<img/src=x/onerror=alert(1)>"
     # Sent unencoded, so the recorded query string holds the markup too.
@@ -263,6 +277,11 @@ def test_it_shows_a_hostile_variable_value_as_text(page, browser_server):
     )
     assert connection.getresponse().status == 200
     connection.close()
+    # The answer can come before the recording holds its last events (a busy machine).
+    deadline = time.monotonic() + 60
+    while not recording_finished(browser_server, "hostile-value"):
+        assert time.monotonic() < deadline, "the echo's recording never finished"
+        time.sleep(0.1)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
