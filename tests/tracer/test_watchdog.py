@@ -300,20 +300,28 @@ def test_the_watchdog_sleeps_while_no_request_is_in_flight(tracing):
 # The watchdog itself makes the process multi-threaded; the child only reads and exits.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_process_gets_its_own_watchdog(tracing):
+    def watchdog_runs() -> bool:
+        time.sleep(0.05)
+        alive = THREAD_NAME in [thread.name for thread in threading.enumerate()]
+        return alive and tracing.watchdog.running
+
+    assert in_a_child(watchdog_runs)
+
+
+def in_a_child(check: Callable[[], bool]) -> bool:
+    """``check()`` run in a forked child process (which then leaves at once)."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: report whether a watchdog thread runs here, then leave
+    if pid == 0:
         try:
-            time.sleep(0.05)
-            alive = THREAD_NAME in [thread.name for thread in threading.enumerate()]
-            os.write(write, b"yes" if alive and tracing.watchdog.running else b"no")
+            os.write(write, b"yes" if check() else b"no")
         finally:
             os._exit(0)
     os.close(write)
     answer = os.read(read, 8)
     os.close(read)
     os.waitpid(pid, 0)
-    assert answer == b"yes"
+    return answer == b"yes"
 
 
 def test_disable_stops_the_process_wide_exception_events(tracing):
@@ -374,20 +382,12 @@ def test_a_thread_ready_to_run_for_most_of_the_span_was_preempted_by_a_busy_mach
 def test_a_forked_processs_main_thread_is_read_under_its_own_id():
     # Gunicorn's workers serve on the thread that forked: the tracer must read its /proc
     # files, not the parent's (threading keeps the parent's id, CPython gh-132542).
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            native = procfs.native_ids()[threading.get_ident()]
-            readable = os.path.exists(f"/proc/self/task/{native}/syscall")
-            os.write(write, b"yes" if native == threading.get_native_id() and readable else b"no")
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 8)
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert answer == b"yes"
+    def read_under_its_own_id() -> bool:
+        native = procfs.native_ids()[threading.get_ident()]
+        readable = os.path.exists(f"/proc/self/task/{native}/syscall")
+        return native == threading.get_native_id() and readable
+
+    assert in_a_child(read_under_its_own_id)
 
 
 def test_a_request_on_a_thread_pool_thread_is_found_from_its_stack(tracing):
