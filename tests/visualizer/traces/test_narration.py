@@ -150,8 +150,8 @@ def test_a_slow_set_up_of_an_awaited_call_is_never_told_as_a_missing_await(offlo
 
 
 def test_a_gil_cause_set_on_a_real_offload_trace_is_told_as_a_gil_wait(offload_trace):
-    # Until the tracer records ``cause``, the GIL half is checked on a real trace whose
-    # slow events are marked as the tracer will mark them.
+    # Whether the tracer finds a GIL wait depends on the machine (see the offload tests);
+    # the words are checked on a real trace whose slow events are all marked as GIL waits.
     document = copy.deepcopy(offload_trace)
     slow = [e for e in document["events"] if e["kind"] in (kinds.CALL_BLOCKING, kinds.LOOP_BLOCKED)]
     computing = next(r["id"] for r in document["requests"] if r["id"] != slow[0]["request"])
@@ -165,7 +165,13 @@ def test_a_gil_cause_set_on_a_real_offload_trace_is_told_as_a_gil_wait(offload_t
         assert f"request {computing}'s code computed" in narration(event, context)
         assert not [t for t in texts if "no await" in t.lower()]
     assert not [t for t in slow_texts_of(document) if "no await" in t.lower()]
-    assert any("GIL" in t for t in all_texts(document)["reveal"])
+    # The reveal speaks of loop stalls only (20 ms and more), not of every slow call (10 ms
+    # and more): a set-up slow enough to stall the loop is told there as a GIL wait.
+    reveal_text = " ".join(all_texts(document)["reveal"])
+    if of_kind(document, kinds.LOOP_BLOCKED):
+        assert "GIL" in reveal_text, reveal_text
+    else:
+        assert "blocked" not in reveal_text, reveal_text
 
 
 def test_a_slow_read_is_told_as_computing_or_waiting_as_its_trace_says(traced_server):
