@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -266,3 +267,13 @@ def test_a_mirror_hears_only_a_sink_that_gives_its_token():
         assert mirror.wait_for_sink(0, 10)
     finally:
         sink.close()
+
+
+def test_both_ends_of_the_stream_send_small_lines_at_once():
+    # With Nagle's algorithm on, a batch sent before the last was acknowledged waits for
+    # the other side's delayed ACK: tens of ms on every live row of it.
+    mirror = EventMirror(RecordingStore())
+    with streamed(mirror) as (_, sink):
+        for end in (sink._sock, mirror._conn):
+            assert end is not None
+            assert end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
