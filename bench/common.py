@@ -32,6 +32,25 @@ def machine() -> str:
     )
 
 
+def cpu_seconds(stat_line: str) -> float:
+    """User plus system CPU seconds from a line of ``/proc/<pid>/stat`` (or of one thread's
+    ``/proc/<pid>/task/<tid>/stat``). The command name in parentheses may hold spaces and
+    parentheses itself, so the fields are counted from its last ``)``."""
+    fields = stat_line[stat_line.rindex(")") + 2 :].split()
+    # utime and stime are fields 14 and 15 of the line; fields[0] here is field 3 (state).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> tuple[float, float] | None:
+    """CPU seconds used so far by process ``pid`` and by its main thread (which, in a Daphne
+    server, runs the event loop); None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as whole, open(f"/proc/{pid}/task/{pid}/stat") as main:
+            return cpu_seconds(whole.read()), cpu_seconds(main.read())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def add_rounds_argument(parser: argparse.ArgumentParser, default: int = MIN_ROUNDS) -> None:
     parser.add_argument(
         "--rounds",

@@ -9,6 +9,13 @@ conditions. Each request's full round trip is timed with ``time.perf_counter_ns`
 round's result is its on/off ratio of median latencies. The script prints every round and
 the median round against the target, a ratio of at most 1.05, and always exits 0.
 
+Each round also prints each server's CPU a timed request, of the whole process and of its
+main thread (the one that runs the event loop, where the tracer's work delays the request),
+read from /proc, and the traced server's own count of its time in the tracer's code. At the
+end it sets the main thread's extra CPU a request beside the extra latency (both medians of
+the rounds, not targets): when the two agree, the overhead is the tracer's work on the
+event loop's thread, not time spent waiting for its other threads.
+
 The traced server runs as the app runs it: a subject process streaming its events to the
 UI process (here, a mirror in this script), which stores them, so storing is not the traced
 process's work. ``--store-in-process`` measures a subject that stores its own recordings
@@ -36,12 +43,19 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import add_rounds_argument, check_rounds, machine, median_against_target
+from bench.common import (
+    add_rounds_argument,
+    check_rounds,
+    machine,
+    median_against_target,
+    process_cpu,
+)
 from tracer.recorder import RecordingStore
 from tracer.sinks import EventMirror
 from visualizer.scenarios.subject import FEED_ENV, TOKEN_ENV
@@ -67,6 +81,20 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[94]
 
 
+@dataclass
+class Round:
+    """What one round measured."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"off": [], "on": []})
+    stopped_early: bool = False
+    # Per server: CPU ms a timed request, of the whole process and of its main thread (the
+    # event loop's), over the timed requests (idle time between them included).
+    cpu_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The traced server's own time in the tracer's code, per request (its summaries'
+    # tracer_ns), for the last requests the mirror kept; empty when it stores in-process.
+    tracer_ms: list[float] = field(default_factory=list)
+
+
 def run(
     requests: int,
     path: str,
@@ -74,16 +102,16 @@ def run(
     on_first: bool,
     store_in_process: bool,
     project: str | None = None,
-) -> tuple[dict[str, list[float]], bool]:
-    """One round: alternate requests between the two servers; return latencies and whether
-    time ran out."""
-    latencies: dict[str, list[float]] = {"off": [], "on": []}
+) -> Round:
+    """One round: alternate requests between the two servers."""
+    result = Round()
     if project is not None:
         order = ["on", "off"] if on_first else ["off", "on"]
         project_servers: list[DaphneServer] = [
             ProjectServer({"SHOP_TRACING": "true" if label == "on" else "false"}) for label in order
         ]
-        return alternate(requests, path, order, project_servers, latencies)
+        alternate(requests, path, order, project_servers, result)
+        return result
     # Subject processes: the views' server, without a UI passing requests on.
     off_env = {"TRACING_ENABLED": "false", "DATA_DIR": data_dir, "VISUALIZER_ROLE": "subject"}
     on_env = {**off_env, "TRACING_ENABLED": "true"}
@@ -98,21 +126,25 @@ def run(
     order = ["on", "off"] if on_first else ["off", "on"]
     envs = {"off": off_env, "on": on_env}
     servers = [DaphneServer(env=envs[label]) for label in order]
-    latencies, stopped_early = alternate(requests, path, order, servers, latencies)
-    if not stopped_early and not store_in_process and not mirrored:
+    alternate(requests, path, order, servers, result)
+    if not result.stopped_early and not store_in_process and not mirrored:
         sys.exit("error: the traced server streamed no events: nothing was traced")
-    return latencies, stopped_early
+    if not store_in_process:
+        result.tracer_ms = [
+            summary["tracer_ns"] / 1e6
+            for recording in store.recordings()
+            for summary in recording.mirrored_requests or []
+            if isinstance(summary.get("tracer_ns"), int)
+        ]
+    return result
 
 
 def alternate(
-    requests: int,
-    path: str,
-    order: list[str],
-    servers: list[DaphneServer],
-    latencies: dict[str, list[float]],
-) -> tuple[dict[str, list[float]], bool]:
+    requests: int, path: str, order: list[str], servers: list[DaphneServer], result: Round
+) -> None:
     """Start both servers, warm them up, then send ``requests`` requests to ``path``
-    alternating between them; return the latencies and whether time ran out."""
+    alternating between them; note in ``result`` the latencies, the servers' CPU and
+    whether time ran out."""
     first_server, second_server = servers
     with (
         first_server as first,
@@ -121,16 +153,30 @@ def alternate(
         httpx.Client(base_url=second.base_url, timeout=30, trust_env=False) as second_client,
     ):
         clients = dict(zip(order, (first_client, second_client), strict=True))
+        pids = {
+            label: server.process.pid
+            for label, server in zip(order, (first, second), strict=True)
+            if server.process is not None
+        }
         for _ in range(WARM_UP_REQUESTS):
             for client in clients.values():
                 timed_get(client, path)
+        cpu_before = {label: process_cpu(pid) for label, pid in pids.items()}
         deadline = time.monotonic() + TIME_LIMIT_S
         for i in range(requests):
             if time.monotonic() > deadline:
-                return latencies, True
+                result.stopped_early = True
+                break
             label = order[i % 2]
-            latencies[label].append(timed_get(clients[label], path))
-    return latencies, False
+            result.latencies[label].append(timed_get(clients[label], path))
+        for label, pid in pids.items():
+            before, after = cpu_before[label], process_cpu(pid)
+            count = len(result.latencies[label])
+            if before is not None and after is not None and count:
+                result.cpu_ms[label] = (
+                    (after[0] - before[0]) / count * 1000,
+                    (after[1] - before[1]) / count * 1000,
+                )
 
 
 def main() -> None:
@@ -168,11 +214,15 @@ def main() -> None:
                 else "the traced server streams its events to a UI-side mirror"
             )
         )
-    ratios = []
+    ratios: list[float] = []
+    # Per round: tracing on minus off, in ms, of the main thread's CPU a request and of the
+    # median latency.
+    cpu_gaps: list[float] = []
+    latency_gaps: list[float] = []
     for round_number in range(1, args.rounds + 1):
         data_dir = tempfile.mkdtemp(prefix="tracer-overhead-")
         try:
-            latencies, stopped_early = run(
+            result = run(
                 args.requests,
                 path,
                 data_dir,
@@ -182,6 +232,7 @@ def main() -> None:
             )
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
+        latencies = result.latencies
         if min(len(samples) for samples in latencies.values()) < 2:
             sys.exit("error: too few requests to compute percentiles")
         medians = {label: statistics.median(samples) for label, samples in latencies.items()}
@@ -196,9 +247,32 @@ def main() -> None:
                 for label, samples in sorted(latencies.items())
             )
             + f"; on/off median {ratio:.3f}, p95 {p95s['on'] / p95s['off']:.3f}"
-            + (f" (stopped at the {TIME_LIMIT_S:.0f} s time limit)" if stopped_early else "")
+            + (f" (stopped at the {TIME_LIMIT_S:.0f} s time limit)" if result.stopped_early else "")
         )
+        if len(result.cpu_ms) == 2:
+            cpu = result.cpu_ms
+            cpu_gaps.append(cpu["on"][1] - cpu["off"][1])
+            latency_gaps.append(medians["on"] - medians["off"])
+            print(
+                "  CPU a request: "
+                + ", ".join(
+                    f"tracing {label} {cpu[label][0]:.2f} ms (main thread {cpu[label][1]:.2f} ms)"
+                    for label in ("off", "on")
+                )
+                + (
+                    f"; tracer's own code {statistics.median(result.tracer_ms) * 1000:.0f} us "
+                    f"(median of the last {len(result.tracer_ms)} requests)"
+                    if result.tracer_ms
+                    else ""
+                )
+            )
     median_against_target("on/off ratio of median latency", ratios, TARGET_MEDIAN_RATIO)
+    if cpu_gaps:
+        print(
+            "tracing on minus off, medians of the rounds: main thread's CPU a request "
+            f"+{statistics.median(cpu_gaps):.2f} ms, median latency "
+            f"+{statistics.median(latency_gaps):.2f} ms"
+        )
 
 
 if __name__ == "__main__":
