@@ -13,6 +13,7 @@ the order of ``seq``, the requests an event names).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -62,15 +63,17 @@ class TraceRejected(Exception):
 INT, STR, BOOL, OBJ, LIST = "int", "str", "bool", "object", "list"
 OPT_INT, OPT_STR, OPT_OBJ = "int|null", "str|null", "object|null"
 
-_CHECKS = {
-    INT: lambda v: type(v) is int,
-    STR: lambda v: type(v) is str,
-    BOOL: lambda v: type(v) is bool,
-    OBJ: lambda v: type(v) is dict,
-    LIST: lambda v: type(v) is list,
-    OPT_INT: lambda v: v is None or type(v) is int,
-    OPT_STR: lambda v: v is None or type(v) is str,
-    OPT_OBJ: lambda v: v is None or type(v) is dict,
+# The Python types (of a parsed JSON value) each may be: a set lookup is the cheapest check
+# of the millions a long trace needs. bool is not int here (type(True) is bool).
+_CHECKS: dict[str, frozenset[type]] = {
+    INT: frozenset({int}),
+    STR: frozenset({str}),
+    BOOL: frozenset({bool}),
+    OBJ: frozenset({dict}),
+    LIST: frozenset({list}),
+    OPT_INT: frozenset({NoneType, int}),
+    OPT_STR: frozenset({NoneType, str}),
+    OPT_OBJ: frozenset({NoneType, dict}),
 }
 _NAMES = {
     INT: "an integer",
@@ -93,6 +96,20 @@ class Shape:
     required: dict[str, str]
     optional: dict[str, str]
     choices: dict[str, tuple[str, ...]]
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.required) | frozenset(self.optional)
+
+    @functools.cached_property
+    def fields(self) -> tuple[tuple[str, str, frozenset[type], bool, bool], ...]:
+        """Each field, the required ones first, as _check_object reads it: its name, its
+        check, the types it may be, whether it is required, whether it cannot be
+        negative."""
+        return tuple(
+            (name, check, _CHECKS[check], name in self.required, name in NON_NEGATIVE)
+            for name, check in {**self.required, **self.optional}.items()
+        )
 
 
 def shape_of(typed_dict: type) -> Shape:
@@ -195,11 +212,13 @@ def _reject_constant(name: str) -> None:
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise TraceRejected(f"the key {key!r} appears twice in one object")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) < len(pairs):  # a key appears twice: the first one again is named
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise TraceRejected(f"the key {key!r} appears twice in one object")
+            seen.add(key)
     return result
 
 
@@ -370,34 +389,40 @@ def _check_object(
     """Check ``value`` against ``shape``; return it (it then holds what the shape's
     TypedDict says) or raise TraceRejected. ``long_strings``: fields that may be longer
     than MAX_STRING, with their own limits."""
-    prefix = f"{where}." if where else ""
     if type(value) is not dict:
         raise TraceRejected("must be an object", where)
-    allowed = {**shape.required, **shape.optional}
-    for name in value:
-        if name not in allowed:
-            raise TraceRejected("is not a field of this format", f"{prefix}{name}")
-    for name, expected in allowed.items():
+    if not shape.names.issuperset(value):
+        for name in value:
+            if name not in shape.names:
+                raise TraceRejected("is not a field of this format", _field(where, name))
+    for name, expected, types, required, non_negative in shape.fields:
         if name not in value:
-            if name in shape.required:
-                raise TraceRejected("is missing", f"{prefix}{name}")
+            if required:
+                raise TraceRejected("is missing", _field(where, name))
             continue
         field_value = value[name]
-        if not _CHECKS[expected](field_value):
+        value_type = type(field_value)
+        if value_type not in types:
             raise TraceRejected(
-                f"must be {_NAMES[expected]}, got {_json_type(field_value)}", f"{prefix}{name}"
+                f"must be {_NAMES[expected]}, got {_json_type(field_value)}", _field(where, name)
             )
-        longest = (long_strings or {}).get(name, MAX_STRING)
-        if type(field_value) is str and len(field_value) > longest:
-            raise TraceRejected(
-                f"{len(field_value)} characters; at most {longest}", f"{prefix}{name}"
-            )
-        if name in NON_NEGATIVE and type(field_value) is int and field_value < 0:
-            raise TraceRejected("cannot be negative", f"{prefix}{name}")
+        if value_type is str:
+            longest = long_strings.get(name, MAX_STRING) if long_strings else MAX_STRING
+            if len(field_value) > longest:
+                raise TraceRejected(
+                    f"{len(field_value)} characters; at most {longest}", _field(where, name)
+                )
+        elif non_negative and value_type is int and field_value < 0:
+            raise TraceRejected("cannot be negative", _field(where, name))
 
     if "locals" in shape.required:
-        _check_strings(value["locals"], f"{prefix}locals")
+        _check_strings(value["locals"], _field(where, "locals"))
     return value
+
+
+def _field(where: str, name: str) -> str:
+    """The path of a field of the object at ``where``."""
+    return f"{where}.{name}" if where else name
 
 
 def _check_strings(value: object, where: str) -> None:
