@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.html import escape, format_html, format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from tracer import events as kinds
@@ -288,11 +288,6 @@ class Position:
         return f"left: {self.left:.3f}%; width: {self.width:.3f}%"
 
 
-# The current position is the one reached by Tab; the arrow keys move between the others.
-CURRENT_POSITION = SafeString(' aria-current="true" tabindex="0"')
-OTHER_POSITION = SafeString(' tabindex="-1"')
-
-
 @dataclass(frozen=True)
 class TimeStrip:
     lanes: list[DrawnLane]
@@ -304,29 +299,6 @@ class TimeStrip:
     current_position: int | None = None  # index in positions of the marker (or the first)
     hidden: int = 0  # requests not drawn
     hidden_threads: int = 0  # threads not drawn
-
-    def position_links(self, strip_url: str) -> SafeString:
-        """The positions as templates/includes/time_strip.html draws them, each a link to
-        ``strip_url`` and its step, the marker's one current. Built here, as the lanes
-        are: the strip is redrawn at every step of a player."""
-        url = escape(strip_url)  # escaped once for all the links
-        return format_html_join(
-            "",
-            '<a href="{}{}" data-strip-step="{}" style="{}"{}><span class="visually-hidden">'
-            "{} since the run began: step {}</span></a>",
-            (
-                (
-                    url,
-                    step := escape(position.step),
-                    step,
-                    position.style,
-                    CURRENT_POSITION if index == self.current_position else OTHER_POSITION,
-                    position.at,
-                    step,
-                )
-                for index, position in enumerate(self.positions)
-            ),
-        )
 
     @property
     def legend(self) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
 from visualizer.traces.steps import Step
-from visualizer.traces.time_strip import TimeStrip
 
 register = template.Library()
 
@@ -17,12 +16,6 @@ register = template.Library()
 def get_choice(choices: dict[str, Any], key: str) -> Any:
     """choices[key], for dictionaries keyed by a variable."""
     return choices.get(key, key)
-
-
-@register.filter
-def position_links(strip: TimeStrip, strip_url: str) -> SafeString:
-    """A time strip's position links to ``strip_url`` (TimeStrip.position_links)."""
-    return strip.position_links(strip_url)
 
 
 # One row of the execution table (templates/traces/player.html): every value escaped.
