@@ -664,6 +664,18 @@ class Instrumentation:
                 longest.location if longest and longest.request is culprit else None
             )
             stack = None
+            if (
+                picked is not None
+                and picked.location is None
+                and location is not None
+                and longest is not None
+                and longest.duration_ns * 2 >= elapsed
+            ):
+                # The samples saw only code outside the request's own (the server writing
+                # the response, when the view's step ran on into it), while a measured call
+                # of the view took most of the callback: on a busy machine the watchdog may
+                # get to sample only the tail.
+                picked = None
             if picked is not None:
                 # What the loop thread's stack showed beats the calls the view made.
                 held_by, culprit_name = picked.holder, picked.culprit

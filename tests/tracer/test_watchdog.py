@@ -129,6 +129,46 @@ def test_a_blocking_call_of_the_view_names_the_callable_at_the_views_line(tracin
     assert call["gil_thread"] is None
 
 
+def spin_in_the_server(ms: int) -> None:
+    deadline = time.monotonic() + ms / 1000
+    while time.monotonic() < deadline:
+        pass
+
+
+async def view_then_server_work(ms: int) -> int:
+    # As under Daphne: the view's last step runs on into the server's code (writing the
+    # response, its access log) in the same loop callback.
+    slept = await stall_views.sleeping_view(ms)
+    spin_in_the_server(50)
+    return slept
+
+
+def test_a_measured_call_beats_samples_that_saw_only_the_servers_code_after_the_view(
+    tracing, monkeypatch
+):
+    # The watchdog samples only after the view's call ended, as it may on a busy machine.
+    tracing.watchdog.sample_after_ns = 75_000_000
+    seen: list[Any] = []
+
+    def spy(samples, long_ns):
+        seen.extend(samples)
+        return instrumentation_module.pick.__wrapped__(samples, long_ns)
+
+    spy.__wrapped__ = instrumentation_module.pick  # type: ignore[attr-defined]
+    monkeypatch.setattr(instrumentation_module, "pick", spy)
+    document, results, _ = run(tracing, (view_then_server_work, (60,), 0))
+
+    assert results == [60]
+    assert seen and all(sample.location is None for sample in seen), seen
+    assert seen[-1].holder.endswith("spin_in_the_server")
+    stall = longest_stall(document)
+    assert stall["held_by"] == "time.sleep"
+    assert stall["function"] == "sleeping_view"
+    assert stall["line"] == line_of(stall_views.sleeping_view, "time.sleep(ms / 1000)")
+    # The stack seen was the server's, not the holder's: it is not shown as its evidence.
+    assert stall.get("stack") is None
+
+
 def test_a_blocking_call_in_an_awaited_helper_names_the_helpers_line(tracing):
     document, results, _ = run(tracing, (stall_views.helper_view, (100,), 0))
 
